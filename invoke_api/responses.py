@@ -1,0 +1,83 @@
+"""Shaping WSGI responses: Lambda's service errors, function errors, and plain ones."""
+
+from __future__ import annotations
+
+import http
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["StartResponse", "function_error", "plain_text", "service_error", "status_line"]
+
+StartResponse = Callable[..., Any]
+
+
+def status_line(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+def plain_text(start_response: StartResponse, status: int, text: str) -> Iterable[bytes]:
+    body = text.encode()
+    start_response(
+        status_line(status),
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+def service_error(
+    start_response: StartResponse,
+    status: int,
+    code: str,
+    body: bytes,
+    request_id: str | None = None,
+    executed_version: str = "$LATEST",
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> Iterable[bytes]:
+    """Lambda's rest-json error: ``X-Amzn-ErrorType`` names it, the JSON body explains it."""
+    start_response(
+        status_line(status),
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("X-Amzn-RequestId", request_id or str(uuid.uuid4())),
+            ("X-Amz-Executed-Version", executed_version),
+            ("X-Amzn-ErrorType", code),
+            *extra_headers,
+        ],
+    )
+    return [body]
+
+
+def service_error_json(code: str, message: str) -> bytes:
+    return json.dumps({"Type": "User", "message": message}, separators=(",", ":")).encode()
+
+
+def function_error(
+    start_response: StartResponse,
+    body: bytes,
+    request_id: str,
+    executed_version: str,
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> Iterable[bytes]:
+    """The invoke ran and the function failed: 200, ``X-Amz-Function-Error: Unhandled``, Lambda's error body."""
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("X-Amzn-RequestId", request_id),
+            ("X-Amz-Executed-Version", executed_version),
+            ("X-Amz-Function-Error", "Unhandled"),
+            *extra_headers,
+        ],
+    )
+    return [body]

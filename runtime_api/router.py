@@ -1,0 +1,68 @@
+"""The table of contents of the Runtime API: every route, and how a request finds its handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from runtime_api import runtime
+from runtime_api.host import RuntimeHost
+from runtime_api.http import HttpConnection, Request
+
+__all__ = ["ROUTES", "Route", "dispatch"]
+
+Handler = Callable[[RuntimeHost, Request, HttpConnection, dict[str, str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: tuple[str, ...]  # path segments; "{name}" segments capture
+    handler: Handler
+
+    def match(self, segments: list[str]) -> dict[str, str] | None:
+        if len(segments) != len(self.pattern):
+            return None
+        captured: dict[str, str] = {}
+        for expected, actual in zip(self.pattern, segments, strict=True):
+            if expected.startswith("{"):
+                if not actual:
+                    return None
+                captured[expected[1:-1]] = actual
+            elif expected != actual:
+                return None
+        return captured
+
+
+def _route(method: str, path: str, handler: Handler) -> Route:
+    return Route(method, tuple(path.strip("/").split("/")), handler)
+
+
+ROUTES: Final = (
+    _route("GET", "/2018-06-01/ping", runtime.ping),
+    _route("GET", "/2018-06-01/runtime/invocation/next", runtime.next_invocation),
+    _route("POST", "/2018-06-01/runtime/invocation/{request_id}/response", runtime.invocation_response),
+    _route("POST", "/2018-06-01/runtime/invocation/{request_id}/error", runtime.invocation_error),
+    _route("POST", "/2018-06-01/runtime/init/error", runtime.init_error),
+    _route("PUT", "/2020-08-15/logs", runtime.logs_not_supported),
+    _route("PUT", "/2022-07-01/telemetry", runtime.telemetry_not_supported),
+)
+
+
+def dispatch(host: RuntimeHost, request: Request, conn: HttpConnection) -> None:
+    """Run the handler of ``request``: 404 for an unknown path, 405 (with ``Allow``) for a wrong method."""
+    segments = request.path.strip("/").split("/")
+    allowed: list[str] = []
+    for route in ROUTES:
+        params = route.match(segments)
+        if params is None:
+            continue
+        if route.method == request.method:
+            route.handler(host, request, conn, params)
+            return
+        allowed.append(route.method)
+    if allowed:
+        conn.respond(405, [("Allow", ", ".join(allowed))])
+    else:
+        conn.respond(404, [("Content-Type", "text/plain; charset=utf-8")], b"404 page not found\n")

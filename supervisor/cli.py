@@ -1,0 +1,303 @@
+"""The command line: a drop-in for ``aws-lambda-rie``'s, plus pyrie's own options.
+
+Rules (rie-behaviour.md §2): the Go emulator's flags are recognised anywhere in argv, also after the bootstrap
+command, and removed from it; unknown options stay in the bootstrap's argv, in place. pyrie's own options follow the
+same rule and each has a ``PYRIE_*`` environment twin. ``-h``/``--help`` is pyrie's only before the bootstrap
+command (after it, it belongs to the bootstrap); a literal ``--`` ends pyrie's options.
+
+Bootstrap resolution (rie-behaviour.md §2.2): no command → the first of /var/task/bootstrap, /opt/bootstrap,
+/var/runtime/bootstrap, run in /var/task; a command → run as given in the current directory, its last word the
+handler when it has two or more words. pyrie adds: a single word that is no executable but looks like a handler
+(``app.handler``), or no command and no bootstrap file but a handler in the environment, runs pyrie's own Python
+runtime client, so ``pyrie app.handler`` needs nothing else installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from supervisor.config import Address, Config, ConfigError, FunctionConfig, frozen_env
+
+__all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
+
+DEFAULT_BOOTSTRAPS: Final = ("/var/task/bootstrap", "/opt/bootstrap", "/var/runtime/bootstrap")
+DEFAULT_TASK_ROOT: Final = "/var/task"
+# pyrie's own runtime client is started by its path, not with -m: awslambdaric installs an extension module of the
+# same name, which -m could find first.
+RUNTIME_CLIENT_DIR: Final = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime_client")
+_HANDLER_SHAPE: Final = re.compile(r"^[A-Za-z_][\w/.-]*\.[A-Za-z_]\w*$")
+_LOG_LEVELS: Final = {
+    "panic": "CRITICAL",
+    "fatal": "CRITICAL",
+    "error": "ERROR",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "info": "INFO",
+    "debug": "DEBUG",
+    "trace": "DEBUG",
+}
+
+
+class HelpRequested(Exception):
+    """``--help`` was given; the caller prints ``help_text()``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    flag: str
+    env: str | None  # the environment twin (None: no twin)
+    default: str | None
+    help: str
+    metavar: str = ""  # empty: a boolean switch that takes no value
+    go_flag: bool = False  # one of the Go emulator's flags
+
+    @property
+    def takes_value(self) -> bool:
+        return bool(self.metavar)
+
+
+OPTIONS: Final = (
+    Option(
+        "--runtime-interface-emulator-address",
+        "PYRIE_RUNTIME_INTERFACE_EMULATOR_ADDRESS",
+        "0.0.0.0:8080",
+        "where the Invoke API listens",
+        "HOST:PORT",
+        go_flag=True,
+    ),
+    Option(
+        "--runtime-api-address",
+        "PYRIE_RUNTIME_API_ADDRESS",
+        "127.0.0.1:9001",
+        "where the Runtime API listens (loopback only); the runtime gets it as AWS_LAMBDA_RUNTIME_API",
+        "HOST:PORT",
+        go_flag=True,
+    ),
+    Option(
+        "--log-level",
+        "LOG_LEVEL",
+        "info",
+        "pyrie's own log level: panic, fatal, error, warn, info, debug or trace",
+        "LEVEL",
+        go_flag=True,
+    ),
+    Option(
+        "--enable-init-caching",
+        None,
+        None,
+        "accepted for compatibility with aws-lambda-rie; init caching (SnapStart) is not emulated",
+        go_flag=True,
+    ),
+    Option(
+        "--workers",
+        "PYRIE_WORKERS",
+        None,
+        "front-end (gunicorn) worker processes; default: the number of CPUs",
+        "N",
+    ),
+    Option(
+        "--init-timeout",
+        "PYRIE_INIT_TIMEOUT",
+        "10",
+        "seconds a runtime may take to initialise (reach its first /next), as Lambda's INIT phase limit",
+        "SECONDS",
+    ),
+)
+_BY_FLAG: Final = {option.flag: option for option in OPTIONS}
+
+_ENVIRONMENT_HELP: Final = """\
+Function settings, read from the environment as the Go emulator does:
+  AWS_LAMBDA_FUNCTION_NAME         function name (default test_function)
+  AWS_LAMBDA_FUNCTION_VERSION      version (default $LATEST)
+  AWS_LAMBDA_FUNCTION_TIMEOUT      timeout in whole seconds (default 300)
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE  memory size in MB (default 3008)
+  AWS_LAMBDA_FUNCTION_HANDLER, _HANDLER
+                                   the handler, ahead of the last word of the bootstrap command
+"""
+
+
+def help_text() -> str:
+    lines = [
+        "usage: pyrie [OPTIONS] [BOOTSTRAP [ARGS...]]",
+        "       pyrie [OPTIONS] MODULE.FUNCTION",
+        "",
+        "A Lambda Runtime Interface Emulator that streams. Runs BOOTSTRAP (or, given only a handler such as",
+        "app.handler, pyrie's own Python runtime client) as a Lambda runtime and serves the Lambda Invoke API.",
+        "With no BOOTSTRAP it runs the first of " + ", ".join(DEFAULT_BOOTSTRAPS) + ".",
+        "Options are recognised anywhere on the line, also after BOOTSTRAP; anything else belongs to BOOTSTRAP.",
+        "",
+        "options:",
+        "  -h, --help  show this help and exit",
+    ]
+    for option in OPTIONS:
+        head = f"  {option.flag} {option.metavar}".rstrip()
+        details = [option.help]
+        if option.default is not None:
+            details.append(f"default {option.default}")
+        if option.env:
+            details.append(f"env {option.env}")
+        lines.append(head)
+        lines.append("      " + "; ".join(details))
+    lines += ["", _ENVIRONMENT_HELP]
+    return "\n".join(lines)
+
+
+def split_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Separate pyrie's options (flag -> value; "true" for switches) from the bootstrap command."""
+    values: dict[str, str] = {}
+    command: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            command.extend(args[i:])
+            break
+        if arg in ("-h", "--help") and not command:
+            raise HelpRequested
+        flag, eq, inline = arg.partition("=")
+        option = _BY_FLAG.get(flag)
+        if option is None:
+            command.append(arg)
+        elif not option.takes_value:
+            values[flag] = inline if eq else "true"
+        elif eq:
+            values[flag] = inline
+        elif i < len(args):
+            values[flag] = args[i]
+            i += 1
+        else:
+            raise ConfigError(f"{flag} needs a value ({option.metavar})")
+    return values, command
+
+
+def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: str | None = None) -> Config:
+    """Build the configuration from argv (without the program name) and the environment."""
+    env = dict(os.environ if environ is None else environ)
+    values, command = split_argv(argv)
+
+    def value(flag: str) -> str | None:
+        option = _BY_FLAG[flag]
+        if flag in values:
+            return values[flag]
+        if option.env and env.get(option.env):
+            return env[option.env]
+        return option.default
+
+    invoke_address = Address.parse(_required(value("--runtime-interface-emulator-address")), "invoke address")
+    runtime_api_address = Address.parse(_required(value("--runtime-api-address")), "--runtime-api-address")
+    if not runtime_api_address.is_loopback:
+        raise ConfigError(
+            f"--runtime-api-address: {runtime_api_address} is not a loopback address; "
+            "the Runtime API only listens on loopback (for example 127.0.0.1:9001)"
+        )
+    level_name = _required(value("--log-level"))
+    log_level = _LOG_LEVELS.get(level_name.lower())
+    if log_level is None:
+        raise ConfigError(f"--log-level: {level_name!r} is not one of {', '.join(_LOG_LEVELS)}")
+    workers = _number(value("--workers") or str(os.cpu_count() or 1), "--workers", int, minimum=1)
+    init_timeout = _number(_required(value("--init-timeout")), "--init-timeout", float, minimum=0.001)
+
+    return Config(
+        function=_function_config(command, env, cwd or os.getcwd()),
+        invoke_address=invoke_address,
+        runtime_api_address=runtime_api_address,
+        log_level=log_level,
+        workers=workers,
+        init_timeout_s=init_timeout,
+    )
+
+
+def _function_config(command: list[str], env: dict[str, str], cwd: str) -> FunctionConfig:
+    def setting(name: str, default: str) -> str:
+        return env.get(name) or default  # empty counts as unset, as in the Go emulator
+
+    name = setting("AWS_LAMBDA_FUNCTION_NAME", "test_function")
+    version = setting("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    timeout = _number(setting("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"), "AWS_LAMBDA_FUNCTION_TIMEOUT", int, minimum=0)
+    memory = _number(setting("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, 1)
+    env_handler = env.get("AWS_LAMBDA_FUNCTION_HANDLER") or env.get("_HANDLER") or None
+
+    run_client = [sys.executable, RUNTIME_CLIENT_DIR]
+    if not command:
+        bootstrap = next((path for path in DEFAULT_BOOTSTRAPS if os.path.isfile(path)), None)
+        if bootstrap is not None:
+            argv, workdir, handler = [bootstrap], DEFAULT_TASK_ROOT, env_handler
+        elif env_handler:
+            argv, workdir, handler = run_client, env.get("LAMBDA_TASK_ROOT") or cwd, env_handler
+        else:
+            raise ConfigError(
+                "no bootstrap: none of " + ", ".join(DEFAULT_BOOTSTRAPS) + " exists; "
+                "give a bootstrap command or a handler (for example: pyrie app.handler)"
+            )
+    elif len(command) == 1 and _HANDLER_SHAPE.match(command[0]) and _resolve(command[0], env) is None:
+        argv, workdir, handler = [*run_client, command[0]], cwd, env_handler or command[0]
+    else:
+        argv, workdir = list(command), cwd
+        handler = env_handler or (command[-1] if len(command) > 1 else None)
+
+    executable = _resolve(argv[0], env)
+    if executable is None:
+        raise ConfigError(f"bootstrap {argv[0]!r} not found or not executable")
+    if not os.path.isdir(workdir):
+        raise ConfigError(f"the working directory {workdir} does not exist")
+
+    return FunctionConfig(
+        name=name,
+        version=version,
+        memory_mb=memory,
+        timeout_s=timeout,
+        command=tuple(argv),
+        cwd=workdir,
+        handler=handler,
+        base_env=frozen_env(_runtime_base_env(env, name, version, handler)),
+    )
+
+
+def _runtime_base_env(env: Mapping[str, str], name: str, version: str, handler: str | None) -> dict[str, str]:
+    """The runtime's environment as the Go emulator computes it (rie-behaviour.md §3.2), later maps winning."""
+    runtime_env = {
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/Functions",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
+        "AWS_LAMBDA_FUNCTION_NAME": "test_function",
+    }
+    runtime_env.update(env)
+    for credential in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        runtime_env[credential] = env.get(credential, "")
+    if handler is not None:
+        runtime_env["_HANDLER"] = handler
+    runtime_env["AWS_LAMBDA_FUNCTION_NAME"] = name
+    runtime_env["AWS_LAMBDA_FUNCTION_VERSION"] = version
+    return runtime_env
+
+
+def _resolve(program: str, env: Mapping[str, str]) -> str | None:
+    """The executable ``program`` names, looked up as exec would (through PATH when it has no slash)."""
+    if os.sep in program:
+        return program if os.path.isfile(program) and os.access(program, os.X_OK) else None
+    return shutil.which(program, path=env.get("PATH", os.defpath))
+
+
+def _required(text: str | None) -> str:
+    assert text is not None, "every option used here has a default"
+    return text
+
+
+def _number(text: str, what: str, kind: Callable[[str], Any], minimum: float) -> Any:
+    try:
+        number = kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{what}: {text!r} is not {noun}") from None
+    if number < minimum:
+        raise ConfigError(f"{what}: {text!r} is below the minimum of {minimum:g}")
+    return number

@@ -1,0 +1,277 @@
+"""One execution environment: a runtime process, its Runtime API server, and the invokes it runs one at a time.
+
+The environment follows two machines. Its own lifecycle (``supervisor.states``) is what the dispatcher sees; the
+runtime's protocol state (``runtime_api.states``) is moved by the Runtime API handlers, and the environment reacts
+to it in ``_on_runtime_change``: the runtime's ``/next`` ends init or the previous invoke, and takes the next one.
+
+An environment holds at most two invokes: ``current``, delivered to the runtime, and ``pending``, waiting for the
+runtime's next ``/next`` (during init, or while the runtime finishes the previous invoke after answering it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Final, Protocol
+
+import gevent
+import gevent.event
+
+from runtime_api.server import RuntimeApiServer
+from runtime_api.states import RuntimeState, runtime_machine
+from supervisor import errors
+from supervisor.config import Address, Config, FunctionConfig, Limits
+from supervisor.errors import FunctionError
+from supervisor.invocation import Invocation
+from supervisor.logs import FunctionLog, end_line, report_line, start_line
+from supervisor.machine import Machine
+from supervisor.memory import ProcessTreeMemory
+from supervisor.process import ManagedProcess
+from supervisor.states import EnvState, environment_machine
+
+__all__ = ["Environment", "EnvironmentObserver"]
+
+log = logging.getLogger(__name__)
+
+# How long a runtime gets to exit after SIGTERM when pyrie shuts down, before SIGKILL.
+SHUTDOWN_GRACE_S: Final = 2.0
+
+
+class EnvironmentObserver(Protocol):
+    """The dispatcher's view of an environment's life."""
+
+    def environment_idle(self, env: Environment) -> None: ...
+
+    def environment_gone(self, env: Environment, orphan: Invocation | None) -> None:
+        """``env`` is finished; ``orphan`` is an invoke it had accepted but never delivered, to place elsewhere."""
+        ...
+
+
+class Environment:
+    def __init__(
+        self, index: int, config: Config, address: Address, log_out: FunctionLog, observer: EnvironmentObserver
+    ) -> None:
+        self.index = index
+        self.name = f"environment-{index}"
+        self._config = config
+        self._log = log_out
+        self._observer = observer
+        self.address = address
+        self.machine: Machine[EnvState] = environment_machine(self.name)
+        self._runtime: Machine[RuntimeState] = runtime_machine(on_change=self._on_runtime_change)
+        self._server = RuntimeApiServer(address, self)
+        self._process: ManagedProcess | None = None
+        self._current: Invocation | None = None
+        self.pending: Invocation | None = None
+        self._delivered = gevent.event.Event()  # set while the runtime's /next has an invocation to take
+        self._timer: gevent.Greenlet | None = None  # the init timer, then each invoke's
+        self._init_started = 0.0
+        self._init_duration_ms: float | None = None  # reported on the first REPORT only (a cold start)
+        self._memory: ProcessTreeMemory | None = None
+        self.gone = gevent.event.Event()
+
+    # -- RuntimeHost (what the Runtime API handlers use) ----------------------------------------------------------
+
+    @property
+    def function(self) -> FunctionConfig:
+        return self._config.function
+
+    @property
+    def limits(self) -> Limits:
+        return self._config.limits
+
+    @property
+    def runtime(self) -> Machine[RuntimeState]:
+        return self._runtime
+
+    @property
+    def current(self) -> Invocation | None:
+        return self._current
+
+    def wait_for_invocation(self) -> Invocation:
+        while self._runtime.state is not RuntimeState.RUNNING or self._current is None:
+            self._delivered.wait()
+            self._delivered.clear()
+        return self._current
+
+    def init_failed(self, error_type: str, body: bytes) -> None:
+        if self.pending is not None:
+            invocation, self.pending = self.pending, None
+            invocation.fail(error_type, body)
+            self._log_start_end_report(invocation, time.monotonic())
+        self.reset(f"init error {error_type}")
+
+    # -- the dispatcher's side ------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> EnvState:
+        return self.machine.state
+
+    @property
+    def accepting(self) -> bool:
+        """Whether ``assign`` may be called: the environment is free, or about to be (its invoke is answered)."""
+        if self.pending is not None:
+            return False
+        state = self.machine.state
+        if state is EnvState.IDLE or state is EnvState.STARTING:
+            return True
+        return state is EnvState.INVOKING and self._current is not None and self._current.finished.is_set()
+
+    def start(self) -> None:
+        """Begin init: bind the Runtime API and spawn the runtime (init ends at its first ``/next``)."""
+        self._server.start()
+        self._init_started = time.monotonic()
+        function = self._config.function
+        try:
+            self._process = ManagedProcess(
+                f"runtime-{self.index}",
+                function.command,
+                function.cwd,
+                function.runtime_env(self.address),
+                self._log.output,
+                self._on_exit,
+            )
+        except OSError as exc:
+            self._fail_init(FunctionError.INVALID_ENTRYPOINT, f"fork/exec {function.command[0]}: {exc.strerror}")
+            return
+        self._memory = ProcessTreeMemory(self._process.pid)
+        self._timer = gevent.spawn_later(self._config.init_timeout_s, self._on_init_timeout)
+
+    def assign(self, invocation: Invocation) -> None:
+        """Take ``invocation``; it is delivered when the runtime is (or next gets) to ``/next``."""
+        assert self.accepting, f"{self.name} is not accepting invokes"
+        self.pending = invocation
+        if self.machine.state is EnvState.IDLE:
+            self._deliver()
+
+    def reset(self, reason: str, grace_s: float = 0.0) -> None:
+        """Tear the environment down: kill its process group, fail what it still owes, and report it gone."""
+        if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
+            return
+        log.debug("%s: reset (%s)", self.name, reason)
+        self.machine.transition(EnvState.RESETTING)  # any -> RESETTING
+        self._cancel_timer()
+        self._server.stop()
+        current, self._current = self._current, None
+        if current is not None:
+            if not current.finished.is_set():
+                current.fail_platform(FunctionError.EXIT, f"Runtime exited with error: {reason}")
+            self._log_end_report(current, time.monotonic())
+        if self._process is not None:
+            self._process.stop(grace_s)
+        self.machine.transition(EnvState.GONE)  # RESETTING -> GONE
+        self.gone.set()
+        orphan, self.pending = self.pending, None
+        self._observer.environment_gone(self, orphan)
+
+    def shutdown(self) -> None:
+        self.reset("SandboxTerminated", grace_s=SHUTDOWN_GRACE_S)
+
+    # -- reactions ----------------------------------------------------------------------------------------------
+
+    def _on_runtime_change(self, previous: RuntimeState, state: RuntimeState) -> None:
+        if state is not RuntimeState.READY:
+            return
+        now = time.monotonic()
+        if previous is RuntimeState.STARTED:
+            self._init_duration_ms = (now - self._init_started) * 1000
+            self._cancel_timer()
+            self.machine.transition(EnvState.IDLE)  # STARTING -> IDLE
+        else:  # the runtime came back after answering: the invoke is over
+            invocation, self._current = self._current, None
+            self._cancel_timer()
+            if invocation is not None:
+                self._log_end_report(invocation, now)
+            self.machine.transition(EnvState.IDLE)  # INVOKING -> IDLE
+        if self.pending is not None:
+            self._deliver()
+        else:
+            self._observer.environment_idle(self)
+
+    def _deliver(self) -> None:
+        invocation, self.pending = self.pending, None
+        assert invocation is not None
+        timeout = self._config.function.timeout_s
+        invocation.deliver(timeout)
+        self._current = invocation
+        self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
+        self._runtime.transition(RuntimeState.RUNNING)
+        self._log.platform(start_line(invocation.request_id, self._config.function.version))
+        self._timer = gevent.spawn_later(timeout, self._on_invoke_timeout, invocation)
+        self._delivered.set()
+
+    def _on_invoke_timeout(self, invocation: Invocation) -> None:
+        self._timer = None
+        if invocation is not self._current:
+            return
+        timeout = self._config.function.timeout_s
+        message = f"Task timed out after {timeout:.2f} seconds"
+        invocation.fail_platform(FunctionError.TIMEOUT, message)
+        self._log.platform(f"{_utc_timestamp()} {invocation.request_id} {message}")
+        self.reset("timeout")
+
+    def _on_init_timeout(self) -> None:
+        self._timer = None
+        if self.machine.state is not EnvState.STARTING:
+            return
+        self._fail_init(FunctionError.TIMEOUT, f"Init timed out after {self._config.init_timeout_s:.2f} seconds")
+
+    def _on_exit(self, returncode: int) -> None:
+        if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
+            return  # we killed it
+        description = errors.exit_description(returncode)
+        if returncode == 0:
+            message = "Runtime exited without providing a reason"
+        else:
+            message = f"Runtime exited with error: {description}"
+        log.info("%s: runtime exited (%s)", self.name, description)
+        if self.machine.state is EnvState.STARTING:
+            self._fail_init(FunctionError.EXIT, message)
+            return
+        current = self._current
+        if current is not None and not current.finished.is_set():
+            current.fail_platform(FunctionError.EXIT, message)
+        self.reset(description)
+
+    def _fail_init(self, error_type: str, message: str) -> None:
+        if self.pending is not None:
+            invocation, self.pending = self.pending, None
+            invocation.fail_platform(error_type, message)
+            self._log_start_end_report(invocation, time.monotonic())
+        self.reset(message)
+
+    # -- logging ------------------------------------------------------------------------------------------------
+
+    def _log_start_end_report(self, invocation: Invocation, now: float) -> None:
+        """START, END and REPORT of an invoke that never reached the runtime (its init failed)."""
+        self._log.platform(start_line(invocation.request_id, self._config.function.version))
+        self._log_end_report(invocation, now)
+
+    def _log_end_report(self, invocation: Invocation, now: float) -> None:
+        function = self._config.function
+        started = invocation.delivered or invocation.arrived
+        duration_ms = min((now - started) * 1000, function.timeout_s * 1000)
+        if self._process is not None:
+            self._process.flush_output()  # the function's last lines come before its END
+        peak_mb = 0
+        if self._memory is not None:
+            if self._process is not None and self._process.running:
+                self._memory.sample()
+            peak_mb = self._memory.peak_mb
+        init_ms, self._init_duration_ms = self._init_duration_ms, None
+        self._log.platform(end_line(invocation.request_id))
+        self._log.platform(report_line(invocation.request_id, duration_ms, function.memory_mb, peak_mb, init_ms))
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer is not gevent.getcurrent():
+            timer.kill(block=False)
+
+    def __repr__(self) -> str:
+        return f"<Environment {self.name} {self.machine.state.name} runtime={self._runtime.state.name}>"
+
+
+def _utc_timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+

@@ -1,0 +1,113 @@
+"""The frame codec of the supervisor protocol (the "pipe"), without any I/O.
+
+Theory of operation: a frame is a 4-byte big-endian length followed by that many bytes holding one msgpack map.
+The encoder turns a map into bytes; the decoder is fed whatever bytes a socket produced (``feed``) and hands back
+whole frames one at a time (``next_frame``), or ``NEED_DATA`` until one is complete. It never touches a socket, so
+the supervisor and the gunicorn workers share it, and tests drive it byte by byte.
+
+Errors are final: after a ``FrameError`` the decoder refuses further input, because a peer that sent one bad frame
+cannot be trusted to be aligned on the next length prefix.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Final
+
+import msgpack
+
+__all__ = ["MAX_FRAME_SIZE", "NEED_DATA", "FrameDecoder", "FrameError", "encode_frame"]
+
+# The largest frame is an INVOKE carrying a synchronous payload (6,291,456 bytes, Lambda's limit) plus its headers;
+# every other frame is far smaller (body chunks are cut to at most 1 MiB). 8 MiB leaves room without letting a
+# confused peer make us buffer an arbitrary amount.
+MAX_FRAME_SIZE: Final = 8 * 1024 * 1024
+
+_LENGTH: Final = struct.Struct(">I")
+_PREFIX: Final = _LENGTH.size
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+
+class FrameError(Exception):
+    """The peer broke the framing: an oversize, truncated or undecodable frame."""
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """Return the bytes of one frame holding ``message``."""
+    body = msgpack.packb(message, use_bin_type=True)
+    if len(body) > MAX_FRAME_SIZE:
+        raise FrameError(f"frame of {len(body)} bytes exceeds the maximum of {MAX_FRAME_SIZE}")
+    return _LENGTH.pack(len(body)) + body
+
+
+class FrameDecoder:
+    """Incremental decoder: ``feed`` bytes in, take ``next_frame`` out until it says ``NEED_DATA``."""
+
+    def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self._buffer = bytearray()
+        self._max = max_frame_size
+        self._eof = False
+        self._failed: FrameError | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes from the peer; an empty ``data`` means the peer closed its side."""
+        if self._failed is not None:
+            raise self._failed
+        if self._eof and data:
+            raise FrameError("data after end of stream")
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    def next_frame(self) -> dict[str, Any] | _NeedData | None:
+        """The next whole frame, ``NEED_DATA`` if more bytes are needed, or ``None`` at a clean end of stream.
+
+        Raises ``FrameError`` for a frame over the maximum size, a stream that ends inside a frame, or a body that
+        is not one msgpack map.
+        """
+        if self._failed is not None:
+            raise self._failed
+        buffer = self._buffer
+        if len(buffer) < _PREFIX:
+            return self._at_short_input()
+        (length,) = _LENGTH.unpack_from(buffer)
+        if length > self._max:
+            return self._fail(f"frame of {length} bytes exceeds the maximum of {self._max}")
+        end = _PREFIX + length
+        if len(buffer) < end:
+            return self._at_short_input()
+        view = memoryview(buffer)
+        try:
+            message = msgpack.unpackb(view[_PREFIX:end], raw=False, strict_map_key=True)
+        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+            return self._fail(f"undecodable frame body: {exc}")
+        finally:
+            view.release()
+        del buffer[:end]
+        if not isinstance(message, dict):
+            return self._fail(f"frame body is a {type(message).__name__}, not a map")
+        return message
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes are held waiting for the rest of a frame."""
+        return len(self._buffer)
+
+    def _at_short_input(self) -> _NeedData | None:
+        if not self._eof:
+            return NEED_DATA
+        if self._buffer:
+            return self._fail(f"stream ended inside a frame ({len(self._buffer)} bytes pending)")
+        return None
+
+    def _fail(self, reason: str) -> Any:
+        self._failed = FrameError(reason)
+        raise self._failed

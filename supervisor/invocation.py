@@ -1,0 +1,167 @@
+"""One invoke on its way through an execution environment, and the sink its response flows into.
+
+The runtime side (runtime_api handlers, timers, process watchers) reports what happens through the methods of
+``Invocation``; the invocation turns that into messages for its ``ResponseSink`` (the front end's connection). The
+first final outcome wins: once ``finished`` is set, later reports (a response after the timeout fired, a crash after
+the response) change nothing the caller sees.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Final, Protocol
+
+import gevent.event
+
+from supervisor import errors
+from supervisor.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
+
+__all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
+
+DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
+
+
+class ResponseSink(Protocol):
+    """Where an invocation's response goes. ``send`` may block (that is the backpressure) and never raises: a sink
+    whose peer has gone drops what it is given."""
+
+    def send(self, *messages: Message) -> None: ...
+
+
+class DiscardingSink:
+    """A sink for invokes nobody waits for (Event invokes, warm-ups)."""
+
+    def send(self, *messages: Message) -> None:
+        return None
+
+
+class Invocation:
+    def __init__(self, request: Invoke, sink: ResponseSink, executed_version: str) -> None:
+        self.request = request
+        self.sink = sink
+        self.request_id = str(uuid.uuid4())
+        self.executed_version = executed_version
+        self.arrived = time.monotonic()
+        self.delivered: float | None = None  # when the runtime's /next received it
+        self.deadline: float | None = None  # monotonic; set at delivery
+        self.deadline_ms: int = 0  # epoch milliseconds, the runtime's Lambda-Runtime-Deadline-Ms
+        self.trace_id = request.trace_id or _new_trace_id()
+        self.responded: float | None = None  # when the final outcome was decided
+        self.outcome: End | None = None
+        self.finished = gevent.event.Event()
+        self._head: Head | None = None
+        self.bytes_out = 0
+
+    # -- delivery ---------------------------------------------------------------------------------------------
+
+    def deliver(self, timeout_s: int) -> None:
+        """The runtime takes the invoke now: its timer starts."""
+        self.delivered = time.monotonic()
+        self.deadline = self.delivered + timeout_s
+        self.deadline_ms = int(time.time() * 1000) + timeout_s * 1000
+
+    # -- the response, as the runtime produces it --------------------------------------------------------------
+
+    @property
+    def head_sent(self) -> bool:
+        return self._head is not None
+
+    def respond(self, content_type: str | None, body: bytes) -> None:
+        """A whole buffered response: one write of head, body and end."""
+        if self.finished.is_set():
+            return
+        head = self._make_head(content_type, streaming=False, length=len(body))
+        end = self._end(Outcome.OK)
+        chunks = [Chunk(body[i : i + CHUNK_SIZE]) for i in range(0, len(body), CHUNK_SIZE)]
+        self.bytes_out = len(body)
+        self._finish(end, head, *chunks)
+
+    def start_stream(self, content_type: str | None) -> None:
+        if self.finished.is_set() or self._head is not None:
+            return
+        self.sink.send(self._make_head(content_type, streaming=True))
+
+    def write(self, data: bytes) -> None:
+        """Relay one piece of a streamed body; returns once the sink took it."""
+        if self.finished.is_set() or not data:
+            return
+        self.bytes_out += len(data)
+        if len(data) <= CHUNK_SIZE:
+            self.sink.send(Chunk(data))
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), CHUNK_SIZE):
+            self.sink.send(Chunk(bytes(view[start : start + CHUNK_SIZE])))
+
+    def succeed(self) -> None:
+        """The streamed body ended normally."""
+        self._finish(self._end(Outcome.OK))
+
+    def fail(self, error_type: str, body: bytes) -> None:
+        """A function error: Lambda answers 200 with X-Amz-Function-Error: Unhandled and ``body``."""
+        self._finish(self._end(Outcome.FUNCTION_ERROR, error_type=error_type, body=body))
+
+    def fail_platform(self, error_type: str, message: str) -> None:
+        """A function error that Lambda itself detected (timeout, crash, oversize): its JSON body."""
+        self.fail(error_type, errors.function_error_body(error_type, f"RequestId: {self.request_id} Error: {message}"))
+
+    def acknowledge(self, status: int) -> None:
+        """Success without a response body (202 for an Event invoke, 204 for a DryRun)."""
+        self._finish(self._end(Outcome.OK, status=status))
+
+    def reject(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str
+    ) -> None:
+        """A service error: the invoke did not run (unknown function, throttled...)."""
+        body = errors.service_error_body(code, message, **extra)
+        self._finish(self._end(Outcome.SERVICE_ERROR, error_type=code, body=body, status=status, headers=headers))
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _make_head(self, content_type: str | None, streaming: bool, length: int | None = None) -> Head:
+        self._head = Head(
+            request_id=self.request_id,
+            content_type=content_type or DEFAULT_CONTENT_TYPE,
+            streaming=streaming,
+            executed_version=self.executed_version,
+            length=length,
+        )
+        return self._head
+
+    def _end(
+        self,
+        outcome: Outcome,
+        error_type: str | None = None,
+        body: bytes = b"",
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> End:
+        return End(
+            outcome=outcome,
+            request_id=self.request_id,
+            executed_version=self.executed_version,
+            error_type=error_type,
+            body=body,
+            status=status,
+            headers=headers or {},
+        )
+
+    def _finish(self, end: End, *before: Message) -> None:
+        # The first final outcome wins; everything after it is ignored.
+        if self.finished.is_set():
+            return
+        self.outcome = end
+        self.responded = time.monotonic()
+        self.finished.set()
+        self.sink.send(*before, end)
+
+    def __repr__(self) -> str:
+        return f"<Invocation {self.request_id}>"
+
+
+def _new_trace_id() -> str:
+    """An X-Ray trace header, as Lambda sends in Lambda-Runtime-Trace-Id when the caller gave none."""
+    now = int(time.time())
+    return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+

@@ -1,0 +1,49 @@
+"""Memory of an environment's process tree, through psutil.
+
+Listing a process's descendants means scanning every process on the machine (about 1.5 ms), too slow for every
+invoke, so the tree's membership is refreshed at most once per ``REFRESH_S`` and only the cheap per-process reads
+happen on each sample.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+import psutil
+
+__all__ = ["ProcessTreeMemory"]
+
+REFRESH_S: Final = 1.0
+MB: Final = 1024 * 1024
+
+
+class ProcessTreeMemory:
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._processes: list[psutil.Process] = []
+        self._refreshed = float("-inf")
+        self.peak_mb = 0  # the largest sample so far
+
+    def sample(self) -> int:
+        """The tree's resident memory now, in MB (rounded up); also raises ``peak_mb``."""
+        now = time.monotonic()
+        if now - self._refreshed >= REFRESH_S:
+            self._refresh()
+            self._refreshed = now
+        total = 0
+        for process in self._processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                continue
+        current = -(-total // MB)
+        self.peak_mb = max(self.peak_mb, current)
+        return current
+
+    def _refresh(self) -> None:
+        try:
+            root = psutil.Process(self._pid)
+            self._processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            self._processes = []

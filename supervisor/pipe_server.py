@@ -1,0 +1,111 @@
+"""The supervisor's end of the pipe: the front end's connections, one invoke at a time on each.
+
+Each connection is served by one greenlet that reads frames: an ``Invoke`` is handed to the dispatcher with the
+connection itself as the response sink; a ``Cancel`` or the connection's end while an invoke runs means the client
+went away, and the invoke goes on with its output dropped (as Lambda does). The response's frames are written by
+whichever greenlet produces them (the Runtime API's, a timer's), one frame group at a time under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, Final
+
+import gevent
+import gevent.lock
+import gevent.pool
+import gevent.server
+
+from supervisor.dispatcher import Dispatcher
+from supervisor.frames import NEED_DATA, FrameDecoder, FrameError, encode_frame
+from supervisor.invocation import Invocation
+from supervisor.messages import Cancel, Invoke, Message, ProtocolError, decode, encode
+
+__all__ = ["PipeConnection", "PipeServer"]
+
+log = logging.getLogger(__name__)
+
+RECV_SIZE: Final = 256 * 1024
+
+
+class PipeConnection:
+    """One front-end connection; it is also the ``ResponseSink`` of the invoke it carries."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._decoder = FrameDecoder()
+        self._write_lock = gevent.lock.Semaphore()
+        self.closed = False  # the peer is gone: what is sent is dropped
+
+    def read_message(self) -> Message | None:
+        """The next message, or ``None`` when the peer closed the connection."""
+        while True:
+            frame = self._decoder.next_frame()
+            if frame is None:
+                return None
+            if frame is not NEED_DATA:
+                assert isinstance(frame, dict)
+                return decode(frame)
+            try:
+                data = self._sock.recv(RECV_SIZE)
+            except OSError:
+                data = b""
+            self._decoder.feed(data)
+
+    def send(self, *messages: Message) -> None:
+        if self.closed:
+            return
+        data = b"".join(encode_frame(encode(message)) for message in messages)
+        with self._write_lock:
+            if self.closed:
+                return
+            try:
+                self._sock.sendall(data)
+            except OSError:
+                self.closed = True
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+
+class PipeServer:
+    def __init__(self, listener: socket.socket, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._connections = gevent.pool.Pool()
+        self._server = gevent.server.StreamServer(listener, self._serve, spawn=self._connections)
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.close()
+
+    def _serve(self, sock: Any, peer: Any) -> None:
+        conn = PipeConnection(sock)
+        invocation: Invocation | None = None
+        try:
+            while True:
+                message = conn.read_message()
+                if message is None or isinstance(message, Cancel):
+                    if invocation is not None and not invocation.finished.is_set():
+                        log.info("%s: the client went away; the invoke runs on, its output dropped", invocation)
+                        conn.closed = True
+                    if message is None:
+                        return
+                elif isinstance(message, Invoke):
+                    if invocation is not None and not invocation.finished.is_set():
+                        raise ProtocolError("a second Invoke before the first one ended")
+                    invocation = self._dispatcher.submit(message, conn)
+                else:
+                    raise ProtocolError(f"unexpected {type(message).__name__} from the front end")
+        except (FrameError, ProtocolError) as exc:
+            log.error("supervisor protocol error from the front end, closing its connection: %s", exc)
+            if invocation is not None and not invocation.finished.is_set():
+                conn.closed = True
+        finally:
+            conn.close()
