@@ -107,7 +107,7 @@ class Dispatcher:
 
     def _place(self, invocation: Invocation) -> None:
         env = self._choose()
-        if env is None and len(self._environments) < self._max_environments:
+        if env is None and self._live_count() < self._max_environments:
             self._new_environment(invocation)
             return
         if env is None:
@@ -129,6 +129,10 @@ class Dispatcher:
             if env.state is EnvState.IDLE:
                 return env
         return accepting[0] if accepting else None
+
+    def _live_count(self) -> int:
+        """Environments that count against the limit: all but those being torn down."""
+        return sum(1 for env in self._environments if env.state not in (EnvState.RESETTING, EnvState.GONE))
 
     def _new_environment(self, invocation: Invocation) -> None:
         """Start an environment whose init ``invocation`` waits for."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final, Protocol
+from typing import Protocol
 
 import gevent
 import gevent.event
@@ -32,9 +32,6 @@ from supervisor.states import EnvState, environment_machine
 __all__ = ["Environment", "EnvironmentObserver"]
 
 log = logging.getLogger(__name__)
-
-# How long a runtime gets to exit after SIGTERM when pyrie shuts down, before SIGKILL.
-SHUTDOWN_GRACE_S: Final = 2.0
 
 
 class EnvironmentObserver(Protocol):
@@ -165,7 +162,8 @@ class Environment:
         self._observer.environment_gone(self, orphan)
 
     def shutdown(self) -> None:
-        self.reset("SandboxTerminated", grace_s=SHUTDOWN_GRACE_S)
+        # Without extensions to notify, Lambda (and the Go emulator) ends a runtime with SIGKILL at once.
+        self.reset("SandboxTerminated")
 
     # -- reactions ----------------------------------------------------------------------------------------------
 

@@ -70,17 +70,23 @@ class FrontEnd:
         self._waiter = gevent.spawn(self._wait)
         log.debug("front end started (gunicorn, pid %d)", self._popen.pid)
 
-    def stop(self, grace_s: float) -> None:
-        """Graceful stop (SIGTERM: finish in-flight requests), then SIGKILL to the group after ``grace_s``."""
-        if self._popen is None or self._waiter is None:
-            return
+    def stop_accepting(self) -> None:
+        """SIGTERM: gunicorn closes its listener and lets the requests it has finish."""
         self._signal(signal.SIGTERM)
+
+    def stop(self, grace_s: float) -> None:
+        """End gunicorn now that the supervisor has answered every request it had: SIGQUIT (gunicorn's quick
+        stop, which does not wait for idle keep-alive connections), then SIGKILL to the group after ``grace_s``."""
+        if self._waiter is None:
+            return
+        self._signal(signal.SIGQUIT)
         self._waiter.join(timeout=grace_s)
         self._signal(signal.SIGKILL)
         self._waiter.join()
 
     def _signal(self, signum: int) -> None:
-        assert self._popen is not None
+        if self._popen is None:
+            return
         try:
             os.killpg(self._popen.pid, signum)
         except ProcessLookupError:

@@ -32,9 +32,11 @@ __all__ = ["StartupError", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
-# In-flight invokes get this long to finish when pyrie is asked to stop; gunicorn as long to finish their replies.
+# In-flight invokes get this long to finish when pyrie is asked to stop.
 SHUTDOWN_GRACE_S: Final = 2.0
-FRONTEND_GRACE_S: Final = 5.0
+# Then gunicorn gets this long to write the last bytes it was given, and this long to exit.
+FLUSH_S: Final = 0.05
+FRONTEND_EXIT_S: Final = 2.0
 
 
 class StartupError(Exception):
@@ -92,9 +94,10 @@ class Supervisor:
     def _shutdown(self) -> None:
         self._stopping = True
         log.info("shutting down")
-        stop_frontend = gevent.spawn(self._frontend.stop, FRONTEND_GRACE_S)
+        self._frontend.stop_accepting()
         self.dispatcher.shutdown(SHUTDOWN_GRACE_S)
-        stop_frontend.join()
+        gevent.sleep(FLUSH_S)
+        self._frontend.stop(FRONTEND_EXIT_S)
         self._pipe_server.stop()
         for sock in (self._invoke_listener, self._pipe_listener):
             sock.close()

@@ -1,0 +1,178 @@
+"""Running pyrie for real in tests: a subprocess on free loopback ports, its output captured, its exit checked.
+
+``Pyrie`` starts ``python -m supervisor`` exactly as a user would start ``pyrie``, waits until the Invoke API answers,
+and on ``stop`` sends SIGTERM and checks that pyrie exits 0 leaving no process of its tree behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Pyrie:
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        log_dir: Path,
+        extra_env: Mapping[str, str] | None = None,
+        flags_last: bool = False,
+    ) -> None:
+        self.port = free_port()
+        self.runtime_api_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base_env = dict(os.environ if env is None else env)
+        base_env.update(extra_env or {})
+        base_env.setdefault("PYRIE_WORKERS", "1")
+        self.stdout_path = log_dir / f"pyrie-{self.port}.out"
+        self.stderr_path = log_dir / f"pyrie-{self.port}.err"
+        flags = [
+            "--runtime-interface-emulator-address",
+            f"127.0.0.1:{self.port}",
+            "--runtime-api-address",
+            f"127.0.0.1:{self.runtime_api_port}",
+        ]
+        self.argv = [sys.executable, "-m", "supervisor", *((*args, *flags) if flags_last else (*flags, *args))]
+        self._stdout = open(self.stdout_path, "wb")  # noqa: SIM115
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=cwd,
+            env=base_env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._stdout,
+            stderr=self._stderr,
+        )
+        self.psutil = psutil.Process(self.process.pid)
+        self.session = requests.Session()
+        self.stopped = False
+
+    # -- life ---------------------------------------------------------------------------------------------------
+
+    def wait_ready(self, timeout: float = 15.0) -> Pyrie:
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"pyrie exited with {self.process.returncode}:\n{self.stderr()}")
+            try:
+                return requests.get(f"{self.url}/ready-probe", timeout=1).status_code == 404
+            except requests.ConnectionError:
+                return False
+
+        wait_until(answers, timeout, what="pyrie to answer")
+        return self
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return self.psutil.children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Stop pyrie with ``sig``; return its exit status after checking that its whole tree is gone."""
+        if self.stopped:
+            return self.process.returncode
+        self.stopped = True
+        tree = self.descendants()
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill_tree(tree)
+            raise AssertionError(f"pyrie did not exit within {timeout} s of {signal.Signals(sig).name}") from None
+        finally:
+            self.session.close()
+            self._stdout.close()
+            self._stderr.close()
+        _, alive = psutil.wait_procs(tree, timeout=5)
+        if alive:
+            self._kill_tree(alive)
+            raise AssertionError(f"pyrie left processes behind: {[p.pid for p in alive]}")
+        return code
+
+    def _kill_tree(self, processes: list[psutil.Process]) -> None:
+        for proc in [self.psutil, *processes]:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+
+    # -- use ----------------------------------------------------------------------------------------------------
+
+    def invoke(
+        self,
+        payload: bytes | str = b"{}",
+        *,
+        headers: Mapping[str, str] | None = None,
+        path: str = INVOKE_PATH,
+        timeout: float = 30,
+        **kwargs: Any,
+    ) -> requests.Response:
+        data = payload.encode() if isinstance(payload, str) else payload
+        return self.session.post(self.url + path, data=data, headers=dict(headers or {}), timeout=timeout, **kwargs)
+
+    def stdout(self) -> str:
+        self._stdout.flush()
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def stdout_lines(self) -> list[str]:
+        return self.stdout().splitlines()
+
+    def wait_for_output(self, text: str, timeout: float = 10.0) -> str:
+        return wait_until(lambda: self.stdout() if text in self.stdout() else "", timeout, what=repr(text))
+
+    def wait_for_lines(self, prefix: str, count: int, timeout: float = 10.0) -> list[str]:
+        """Wait until stdout has ``count`` lines starting with ``prefix`` (END and REPORT follow the response)."""
+
+        def lines() -> list[str]:
+            found = [line for line in self.stdout_lines() if line.startswith(prefix)]
+            return found if len(found) >= count else []
+
+        return wait_until(lines, timeout, what=f"{count} lines starting {prefix!r}")
+
+
+@contextlib.contextmanager
+def running(args: Sequence[str], log_dir: Path, **kwargs: Any) -> Iterator[Pyrie]:
+    pyrie = Pyrie(args, log_dir=log_dir, **kwargs)
+    try:
+        yield pyrie.wait_ready()
+    finally:
+        if not pyrie.stopped:
+            code = pyrie.stop()
+            assert code == 0, f"pyrie exited with {code}:\n{pyrie.stderr()}"
