@@ -40,7 +40,9 @@ class RequestError(Exception):
         self.code = code
 
 
-def handle(client: SupervisorClient, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
+def handle(
+    client: SupervisorClient, environ: dict[str, Any], start_response: StartResponse, name: str
+) -> Iterable[bytes]:
     try:
         request = read_invoke(environ, name)
     except RequestError as exc:
@@ -224,4 +226,3 @@ class ResponseBody:
         except SupervisorUnavailable:
             pass
         self._conn.close()
-

@@ -132,12 +132,12 @@ def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params
 
 
 def logs_not_supported(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    conn.respond(202, [JSON], json_body({"errorMessage": "Logs API is not supported", "errorType": "Logs.NotSupported"}))
+    conn.respond(
+        202, [JSON], json_body({"errorMessage": "Logs API is not supported", "errorType": "Logs.NotSupported"})
+    )
 
 
-def telemetry_not_supported(
-    host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]
-) -> None:
+def telemetry_not_supported(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
     body = json_body({"errorMessage": "Telemetry API is not supported", "errorType": "Telemetry.NotSupported"})
     conn.respond(202, [JSON], body)
 

@@ -37,10 +37,14 @@ def parse_function_ref(text: str, qualifier: str | None) -> FunctionRef:
     """The function and qualifier named by a path segment and an optional ``Qualifier`` parameter."""
     match = _ARN.match(text)
     if match is None or not _NAME.match(match["name"]):
-        raise InvalidFunctionName(f"1 validation error detected: Value '{text}' at 'functionName' failed to satisfy constraint")
+        raise InvalidFunctionName(
+            f"1 validation error detected: Value '{text}' at 'functionName' failed to satisfy constraint"
+        )
     derived = match["qualifier"]
     if derived and qualifier and derived != qualifier:
-        raise InvalidFunctionName("The derived qualifier from the function name does not match the specified qualifier.")
+        raise InvalidFunctionName(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
     return FunctionRef(match["name"], derived or qualifier or None)
 
 

@@ -110,9 +110,7 @@ class Invocation:
         """Success without a response body (202 for an Event invoke, 204 for a DryRun)."""
         self._finish(self._end(Outcome.OK, status=status))
 
-    def reject(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str
-    ) -> None:
+    def reject(self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str) -> None:
         """A service error: the invoke did not run (unknown function, throttled...)."""
         body = errors.service_error_body(code, message, **extra)
         self._finish(self._end(Outcome.SERVICE_ERROR, error_type=code, body=body, status=status, headers=headers))
@@ -164,4 +162,3 @@ def _new_trace_id() -> str:
     """An X-Ray trace header, as Lambda sends in Lambda-Runtime-Trace-Id when the caller gave none."""
     now = int(time.time())
     return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
-

@@ -1,13 +1,13 @@
 """The lifecycle of an execution environment (DESIGN §6), as one table.
 
-    STARTING  -> IDLE        the runtime reached its first /next (init done)
-    STARTING  -> INVOKING    an invoke was waiting for this environment's init and is delivered
-    STARTING  -> RESETTING   init failed, timed out, or pyrie is shutting down
-    IDLE      -> INVOKING    an invoke is delivered
-    IDLE      -> RESETTING   retired, or pyrie is shutting down
-    INVOKING  -> IDLE        the runtime answered and came back to /next
-    INVOKING  -> RESETTING   timeout, crash, or pyrie is shutting down
-    RESETTING -> GONE        every process of the environment has exited
+STARTING  -> IDLE        the runtime reached its first /next (init done)
+STARTING  -> INVOKING    an invoke was waiting for this environment's init and is delivered
+STARTING  -> RESETTING   init failed, timed out, or pyrie is shutting down
+IDLE      -> INVOKING    an invoke is delivered
+IDLE      -> RESETTING   retired, or pyrie is shutting down
+INVOKING  -> IDLE        the runtime answered and came back to /next
+INVOKING  -> RESETTING   timeout, crash, or pyrie is shutting down
+RESETTING -> GONE        every process of the environment has exited
 """
 
 from __future__ import annotations

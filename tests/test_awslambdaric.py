@@ -106,8 +106,13 @@ def test_flags_after_the_handler(start_pyrie: StartPyrie) -> None:
 def test_custom_client_context(start_pyrie: StartPyrie) -> None:
     pyrie = start_pyrie(*ric("client_context"), cwd=FUNCTIONS)
     context = {
-        "client": {"installation_id": "id-1", "app_title": "app", "app_version_name": "1.0", "app_version_code": "1",
-                   "app_package_name": "com.example"},
+        "client": {
+            "installation_id": "id-1",
+            "app_title": "app",
+            "app_version_name": "1.0",
+            "app_version_code": "1",
+            "app_package_name": "com.example",
+        },
         "custom": {"key": "value"},
         "env": {"platform": "linux"},
     }
