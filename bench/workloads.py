@@ -1,0 +1,431 @@
+"""The workloads: what is measured, how, and against which target.
+
+Every workload returns `Result`s for the metrics listed for it in `METRICS`. A workload that fails reports its
+error on each of its metrics instead of stopping the run, so one broken emulator never hides the others' figures.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import runtimes
+from bench.client import InvokeClient, ProtocolError
+from bench.emulator import HOST, Emulator, EmulatorError, die_with_parent, rss_bytes
+
+LARGE_SIZE = 6_000_000
+FLOOD_TOTAL = 100 * 1024 * 1024
+FLOOD_CHUNK = 64 * 1024
+WARMUP_STREAM_TOTAL = 4 * 1024 * 1024  # under the Go emulator's 6 MiB cap
+MIB = 1024 * 1024
+
+
+class WorkloadError(Exception):
+    """A workload could not produce its figures (wrong status, short body, too slow...)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    op: str  # "<=", "<" or ">="
+    value: float
+
+    def met(self, value: float) -> bool:
+        if self.op == "<=":
+            return value <= self.value
+        if self.op == "<":
+            return value < self.value
+        return value >= self.value
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    workload: str
+    key: str
+    label: str
+    unit: str
+    target: Target | None = None
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("client", "rtt_p50", "round trip to a null server, p50", "ms"),
+    Metric("client", "rtt_p99", "round trip to a null server, p99", "ms"),
+    Metric("client", "stream_mbps", "100 MiB stream from a null server", "MB/s"),
+    Metric("latency", "p50", "serial invoke latency, p50", "ms", Target("<=", 1.0)),
+    Metric("latency", "p99", "serial invoke latency, p99", "ms"),
+    Metric("large", "median", "6,000,000-byte response, median", "ms", Target("<=", 60.0)),
+    Metric("stream", "ttfb", "time to first byte, median", "ms"),
+    Metric("stream", "late_median", "chunk lateness, median", "ms", Target("<=", 5.0)),
+    Metric("stream", "late_max", "chunk lateness, max", "ms", Target("<=", 5.0)),
+    Metric("throughput", "mbps", "100 MiB stream, median", "MB/s", Target(">=", 400.0)),
+    Metric("spawn", "median", "spawn -> first answered invoke, median", "s", Target("<=", 0.5)),
+    Metric("memory", "idle", "RSS idle after start-up", "MB", Target("<", 150.0)),
+    Metric("memory", "after", "RSS idle after the workloads", "MB", Target("<", 150.0)),
+    Metric("memory", "stream_peak", "peak RSS growth, 100 MiB stream, slow reader", "MiB", Target("<", 1.0)),
+)
+
+# Workloads in the order they run; `client` needs no emulator, `spawn` starts its own, the rest share one.
+WORKLOAD_NAMES: tuple[str, ...] = ("client", "latency", "large", "stream", "throughput", "spawn", "memory")
+
+
+@dataclass
+class Result:
+    workload: str
+    key: str
+    value: float | None = None
+    error: str | None = None
+    detail: dict[str, float | int | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    quick: bool = False
+    latency_warmup: int = 200
+    latency_count: int = 2000
+    large_warmup: int = 2
+    large_runs: int = 15
+    stream_runs: int = 3
+    stream_count: int = 20
+    stream_gap_ms: float = 50.0
+    flood_runs: int = 3
+    spawn_runs: int = 5
+    stall_s: float = 1.0  # the memory workload's reader pause
+    ready_timeout: float = 15.0
+    budget_s: float = 90.0  # per workload and emulator
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Settings:
+        if not quick:
+            return cls()
+        return cls(
+            quick=True,
+            latency_warmup=20,
+            latency_count=200,
+            large_warmup=1,
+            large_runs=3,
+            stream_runs=1,
+            stream_count=10,
+            stream_gap_ms=30.0,
+            flood_runs=1,
+            spawn_runs=2,
+            stall_s=0.5,
+            ready_timeout=15.0,
+            budget_s=30.0,
+        )
+
+
+def metrics_of(workload: str) -> list[Metric]:
+    return [metric for metric in METRICS if metric.workload == workload]
+
+
+def failed(workload: str, error: str, keys: Sequence[str] = ()) -> list[Result]:
+    """`error` as the result of each metric of `workload` (only those in `keys`, when given)."""
+    return [Result(workload, m.key, error=error) for m in metrics_of(workload) if not keys or m.key in keys]
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+class Budget:
+    """A deadline for one workload: loops stop early (with fewer samples) once it has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def check(self) -> None:
+        if self.expired:
+            raise WorkloadError(f"took longer than its {self.seconds:g} s budget")
+
+
+class Prefix:
+    """A body sink that keeps the first bytes of a body, for error messages."""
+
+    def __init__(self, limit: int = 200) -> None:
+        self.limit = limit
+        self.data = bytearray()
+
+    def __call__(self, piece: memoryview, recv_ns: int) -> None:
+        if len(self.data) < self.limit:
+            self.data += piece[: self.limit - len(self.data)]
+
+
+def _expect(ok: bool, what: str, status: int, prefix: bytes) -> None:
+    if not ok:
+        raise WorkloadError(f"{what} (HTTP {status}, body starts {prefix[:120]!r})")
+
+
+# --- client: how much of a round trip is the client's own ---------------------------------------------------------
+
+
+def client_overhead(settings: Settings) -> list[Result]:
+    """Round trips of the same client against a stdlib raw-socket server that answers at once."""
+    script = Path(__file__).with_name("null_server.py")
+    proc = subprocess.Popen(
+        [sys.executable, "-IS", str(script), HOST],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.isdigit():
+            return failed("client", f"null server did not start (said {line!r})")
+        client = InvokeClient(HOST, int(line), timeout=10)
+        samples = _serial_round_trips(client, settings, b'{"n":1}', check_echo=False)
+        with client:
+            rates = [_flood(client, FLOOD_TOTAL, Budget(settings.budget_s)) for _ in range(settings.flood_runs)]
+        return [
+            Result("client", "rtt_p50", percentile(samples, 50), detail={"n": len(samples)}),
+            Result("client", "rtt_p99", percentile(samples, 99), detail={"n": len(samples)}),
+            Result("client", "stream_mbps", statistics.median(rates), detail={"runs": len(rates)}),
+        ]
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _serial_round_trips(client: InvokeClient, settings: Settings, body: bytes, *, check_echo: bool) -> list[float]:
+    budget = Budget(settings.budget_s)
+    samples: list[float] = []
+    with client:
+        for i in range(settings.latency_warmup + settings.latency_count):
+            resp = client.invoke(body)
+            if resp.status != 200 or (check_echo and resp.body != body):
+                _expect(False, "echo invoke failed", resp.status, bytes(resp.body))
+            if i >= settings.latency_warmup:
+                samples.append((resp.end_ns - resp.sent_ns) / 1e6)
+            if budget.expired:
+                break
+    if not samples:
+        raise WorkloadError(f"no sample within the {settings.budget_s:g} s budget")
+    return samples
+
+
+# --- workloads on a running emulator --------------------------------------------------------------------------------
+
+
+def latency(emu: Emulator, settings: Settings) -> list[Result]:
+    """Serial invokes of a small event on one keep-alive connection; the runtime echoes it."""
+    body = b'{"hello":"world","n":12345}'
+    samples = _serial_round_trips(emu.client(), settings, body, check_echo=True)
+    detail: dict[str, float | int | str] = {"n": len(samples), "warmup": settings.latency_warmup}
+    return [
+        Result("latency", "p50", percentile(samples, 50), detail=detail),
+        Result("latency", "p99", percentile(samples, 99), detail=detail),
+    ]
+
+
+def large(emu: Emulator, settings: Settings) -> list[Result]:
+    """A buffered 6,000,000-byte response: request sent → last byte received."""
+    budget = Budget(settings.budget_s)
+    event = runtimes.bytes_event(LARGE_SIZE)
+    samples: list[float] = []
+    with emu.client() as client:
+        for i in range(settings.large_warmup + settings.large_runs):
+            prefix = Prefix()
+            resp = client.invoke(event, keep_body=False, sink=prefix)
+            _expect(
+                resp.status == 200 and resp.body_size == LARGE_SIZE,
+                f"expected {LARGE_SIZE} bytes, got {resp.body_size}",
+                resp.status,
+                bytes(prefix.data),
+            )
+            if i >= settings.large_warmup:
+                samples.append((resp.end_ns - resp.sent_ns) / 1e6)
+            budget.check()
+    return [Result("large", "median", statistics.median(samples), detail={"n": len(samples), "bytes": LARGE_SIZE})]
+
+
+class TickCollector:
+    """A body sink that cuts tick records out of the byte stream and notes when each one was complete."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.ticks: list[tuple[int, int, int]] = []  # (sequence, sent ns, arrived ns)
+
+    def __call__(self, piece: memoryview, recv_ns: int) -> None:
+        self.pending += piece
+        size = runtimes.TICK_RECORD_SIZE
+        while len(self.pending) >= size:
+            record = bytes(self.pending[:size])
+            del self.pending[:size]
+            try:
+                seq, sent_ns = runtimes.decode_tick(record)
+            except ValueError:
+                raise WorkloadError(f"not a tick record: {record!r}") from None
+            self.ticks.append((seq, sent_ns, recv_ns))
+
+
+def stream(emu: Emulator, settings: Settings) -> list[Result]:
+    """K writes G ms apart, each stamped with its send time; lateness = arrival at the client - send time."""
+    budget = Budget(settings.budget_s)
+    event = runtimes.ticks_event(settings.stream_count, settings.stream_gap_ms)
+    ttfbs: list[float] = []
+    lateness: list[float] = []
+    with emu.client() as client:
+        for _ in range(settings.stream_runs):
+            ticks = TickCollector()
+            resp = client.invoke(event, keep_body=False, sink=ticks)
+            seqs = [seq for seq, _, _ in ticks.ticks]
+            _expect(
+                resp.status == 200 and seqs == list(range(settings.stream_count)) and not ticks.pending,
+                f"expected {settings.stream_count} tick records, got {len(seqs)}",
+                resp.status,
+                bytes(ticks.pending[:120]),
+            )
+            ttfbs.append((resp.first_body_ns - resp.sent_ns) / 1e6)
+            lateness += [(arrived - sent) / 1e6 for _, sent, arrived in ticks.ticks]
+            budget.check()
+    detail: dict[str, float | int | str] = {
+        "runs": len(ttfbs),
+        "chunks_per_run": settings.stream_count,
+        "gap_ms": settings.stream_gap_ms,
+    }
+    return [
+        Result("stream", "ttfb", statistics.median(ttfbs), detail=detail),
+        Result("stream", "late_median", statistics.median(lateness), detail=detail),
+        Result("stream", "late_max", max(lateness), detail=detail),
+    ]
+
+
+def _flood(client: InvokeClient, total: int, budget: Budget, *, stall_s: float = 0.0) -> float:
+    """Stream `total` bytes through the emulator; return MB/s from request sent to last byte.
+
+    With `stall_s`, the client stops reading for that long once the first bytes have arrived, so a stream
+    that is not held back by the slow reader piles up inside the emulator.
+    """
+    prefix = Prefix()
+    stalled = False
+
+    def sink(piece: memoryview, recv_ns: int) -> None:
+        nonlocal stalled
+        prefix(piece, recv_ns)
+        if stall_s and not stalled:
+            stalled = True
+            time.sleep(stall_s)
+        if budget.expired:
+            raise WorkloadError(f"stream slower than the {budget.seconds:g} s budget allows")
+
+    resp = client.invoke(runtimes.flood_event(total, FLOOD_CHUNK), keep_body=False, sink=sink)
+    _expect(
+        resp.status == 200 and resp.body_size == total,
+        f"expected a {total}-byte stream, got {resp.body_size} bytes",
+        resp.status,
+        bytes(prefix.data),
+    )
+    return total / ((resp.end_ns - resp.sent_ns) / 1e9) / 1e6
+
+
+def throughput(emu: Emulator, settings: Settings) -> list[Result]:
+    """A 100 MiB stream written in 64 KiB chunks as fast as the runtime can; the client reads and discards."""
+    budget = Budget(settings.budget_s)
+    with emu.client() as client:
+        rates = [_flood(client, FLOOD_TOTAL, budget) for _ in range(settings.flood_runs)]
+    detail: dict[str, float | int | str] = {"runs": len(rates), "bytes": FLOOD_TOTAL, "chunk": FLOOD_CHUNK}
+    return [Result("throughput", "mbps", statistics.median(rates), detail=detail)]
+
+
+@contextmanager
+def _rss_sampler(emu: Emulator, interval_s: float = 0.002) -> Iterator[Callable[[], int]]:
+    """Sample the emulator's own RSS in a thread while the block runs; yields a function returning the peak."""
+    procs = emu.emulator_processes()
+    peak = rss_bytes(procs)
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, rss_bytes(procs))
+            stop.wait(interval_s)
+
+    thread = threading.Thread(target=sample, name="rss-sampler", daemon=True)
+    thread.start()
+    try:
+        yield lambda: peak
+    finally:
+        stop.set()
+        thread.join()
+        peak = max(peak, rss_bytes(procs))
+
+
+def memory_idle(emu: Emulator, key: str) -> Result:
+    time.sleep(0.5)  # let the start-up or the last workload settle
+    procs = emu.emulator_processes()
+    rss = rss_bytes(procs)
+    return Result("memory", key, rss / 1e6, detail={"processes": len(procs)})
+
+
+def memory_stream(emu: Emulator, settings: Settings) -> Result:
+    """Peak RSS growth of the emulator's own processes while a 100 MiB stream goes through it.
+
+    The client stalls for a while after the first bytes, then reads the rest at full speed: an emulator that
+    holds the stream back (backpressure) stays flat, one that buffers whatever the runtime writes grows.
+    """
+    budget = Budget(settings.budget_s)
+    try:
+        with emu.client() as client:
+            _flood(client, WARMUP_STREAM_TOTAL, budget)  # run the code paths once, without piling anything up
+            time.sleep(0.2)
+            baseline = rss_bytes(emu.emulator_processes())
+            with _rss_sampler(emu) as peak:
+                _flood(client, FLOOD_TOTAL, budget, stall_s=settings.stall_s)
+            growth = max(0, peak() - baseline)
+    except (OSError, ProtocolError, WorkloadError, EmulatorError) as exc:
+        return Result("memory", "stream_peak", error=describe(exc))
+    detail: dict[str, float | int | str] = {
+        "baseline_mb": round(baseline / 1e6, 1),
+        "peak_mb": round(peak() / 1e6, 1),
+        "bytes": FLOOD_TOTAL,
+        "reader_stall_s": settings.stall_s,
+    }
+    return Result("memory", "stream_peak", growth / MIB, detail=detail)
+
+
+def spawn(make_emulator: Callable[[str], Emulator], settings: Settings) -> list[Result]:
+    """Start a fresh emulator and invoke until it answers, several times; each one is stopped before the next."""
+    budget = Budget(settings.budget_s)
+    samples: list[float] = []
+    for run in range(settings.spawn_runs):
+        with make_emulator(f"spawn-{run}") as emu:
+            emu.start()
+            samples.append(emu.wait_until_answers(settings.ready_timeout))
+        budget.check()
+    return [Result("spawn", "median", statistics.median(samples), detail={"runs": len(samples), "max": max(samples)})]
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError | ProtocolError):
+        text = f"{type(exc).__name__}: {text}"
+    return text
+
+
+SESSION_WORKLOADS: dict[str, Callable[[Emulator, Settings], list[Result]]] = {
+    "latency": latency,
+    "large": large,
+    "stream": stream,
+    "throughput": throughput,
+}
