@@ -184,7 +184,7 @@ def client_overhead(settings: Settings) -> list[Result]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 (no threads here)
     )
     try:
         assert proc.stdout is not None

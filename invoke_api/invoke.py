@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import json
 import logging
@@ -154,7 +155,15 @@ def _answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
         status = end.status or 500
         code = end.error_type or "ServiceException"
         extra += list(end.headers.items())
-        return service_error(start_response, status, code, end.body, end.request_id, end.executed_version, extra)
+        return service_error(
+            start_response,
+            status,
+            code,
+            end.body,
+            request_id=end.request_id,
+            executed_version=end.executed_version,
+            extra_headers=extra,
+        )
     # success without a body: 202 (Event) or 204 (DryRun)
     status = end.status or 200
     headers = [
@@ -180,7 +189,9 @@ class ResponseBody:
     calls ``close``; the supervisor is then told (``Cancel``) and the connection is dropped, not reused.
     """
 
-    def __init__(self, client: SupervisorClient, conn: SupervisorConnection, environ: dict[str, Any], head: Head):
+    def __init__(
+        self, client: SupervisorClient, conn: SupervisorConnection, environ: dict[str, Any], head: Head
+    ) -> None:
         self._client = client
         self._conn = conn
         self._environ = environ
@@ -210,10 +221,8 @@ class ResponseBody:
         log.info("response %s cut short: %s", self._head.request_id, reason)
         client_socket = self._environ.get("gunicorn.socket")
         if client_socket is not None:
-            try:
+            with contextlib.suppress(OSError):
                 client_socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         # gunicorn treats EPIPE as the client having gone: it closes the connection without an error page.
         raise BrokenPipeError(errno.EPIPE, f"response truncated: {reason}")
 
@@ -221,8 +230,6 @@ class ResponseBody:
         if self._ended:
             self._client.release(self._conn)
             return
-        try:
+        with contextlib.suppress(SupervisorUnavailable):
             self._conn.send(Cancel())
-        except SupervisorUnavailable:
-            pass
         self._conn.close()

@@ -38,6 +38,7 @@ def service_error(
     status: int,
     code: str,
     body: bytes,
+    *,
     request_id: str | None = None,
     executed_version: str = "$LATEST",
     extra_headers: Iterable[tuple[str, str]] = (),

@@ -5,6 +5,7 @@ Runs inside gunicorn's gevent workers, where the socket module is cooperative.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from typing import Final
@@ -59,10 +60,8 @@ class SupervisorConnection:
             raise SupervisorUnavailable(f"bad frame from the supervisor: {exc}") from exc
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass
 
 
 class SupervisorClient:

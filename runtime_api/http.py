@@ -7,6 +7,7 @@ they can iterate or read whole, and ``respond``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -107,9 +108,9 @@ class HttpConnection:
         for piece in self.body():
             size += len(piece)
             if kept < limit:
-                piece = piece[: limit - kept]
-                parts.append(piece)
-                kept += len(piece)
+                part = piece[: limit - kept]
+                parts.append(part)
+                kept += len(part)
         return b"".join(parts), size
 
     def discard_body(self) -> None:
@@ -136,10 +137,8 @@ class HttpConnection:
         self._sendall(data)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass
 
     def _next_event(self) -> Any:
         conn = self._h11
@@ -163,10 +162,8 @@ class HttpConnection:
         body = f"{exc}\n".encode()
         head = f"HTTP/1.1 {exc.error_status_hint} Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
         head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        try:
+        with contextlib.suppress(OSError):
             self._sock.sendall(head.encode() + body)
-        except OSError:
-            pass
 
     def _sendall(self, data: bytes) -> None:
         try:

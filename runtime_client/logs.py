@@ -30,7 +30,7 @@ _tenant_id: str | None = None
 
 def set_request(request_id: str, tenant_id: str | None) -> None:
     """The invoke that log records are attributed to."""
-    global _request_id, _tenant_id  # noqa: PLW0603  # one invoke at a time per process
+    global _request_id, _tenant_id  # noqa: PLW0603 (one invoke at a time per process)
     _request_id = request_id
     _tenant_id = tenant_id
 

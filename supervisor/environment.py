@@ -121,12 +121,12 @@ class Environment:
         function = self._config.function
         try:
             self._process = ManagedProcess(
-                f"runtime-{self.index}",
-                function.command,
-                function.cwd,
-                function.runtime_env(self.address),
-                self._log.output,
-                self._on_exit,
+                name=f"runtime-{self.index}",
+                argv=function.command,
+                cwd=function.cwd,
+                env=function.runtime_env(self.address),
+                on_output=self._log.output,
+                on_exit=self._on_exit,
             )
         except OSError as exc:
             self._fail_init(FunctionError.INVALID_ENTRYPOINT, f"fork/exec {function.command[0]}: {exc.strerror}")

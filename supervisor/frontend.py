@@ -8,6 +8,7 @@ everything down in order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -87,10 +88,8 @@ class FrontEnd:
     def _signal(self, signum: int) -> None:
         if self._popen is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._popen.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def _wait(self) -> None:
         assert self._popen is not None

@@ -76,7 +76,7 @@ class _GoStyleFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s [%(levelname)s] (pyrie) %(message)s")
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%d %b %Y %H:%M:%S", self.converter(record.created)) + f",{int(record.msecs):03d}"
 
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 __all__ = [
     "CHUNK_SIZE",
+    "SUPERVISOR_SOCKET_ENV",
     "Cancel",
     "Chunk",
     "End",
@@ -26,7 +27,6 @@ __all__ = [
     "Message",
     "Outcome",
     "ProtocolError",
-    "SUPERVISOR_SOCKET_ENV",
     "decode",
     "encode",
 ]

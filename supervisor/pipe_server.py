@@ -8,6 +8,7 @@ whichever greenlet produces them (the Runtime API's, a timer's), one frame group
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from typing import Any, Final
@@ -67,10 +68,8 @@ class PipeConnection:
 
     def close(self) -> None:
         self.closed = True
-        try:
+        with contextlib.suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass
 
 
 class PipeServer:

@@ -30,6 +30,7 @@ MAX_LINE: Final = 64 * 1024
 class ManagedProcess:
     def __init__(
         self,
+        *,
         name: str,
         argv: Sequence[str],
         cwd: str,

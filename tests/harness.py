@@ -67,7 +67,7 @@ class Pyrie:
             f"127.0.0.1:{self.runtime_api_port}",
         ]
         self.argv = [sys.executable, "-m", "supervisor", *((*args, *flags) if flags_last else (*flags, *args))]
-        self._stdout = open(self.stdout_path, "wb")  # noqa: SIM115
+        self._stdout = open(self.stdout_path, "wb")  # noqa: SIM115 (closed in stop)
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             self.argv,

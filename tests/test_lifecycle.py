@@ -22,7 +22,7 @@ RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 def run_pyrie(
     *args: str, env: dict[str, str] | None = None, cwd: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: PLW1510 (the tests read returncode)
+    return subprocess.run(  # noqa: PLW1510 (the tests check returncode)
         [sys.executable, "-m", "supervisor", *args],
         capture_output=True,
         text=True,
