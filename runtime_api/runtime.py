@@ -188,7 +188,7 @@ def _client_error_body(request: Request, body: bytes) -> bytes:
         cause = json.loads(body)
         if not isinstance(cause, dict):
             raise ValueError("not an object")
-    except ValueError:
+    except (ValueError, RecursionError):
         return b'"Invalid error body"'
     shown = {"errorMessage": cause.get("errorMessage"), "errorType": cause.get("errorType")}
     if cause.get("stackTrace"):

@@ -31,6 +31,10 @@ DEFAULT_TASK_ROOT: Final = "/var/task"
 # pyrie's own runtime client is started by its path, not with -m: awslambdaric installs an extension module of the
 # same name, which -m could find first.
 RUNTIME_CLIENT_DIR: Final = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime_client")
+_NUMBER_SHAPE: Final[dict[Any, re.Pattern[str]]] = {
+    int: re.compile(r"[+-]?[0-9]+"),
+    float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"),
+}
 _HANDLER_SHAPE: Final = re.compile(r"^[A-Za-z_][\w/.-]*\.[A-Za-z_]\w*$")
 _LOG_LEVELS: Final = {
     "panic": "CRITICAL",
@@ -191,7 +195,9 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
             return env[option.env]
         return option.default
 
-    invoke_address = Address.parse(_required(value("--runtime-interface-emulator-address")), "invoke address")
+    invoke_address = Address.parse(
+        _required(value("--runtime-interface-emulator-address")), "--runtime-interface-emulator-address"
+    )
     runtime_api_address = Address.parse(_required(value("--runtime-api-address")), "--runtime-api-address")
     if not runtime_api_address.is_loopback:
         raise ConfigError(
@@ -238,7 +244,8 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str) -> Funct
                 "give a bootstrap command or a handler (for example: pyrie app.handler)"
             )
     elif len(command) == 1 and _HANDLER_SHAPE.match(command[0]) and _resolve(command[0], env) is None:
-        argv, workdir, handler = [*run_client, command[0]], cwd, env_handler or command[0]
+        handler = env_handler or command[0]
+        argv, workdir = [*run_client, handler], cwd
     else:
         argv, workdir = list(command), cwd
         handler = env_handler or (command[-1] if len(command) > 1 else None)
@@ -293,11 +300,11 @@ def _required(text: str | None) -> str:
 
 
 def _number(text: str, what: str, kind: Callable[[str], Any], minimum: float) -> Any:
-    try:
-        number = kind(text)
-    except ValueError:
-        noun = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{what}: {text!r} is not {noun}") from None
+    """A whole number (digits only, as Go's ParseInt takes it) or a finite decimal, at least ``minimum``."""
+    noun = "a whole number" if kind is int else "a number"
+    if not _NUMBER_SHAPE[kind].fullmatch(text.strip()):
+        raise ConfigError(f"{what}: {text!r} is not {noun}")
+    number = kind(text)
     if number < minimum:
         raise ConfigError(f"{what}: {text!r} is below the minimum of {minimum:g}")
     return number

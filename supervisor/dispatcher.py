@@ -51,7 +51,7 @@ class Dispatcher:
         try:
             ref = parse_function_ref(request.function, request.qualifier)
         except InvalidFunctionName as exc:
-            invocation.reject(400, ServiceError.INVALID_PARAMETER, str(exc))
+            invocation.reject(400, exc.code, str(exc))
             return invocation
         if not resolves_to(ref, function):
             qualified = f"{function.arn.rpartition(':')[0]}:{ref.name}:{ref.qualifier or '$LATEST'}"

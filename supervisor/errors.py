@@ -80,7 +80,7 @@ def error_type_of(body: bytes) -> str | None:
     """The ``errorType`` of a JSON error body, if it has one."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     value = parsed.get("errorType") if isinstance(parsed, dict) else None
     return value if isinstance(value, str) else None
@@ -94,4 +94,8 @@ def exit_description(returncode: int) -> str:
         name = signal.strsignal(-returncode) or f"signal {-returncode}"
     except ValueError:
         name = f"signal {-returncode}"
-    return f"signal: {name.lower()}"
+    # Go lowercases the first letter ("killed", "segmentation fault") but keeps acronyms ("CPU time limit
+    # exceeded", "I/O possible").
+    if len(name) > 1 and not (name[1].isupper() or name[1] == "/"):
+        name = name[0].lower() + name[1:]
+    return f"signal: {name}"

@@ -16,7 +16,9 @@ from supervisor.config import FunctionConfig
 __all__ = ["FunctionRef", "InvalidFunctionName", "parse_function_ref", "resolves_to"]
 
 GO_EMULATOR_NAME: Final = "function"
-_NAME: Final = re.compile(r"^[a-zA-Z0-9_.-]{1,140}$")
+_NAME: Final = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")  # a function's own name: at most 64 characters
+_QUALIFIER: Final = re.compile(r"^[a-zA-Z0-9$_-]{1,128}$")
+MAX_REFERENCE: Final = 140  # a name, partial ARN or ARN (Lambda's FunctionName length constraint)
 _ARN: Final = re.compile(
     r"^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?"
     r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?$"
@@ -24,7 +26,11 @@ _ARN: Final = re.compile(
 
 
 class InvalidFunctionName(ValueError):
-    pass
+    """A name or qualifier Lambda refuses before looking anything up: 400 with ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +41,28 @@ class FunctionRef:
 
 def parse_function_ref(text: str, qualifier: str | None) -> FunctionRef:
     """The function and qualifier named by a path segment and an optional ``Qualifier`` parameter."""
-    match = _ARN.match(text)
+    qualifier = qualifier or None  # an empty ?Qualifier= names no qualifier
+    match = _ARN.match(text) if len(text) <= MAX_REFERENCE else None
     if match is None or not _NAME.match(match["name"]):
+        raise InvalidFunctionName("ValidationException", _constraint_message(text, "functionName", _ARN.pattern))
+    if qualifier is not None and not _QUALIFIER.match(qualifier):
         raise InvalidFunctionName(
-            f"1 validation error detected: Value '{text}' at 'functionName' failed to satisfy constraint"
+            "ValidationException", _constraint_message(qualifier, "qualifier", _QUALIFIER.pattern)
         )
     derived = match["qualifier"]
     if derived and qualifier and derived != qualifier:
         raise InvalidFunctionName(
-            "The derived qualifier from the function name does not match the specified qualifier."
+            "InvalidParameterValueException",
+            "The derived qualifier from the function name does not match the specified qualifier.",
         )
     return FunctionRef(match["name"], derived or qualifier or None)
+
+
+def _constraint_message(value: str, member: str, pattern: str) -> str:
+    return (
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+        f"Member must satisfy regular expression pattern: {pattern}"
+    )
 
 
 def resolves_to(ref: FunctionRef, function: FunctionConfig) -> bool:

@@ -123,12 +123,13 @@ def encode(message: Message) -> dict[str, Any]:
 
 def decode(encoded: dict[str, Any]) -> Message:
     """The message held in a frame's map; ``ProtocolError`` if it is not one."""
-    kind = encoded.pop("t", None)
-    cls = _CLASS_OF.get(kind) if isinstance(kind, int) else None
+    fields = dict(encoded)
+    kind = fields.pop("t", None)
+    cls = _CLASS_OF.get(kind) if type(kind) is int else None
     if cls is None:
         raise ProtocolError(f"unknown message type {kind!r}")
     try:
-        message = cls(**encoded)
+        message = cls(**fields)
     except TypeError as exc:
         raise ProtocolError(f"malformed {cls.__name__} message: {exc}") from None
     _check_types(message)
@@ -140,13 +141,19 @@ def _check_types(message: Any) -> None:
     # far from the frame that caused it.
     for name, expected in _TYPES[type(message)].items():
         value = getattr(message, name)
-        if not isinstance(value, expected):
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in _as_tuple(expected)):
             raise ProtocolError(f"{type(message).__name__}.{name} must be {expected}, not {type(value).__name__}")
     if isinstance(message, End):
+        if not all(type(k) is str and type(v) is str for k, v in message.headers.items()):
+            raise ProtocolError("End.headers must map str to str")
         try:
             object.__setattr__(message, "outcome", Outcome(message.outcome))
         except ValueError:
             raise ProtocolError(f"unknown outcome {message.outcome!r}") from None
+
+
+def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
 
 
 _OPT_STR = (str, type(None))

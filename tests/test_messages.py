@@ -1,0 +1,276 @@
+"""The supervisor protocol's messages (supervisor.messages) through the whole codec: encode, frame, decode."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import pytest
+
+from supervisor.frames import NEED_DATA, FrameDecoder, encode_frame
+from supervisor.messages import (
+    Cancel,
+    Chunk,
+    End,
+    Head,
+    Invoke,
+    Kind,
+    Message,
+    Outcome,
+    ProtocolError,
+    decode,
+    encode,
+)
+
+MESSAGES: list[Message] = [
+    Invoke(function="function", payload=b""),
+    Invoke(
+        function="arn:aws:lambda:us-east-1:012345678912:function:f:prod",
+        payload=b'{"k": "\xc3\xa9"}\x00\xff',
+        qualifier="prod",
+        invocation_type="Event",
+        log_type="Tail",
+        client_context='{"custom": {"a": 1}}',
+        trace_id="Root=1-5759e988-bd862e3fe1be46a994272793",
+        tenant_id="tenant-1",
+        stream=True,
+    ),
+    Cancel(),
+    Cancel(reason="shutting down"),
+    Head(request_id="r-1", content_type="application/json", streaming=False, executed_version="$LATEST", length=12),
+    Head(request_id="r-2", content_type="text/event-stream", streaming=True, executed_version="3"),
+    Chunk(data=b""),
+    Chunk(data=b"\x00" * 1024 + b"data: x\n\n"),
+    End(outcome=Outcome.OK, request_id="r-1"),
+    End(
+        outcome=Outcome.FUNCTION_ERROR,
+        request_id="r-1",
+        executed_version="7",
+        error_type="Sandbox.Timedout",
+        body=b'{"errorType":"Sandbox.Timedout"}',
+        log_result="U1RBUlQK",
+    ),
+    End(
+        outcome=Outcome.SERVICE_ERROR,
+        request_id="r-3",
+        error_type="TooManyRequestsException",
+        body=b'{"Type":"User","message":"Rate Exceeded."}',
+        status=429,
+        headers={"Retry-After": "1"},
+    ),
+]
+IDS = [
+    "invoke-minimal",
+    "invoke-full",
+    "cancel-default",
+    "cancel-reason",
+    "head-buffered",
+    "head-streaming",
+    "chunk-empty",
+    "chunk-binary",
+    "end-ok",
+    "end-function-error",
+    "end-service-error",
+]
+
+
+def through_the_pipe(encoded: dict[str, Any]) -> dict[str, Any]:
+    """The map as the peer's decoder hands it back after a trip through a frame."""
+    decoder = FrameDecoder()
+    decoder.feed(encode_frame(encoded))
+    frame = decoder.next_frame()
+    assert decoder.next_frame() is NEED_DATA
+    assert isinstance(frame, dict)
+    return frame
+
+
+def valid_map(kind: Kind, **changes: Any) -> dict[str, Any]:
+    """The map of a valid message of ``kind``, with ``changes`` applied (a value of ``...`` removes the field)."""
+    message = next(m for m in MESSAGES if encode(m)["t"] == kind)
+    encoded = encode(message)
+    for name, value in changes.items():
+        if value is ...:
+            del encoded[name]
+        else:
+            encoded[name] = value
+    return through_the_pipe(encoded)
+
+
+# --- round trips -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=IDS)
+def test_round_trip_through_encode_frame_and_decode(message):
+    decoded = decode(through_the_pipe(encode(message)))
+    assert decoded == message
+    assert type(decoded) is type(message)
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=IDS)
+def test_encode_gives_every_field_and_the_kind(message):
+    encoded = encode(message)
+    assert set(encoded) == {f.name for f in fields(message)} | {"t"}
+    assert type(encoded["t"]) is int  # the plain number on the wire, not the enum
+    kinds = {Invoke: Kind.INVOKE, Cancel: Kind.CANCEL, Head: Kind.HEAD, Chunk: Kind.CHUNK, End: Kind.END}
+    assert encoded["t"] == kinds[type(message)]
+
+
+def test_kind_numbers_are_fixed():
+    # They are the wire format shared by the front end and the supervisor: changing one breaks a mixed deployment.
+    assert {kind.name: kind.value for kind in Kind} == {"INVOKE": 1, "CANCEL": 2, "HEAD": 3, "CHUNK": 4, "END": 5}
+
+
+def test_every_message_type_is_covered_by_the_round_trip():
+    assert {type(message) for message in MESSAGES} == {Invoke, Cancel, Head, Chunk, End}
+
+
+def test_binary_fields_arrive_as_bytes_and_text_fields_as_str():
+    invoke = decode(through_the_pipe(encode(MESSAGES[1])))
+    assert isinstance(invoke, Invoke)
+    assert type(invoke.payload) is bytes
+    assert type(invoke.function) is str
+    chunk = decode(through_the_pipe(encode(Chunk(data=b"\xff"))))
+    assert isinstance(chunk, Chunk)
+    assert type(chunk.data) is bytes
+
+
+def test_defaults_fill_in_fields_a_peer_leaves_out():
+    assert decode(through_the_pipe({"t": 2})) == Cancel(reason="client disconnected")
+    invoke = decode(through_the_pipe({"t": 1, "function": "f", "payload": b"{}"}))
+    assert invoke == Invoke(function="f", payload=b"{}", invocation_type="RequestResponse", log_type="None")
+    end = decode(through_the_pipe({"t": 5, "outcome": "ok", "request_id": "r"}))
+    assert end == End(outcome=Outcome.OK, request_id="r", executed_version="$LATEST", body=b"", headers={})
+
+
+# --- End.outcome -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_end_outcome_arrives_as_the_enum(outcome):
+    end = decode(through_the_pipe({"t": 5, "outcome": outcome.value, "request_id": "r"}))
+    assert isinstance(end, End)
+    assert end.outcome is outcome
+    assert type(end.outcome) is Outcome
+
+
+def test_outcome_values_are_fixed():
+    assert [outcome.value for outcome in Outcome] == ["ok", "function_error", "service_error"]
+
+
+@pytest.mark.parametrize("outcome", ["OK", "error", "", "ok "])
+def test_unknown_end_outcome_is_a_protocol_error(outcome):
+    with pytest.raises(ProtocolError, match="unknown outcome"):
+        decode(valid_map(Kind.END, outcome=outcome))
+
+
+def test_end_outcome_of_the_wrong_type_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match=r"^End\.outcome must be "):
+        decode(valid_map(Kind.END, outcome=1))
+
+
+# --- malformed messages ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("t", [0, 6, -1, 255, "1", "INVOKE", 1.0, None, b"\x01", [1]])
+def test_unknown_message_type_is_a_protocol_error(t):
+    with pytest.raises(ProtocolError, match="unknown message type"):
+        decode(through_the_pipe({"t": t, "reason": "x"}))
+
+
+def test_a_map_without_a_type_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="unknown message type None"):
+        decode(through_the_pipe({"reason": "x"}))
+
+
+@pytest.mark.parametrize(
+    ("kind", "missing"),
+    [
+        (Kind.INVOKE, "function"),
+        (Kind.INVOKE, "payload"),
+        (Kind.HEAD, "request_id"),
+        (Kind.HEAD, "content_type"),
+        (Kind.HEAD, "streaming"),
+        (Kind.HEAD, "executed_version"),
+        (Kind.CHUNK, "data"),
+        (Kind.END, "outcome"),
+        (Kind.END, "request_id"),
+    ],
+)
+def test_a_missing_required_field_is_a_protocol_error(kind, missing):
+    with pytest.raises(ProtocolError, match=f"malformed {kind.name.title()} message"):
+        decode(valid_map(kind, **{missing: ...}))
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_an_extra_field_is_a_protocol_error(kind):
+    with pytest.raises(ProtocolError, match=f"malformed {kind.name.title()} message"):
+        decode(valid_map(kind, surprise=1))
+
+
+def test_a_bytes_key_is_a_protocol_error():
+    # msgpack maps may have bin keys; the frame codec lets them through, the message layer must not.
+    with pytest.raises(ProtocolError, match="malformed Chunk message"):
+        decode(through_the_pipe({"t": 4, b"data": b"x"}))  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "value"),
+    [
+        (Kind.INVOKE, "function", b"function"),
+        (Kind.INVOKE, "payload", "{}"),  # str where bytes belong
+        (Kind.INVOKE, "payload", None),
+        (Kind.INVOKE, "qualifier", 1),
+        (Kind.INVOKE, "invocation_type", None),
+        (Kind.INVOKE, "log_type", b"Tail"),
+        (Kind.INVOKE, "client_context", {"custom": 1}),
+        (Kind.INVOKE, "trace_id", 5),
+        (Kind.INVOKE, "tenant_id", b"t"),
+        (Kind.INVOKE, "stream", 1),
+        (Kind.INVOKE, "stream", "true"),
+        (Kind.CANCEL, "reason", None),
+        (Kind.HEAD, "request_id", None),
+        (Kind.HEAD, "content_type", b"text/plain"),
+        (Kind.HEAD, "streaming", None),
+        (Kind.HEAD, "streaming", 0),
+        (Kind.HEAD, "executed_version", 1),
+        (Kind.HEAD, "length", "12"),
+        (Kind.HEAD, "length", 1.5),
+        (Kind.CHUNK, "data", "text"),  # str where bytes belong
+        (Kind.CHUNK, "data", [1, 2]),
+        (Kind.END, "request_id", None),
+        (Kind.END, "executed_version", None),
+        (Kind.END, "error_type", 1),
+        (Kind.END, "body", "error"),  # str where bytes belong
+        (Kind.END, "status", "429"),
+        (Kind.END, "headers", [["Retry-After", "1"]]),
+        (Kind.END, "log_result", b"U1RBUlQK"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_a_protocol_error(kind, name, value):
+    cls = {Kind.INVOKE: "Invoke", Kind.CANCEL: "Cancel", Kind.HEAD: "Head", Kind.CHUNK: "Chunk", Kind.END: "End"}
+    with pytest.raises(ProtocolError, match=rf"^{cls[kind]}\.{name} must be "):
+        decode(valid_map(kind, **{name: value}))
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        {"t": True, "function": "f", "payload": b""},
+        {"t": 3, "request_id": "r", "content_type": "c", "streaming": False, "executed_version": "v", "length": True},
+        {"t": 5, "outcome": "service_error", "request_id": "r", "status": True},
+    ],
+    ids=["t", "head-length", "end-status"],
+)
+def test_a_bool_where_an_int_belongs_is_a_protocol_error(encoded):
+    with pytest.raises(ProtocolError):
+        decode(through_the_pipe(encoded))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": 1}, {"Retry-After": b"1"}, {b"Retry-After": "1"}, {"Retry-After": None}],
+    ids=["int-value", "bytes-value", "bytes-name", "nil-value"],
+)
+def test_end_headers_must_map_str_to_str(headers):
+    with pytest.raises(ProtocolError):
+        decode(valid_map(Kind.END, headers=headers))
