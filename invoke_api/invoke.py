@@ -67,7 +67,9 @@ def handle(
         headers.append(("Lambda-Runtime-Function-Response-Mode", "streaming"))
     elif first.length is not None:
         headers.append(("Content-Length", str(first.length)))
-    start_response("200 OK", headers)
+    write = start_response("200 OK", headers)
+    if first.streaming:
+        write(b"")  # the status line and headers go out now, before the first chunk
     return ResponseBody(client, conn, environ, first)
 
 
@@ -199,8 +201,6 @@ class ResponseBody:
         self._ended = False
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._head.streaming:
-            yield b""  # the status line and headers go out now, before the first chunk
         while True:
             try:
                 message = self._conn.read()
@@ -219,7 +219,8 @@ class ResponseBody:
     def _truncate(self, reason: str) -> NoReturn:
         """End the response here, visibly incomplete to the client: shut its connection, stop gunicorn quietly."""
         log.info("response %s cut short: %s", self._head.request_id, reason)
-        client_socket = self._environ.get("gunicorn.socket")
+        # gunicorn's own gevent worker names the client's socket "gunicorn.socket", its pywsgi one "gunicorn.sock"
+        client_socket = self._environ.get("gunicorn.socket") or self._environ.get("gunicorn.sock")
         if client_socket is not None:
             with contextlib.suppress(OSError):
                 client_socket.shutdown(socket.SHUT_RDWR)

@@ -12,6 +12,7 @@ from typing import Final
 
 from supervisor.frames import NEED_DATA, FrameDecoder, FrameError, encode_frame
 from supervisor.messages import SUPERVISOR_SOCKET_ENV, Message, ProtocolError, decode, encode
+from supervisor.netio import send_all
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorUnavailable"]
 
@@ -36,7 +37,7 @@ class SupervisorConnection:
 
     def send(self, message: Message) -> None:
         try:
-            self._sock.sendall(encode_frame(encode(message)))
+            send_all(self._sock, encode_frame(encode(message)))
         except OSError as exc:
             raise SupervisorUnavailable(f"the supervisor connection broke: {exc.strerror}") from exc
 

@@ -34,6 +34,10 @@ class RuntimeHost(Protocol):
         """Block until an invocation is delivered to the runtime (its state is then Running) and return it."""
         ...
 
+    def stream_broken(self, invocation: Invocation) -> None:
+        """The runtime's streamed response for ``invocation`` ended without its end (the connection broke)."""
+        ...
+
     def init_failed(self, error_type: str, body: bytes) -> None:
         """The runtime reported an init error (``/runtime/init/error``)."""
         ...

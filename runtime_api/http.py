@@ -15,11 +15,14 @@ from typing import Any, Final
 
 import h11
 
+from supervisor.netio import send_all
+
 __all__ = ["ConnectionClosed", "HttpConnection", "Request", "json_body"]
 
 RECV_SIZE: Final = 64 * 1024
-# A streamed body is handed on at the end of each of the runtime's chunks (one runtime write), or sooner once this
-# much of one chunk has arrived, so a huge write never sits whole in memory.
+# A body is handed on as soon as the socket has nothing more for now: one piece per runtime write while the relay
+# keeps up, the writes that queued up together when it falls behind. A piece never grows past this size, so a huge
+# write never sits whole in memory.
 FLUSH_SIZE: Final = 256 * 1024
 
 
@@ -74,22 +77,21 @@ class HttpConnection:
         return self._request
 
     def body(self) -> Iterator[bytes]:
-        """The request body piece by piece: one piece per chunk of a chunked body (split when very large)."""
+        """The request body piece by piece, each piece what arrived together (at most ``FLUSH_SIZE`` bytes)."""
         assert self._request is not None
         pending: list[bytes] = []
         pending_size = 0
         while True:
-            event = self._next_event()
+            event = self._next_event(flush_first=bool(pending))
+            if event is h11.NEED_DATA or pending_size >= FLUSH_SIZE:
+                yield b"".join(pending)
+                pending.clear()
+                pending_size = 0
+            if event is h11.NEED_DATA:
+                continue
             if isinstance(event, h11.Data):
-                if not self._request.chunked:
-                    yield bytes(event.data)
-                    continue
                 pending.append(event.data)
                 pending_size += len(event.data)
-                if event.chunk_end or pending_size >= FLUSH_SIZE:
-                    yield b"".join(pending)
-                    pending.clear()
-                    pending_size = 0
             elif isinstance(event, h11.EndOfMessage):
                 if pending:
                     yield b"".join(pending)
@@ -140,7 +142,9 @@ class HttpConnection:
         with contextlib.suppress(OSError):
             self._sock.close()
 
-    def _next_event(self) -> Any:
+    def _next_event(self, flush_first: bool = False) -> Any:
+        """The next event, reading from the socket as needed; with ``flush_first``, ``NEED_DATA`` is returned
+        instead of the first wait for more bytes, so the caller can pass on what it holds before waiting."""
         conn = self._h11
         while True:
             try:
@@ -149,6 +153,8 @@ class HttpConnection:
                 self._answer_protocol_error(exc)
                 raise ConnectionClosed(f"bad HTTP from peer: {exc}") from exc
             if event is not h11.NEED_DATA:
+                return event
+            if flush_first:
                 return event
             try:
                 data = self._sock.recv(RECV_SIZE)
@@ -167,7 +173,7 @@ class HttpConnection:
 
     def _sendall(self, data: bytes) -> None:
         try:
-            self._sock.sendall(data)
+            send_all(self._sock, data)
         except OSError as exc:
             raise ConnectionClosed(str(exc)) from exc
 

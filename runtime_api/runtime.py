@@ -97,7 +97,7 @@ def _relay_stream(
                 return
             invocation.write(piece)
     except ConnectionClosed:
-        invocation.fail_platform(FunctionError.TRUNCATED_RESPONSE, "Runtime closed the response stream before its end")
+        host.stream_broken(invocation)
         host.runtime.transition(RuntimeState.RESPONSE_SENT)
         raise
     error_type = request.trailers.get(ERROR_TYPE)

@@ -1,4 +1,8 @@
-"""``pyrie`` and ``python -m supervisor``: parse the command line, then run the supervisor until it is stopped."""
+"""``pyrie`` and ``python -m supervisor``: parse the command line, then run the supervisor until it is stopped.
+
+Start-up is ordered for speed: the listeners are bound and gunicorn is spawned with the standard library alone, so
+gunicorn boots while the supervisor imports gevent and the rest of pyrie.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +24,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyrie: error: {exc}", file=sys.stderr)
         return 2
 
-    from supervisor.logs import setup_logging
-    from supervisor.main import StartupError, Supervisor
+    from supervisor.gunicorn_child import spawn_gunicorn
+    from supervisor.listeners import StartupError, open_listeners
 
-    setup_logging(config.log_level)
     try:
-        supervisor = Supervisor(config)
+        listeners = open_listeners(config)
     except StartupError as exc:
         print(f"pyrie: error: {exc}", file=sys.stderr)
         return 1
-    return supervisor.run()
+    gunicorn = spawn_gunicorn(config, listeners)
+
+    from supervisor.logs import setup_logging
+    from supervisor.main import Supervisor
+
+    setup_logging(config.log_level)
+    return Supervisor(config, listeners, gunicorn).run()
 
 
 if __name__ == "__main__":

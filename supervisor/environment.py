@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import Final, Protocol
 
 import gevent
 import gevent.event
@@ -28,10 +28,17 @@ from supervisor.machine import Machine
 from supervisor.memory import ProcessTreeMemory
 from supervisor.process import ManagedProcess
 from supervisor.states import EnvState, environment_machine
+from supervisor.timers import Timer
 
 __all__ = ["Environment", "EnvironmentObserver"]
 
 log = logging.getLogger(__name__)
+
+MEMORY_SAMPLE_S: Final = 0.1
+# After a runtime exits mid-response, its last bytes are read for at most this long before the invoke fails.
+RESPONSE_DRAIN_S: Final = 1.0
+# A streamed response cut short by a runtime that then exits within this time is reported as its exit.
+BROKEN_STREAM_GRACE_S: Final = 0.2
 
 
 class EnvironmentObserver(Protocol):
@@ -61,7 +68,8 @@ class Environment:
         self._current: Invocation | None = None
         self.pending: Invocation | None = None
         self._delivered = gevent.event.Event()  # set while the runtime's /next has an invocation to take
-        self._timer: gevent.Greenlet | None = None  # the init timer, then each invoke's
+        self._response_read = gevent.event.Event()  # cleared while a /response body is being read
+        self._timer: Timer | None = None  # the init timer, then each invoke's
         self._init_started = 0.0
         self._init_duration_ms: float | None = None  # reported on the first REPORT only (a cold start)
         self._memory: ProcessTreeMemory | None = None
@@ -132,7 +140,8 @@ class Environment:
             self._fail_init(FunctionError.INVALID_ENTRYPOINT, f"fork/exec {function.command[0]}: {exc.strerror}")
             return
         self._memory = ProcessTreeMemory(self._process.pid)
-        self._timer = gevent.spawn_later(self._config.init_timeout_s, self._on_init_timeout)
+        gevent.spawn(self._watch_memory, self._memory)
+        self._timer = Timer(self._config.init_timeout_s, self._on_init_timeout)
 
     def assign(self, invocation: Invocation) -> None:
         """Take ``invocation``; it is delivered when the runtime is (or next gets) to ``/next``."""
@@ -168,12 +177,18 @@ class Environment:
     # -- reactions ----------------------------------------------------------------------------------------------
 
     def _on_runtime_change(self, previous: RuntimeState, state: RuntimeState) -> None:
+        if state is RuntimeState.INVOCATION_RESPONSE:
+            self._response_read.clear()
+        elif previous is RuntimeState.INVOCATION_RESPONSE:
+            self._response_read.set()
         if state is not RuntimeState.READY:
             return
         now = time.monotonic()
         if previous is RuntimeState.STARTED:
             self._init_duration_ms = (now - self._init_started) * 1000
             self._cancel_timer()
+            if self._memory is not None:
+                self._memory.sample()  # what init left resident: the floor of every REPORT
             self.machine.transition(EnvState.IDLE)  # STARTING -> IDLE
         else:  # the runtime came back after answering: the invoke is over
             invocation, self._current = self._current, None
@@ -195,7 +210,7 @@ class Environment:
         self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
         self._runtime.transition(RuntimeState.RUNNING)
         self._log.platform(start_line(invocation.request_id, self._config.function.version))
-        self._timer = gevent.spawn_later(timeout, self._on_invoke_timeout, invocation)
+        self._timer = Timer(timeout, self._on_invoke_timeout, invocation)
         self._delivered.set()
 
     def _on_invoke_timeout(self, invocation: Invocation) -> None:
@@ -214,9 +229,23 @@ class Environment:
             return
         self._fail_init(FunctionError.TIMEOUT, f"Init timed out after {self._config.init_timeout_s:.2f} seconds")
 
+    def stream_broken(self, invocation: Invocation) -> None:
+        """The runtime's streamed response ended without its end. If the runtime exited, that is reported as its
+        exit (``_on_exit``); a runtime that lives on merely cut its response short."""
+        Timer(BROKEN_STREAM_GRACE_S, self._fail_broken_stream, invocation)
+
+    def _fail_broken_stream(self, invocation: Invocation) -> None:
+        if not invocation.finished.is_set():
+            invocation.fail_platform(
+                FunctionError.TRUNCATED_RESPONSE, "Runtime closed the response stream before its end"
+            )
+
     def _on_exit(self, returncode: int) -> None:
         if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
             return  # we killed it
+        if self._runtime.state is RuntimeState.INVOCATION_RESPONSE:
+            # What it wrote before it exited is still in the socket: let the response reader relay it first.
+            self._response_read.wait(timeout=RESPONSE_DRAIN_S)
         description = errors.exit_description(returncode)
         if returncode == 0:
             message = "Runtime exited without providing a reason"
@@ -230,6 +259,13 @@ class Environment:
         if current is not None and not current.finished.is_set():
             current.fail_platform(FunctionError.EXIT, message)
         self.reset(description)
+
+    def _watch_memory(self, memory: ProcessTreeMemory) -> None:
+        """Sample the process tree while the environment works, for REPORT's Max Memory Used."""
+        while self.machine.state not in (EnvState.RESETTING, EnvState.GONE):
+            if self.machine.state is not EnvState.IDLE:
+                memory.sample()
+            gevent.sleep(MEMORY_SAMPLE_S)
 
     def _fail_init(self, error_type: str, message: str) -> None:
         if self.pending is not None:
@@ -251,19 +287,17 @@ class Environment:
         duration_ms = min((now - started) * 1000, function.timeout_s * 1000)
         if self._process is not None:
             self._process.flush_output()  # the function's last lines come before its END
-        peak_mb = 0
-        if self._memory is not None:
-            if self._process is not None and self._process.running:
-                self._memory.sample()
-            peak_mb = self._memory.peak_mb
+        peak_mb = self._memory.peak_mb if self._memory is not None else 0
         init_ms, self._init_duration_ms = self._init_duration_ms, None
-        self._log.platform(end_line(invocation.request_id))
-        self._log.platform(report_line(invocation.request_id, duration_ms, function.memory_mb, peak_mb, init_ms))
+        self._log.platform(
+            end_line(invocation.request_id),
+            report_line(invocation.request_id, duration_ms, function.memory_mb, peak_mb, init_ms),
+        )
 
     def _cancel_timer(self) -> None:
         timer, self._timer = self._timer, None
-        if timer is not None and timer is not gevent.getcurrent():
-            timer.kill(block=False)
+        if timer is not None:
+            timer.cancel()
 
     def __repr__(self) -> str:
         return f"<Environment {self.name} {self.machine.state.name} runtime={self._runtime.state.name}>"

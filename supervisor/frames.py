@@ -51,6 +51,10 @@ class FrameDecoder:
     """Incremental decoder: ``feed`` bytes in, take ``next_frame`` out until it says ``NEED_DATA``."""
 
     def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        # Whole frames are decoded straight out of the bytes given to ``feed`` (``_fresh`` from ``_offset``); only
+        # the start of an incomplete frame is copied into ``_buffer`` to wait for the rest.
+        self._fresh: bytes | None = None
+        self._offset = 0
         self._buffer = bytearray()
         self._max = max_frame_size
         self._eof = False
@@ -62,10 +66,13 @@ class FrameDecoder:
             raise self._failed
         if self._eof and data:
             raise FrameError("data after end of stream")
-        if data:
-            self._buffer += data
-        else:
+        if not data:
             self._eof = True
+        elif self._fresh is None and not self._buffer:
+            self._fresh, self._offset = bytes(data), 0
+        else:
+            self._keep_fresh()
+            self._buffer += data
 
     def next_frame(self) -> dict[str, Any] | _NeedData | None:
         """The next whole frame, ``NEED_DATA`` if more bytes are needed, or ``None`` at a clean end of stream.
@@ -75,6 +82,10 @@ class FrameDecoder:
         """
         if self._failed is not None:
             raise self._failed
+        if self._fresh is not None:
+            frame = self._frame_from_fresh()
+            if frame is not None:
+                return frame
         buffer = self._buffer
         if len(buffer) < _PREFIX:
             return self._at_short_input()
@@ -86,25 +97,54 @@ class FrameDecoder:
             return self._at_short_input()
         view = memoryview(buffer)
         try:
-            message = msgpack.unpackb(view[_PREFIX:end], raw=False, strict_map_key=True)
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-            return self._fail(f"undecodable frame body: {exc}")
+            message = self._unpack(view[_PREFIX:end])
         finally:
             view.release()
         del buffer[:end]
-        if not isinstance(message, dict):
-            return self._fail(f"frame body is a {type(message).__name__}, not a map")
         return message
 
     @property
     def buffered(self) -> int:
         """How many bytes are held waiting for the rest of a frame."""
-        return len(self._buffer)
+        fresh = len(self._fresh) - self._offset if self._fresh is not None else 0
+        return len(self._buffer) + fresh
+
+    def _frame_from_fresh(self) -> dict[str, Any] | None:
+        """The next frame if ``_fresh`` holds all of it; else its start goes to the buffer and None."""
+        data, start = self._fresh, self._offset
+        assert data is not None
+        if len(data) - start >= _PREFIX:
+            (length,) = _LENGTH.unpack_from(data, start)
+            if length > self._max:
+                return self._fail(f"frame of {length} bytes exceeds the maximum of {self._max}")
+            end = start + _PREFIX + length
+            if end <= len(data):
+                message = self._unpack(memoryview(data)[start + _PREFIX : end])
+                self._offset = end
+                if end == len(data):
+                    self._fresh = None
+                return message
+        self._keep_fresh()
+        return None
+
+    def _keep_fresh(self) -> None:
+        if self._fresh is not None:
+            self._buffer += memoryview(self._fresh)[self._offset :]
+            self._fresh = None
+
+    def _unpack(self, body: memoryview) -> dict[str, Any]:
+        try:
+            message = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+            return self._fail(f"undecodable frame body: {exc}")
+        if not isinstance(message, dict):
+            return self._fail(f"frame body is a {type(message).__name__}, not a map")
+        return message
 
     def _at_short_input(self) -> _NeedData | None:
         if not self._eof:
             return NEED_DATA
-        if self._buffer:
+        if self._buffer or self._fresh is not None:
             return self._fail(f"stream ended inside a frame ({len(self._buffer)} bytes pending)")
         return None
 

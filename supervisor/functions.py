@@ -7,6 +7,7 @@ Lambda accepts ``my-function``, ``my-function:v1``, ``123456789012:function:my-f
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -39,6 +40,7 @@ class FunctionRef:
     qualifier: str | None
 
 
+@functools.lru_cache(maxsize=256)  # callers name the same few functions over and over
 def parse_function_ref(text: str, qualifier: str | None) -> FunctionRef:
     """The function and qualifier named by a path segment and an optional ``Qualifier`` parameter."""
     qualifier = qualifier or None  # an empty ?Qualifier= names no qualifier

@@ -8,6 +8,7 @@ the response) change nothing the caller sees.
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from typing import Final, Protocol
@@ -40,7 +41,7 @@ class Invocation:
     def __init__(self, request: Invoke, sink: ResponseSink, executed_version: str) -> None:
         self.request = request
         self.sink = sink
-        self.request_id = str(uuid.uuid4())
+        self.request_id = _new_request_id()
         self.executed_version = executed_version
         self.arrived = time.monotonic()
         self.delivered: float | None = None  # when the runtime's /next received it
@@ -158,7 +159,16 @@ class Invocation:
         return f"<Invocation {self.request_id}>"
 
 
+# Request and trace ids need to be unique, not secret: a seeded PRNG gives them without a system call each.
+_random = random.Random()
+
+
+def _new_request_id() -> str:
+    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+
+
 def _new_trace_id() -> str:
     """An X-Ray trace header, as Lambda sends in Lambda-Runtime-Trace-Id when the caller gave none."""
-    now = int(time.time())
-    return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    return (
+        f"Root=1-{int(time.time()):08x}-{_random.getrandbits(96):024x};Parent={_random.getrandbits(64):016x};Sampled=0"
+    )

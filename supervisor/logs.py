@@ -59,8 +59,9 @@ class FunctionLog:
             line += b"\n"
         self._write(line)
 
-    def platform(self, line: str) -> None:
-        self._write(line.encode() + b"\n")
+    def platform(self, *lines: str) -> None:
+        """Platform lines (START, END, REPORT...), written together."""
+        self._write("".join(f"{line}\n" for line in lines).encode())
 
     def _write(self, data: bytes) -> None:
         try:

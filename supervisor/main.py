@@ -11,24 +11,22 @@ gunicorn, remove the socket directory. Signal handlers only set an event; the ma
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import signal
-import socket
-import tempfile
+import subprocess
 from typing import Final
 
 import gevent
 import gevent.event
 import gevent.socket
 
-from supervisor.config import Address, Config
+from supervisor.config import Config
 from supervisor.dispatcher import Dispatcher
 from supervisor.frontend import FrontEnd
+from supervisor.listeners import Listeners
 from supervisor.logs import FunctionLog
 from supervisor.pipe_server import PipeServer
 
-__all__ = ["StartupError", "Supervisor"]
+__all__ = ["Supervisor"]
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +37,22 @@ FLUSH_S: Final = 0.05
 FRONTEND_EXIT_S: Final = 2.0
 
 
-class StartupError(Exception):
-    """pyrie cannot start; the message is the one line shown to the user."""
-
-
 class Supervisor:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, listeners: Listeners, gunicorn: subprocess.Popen[bytes]) -> None:
+        """Take over the listeners and the gunicorn child that ``supervisor.__main__`` started."""
         self.config = config
+        self._listeners = listeners
         self._stop_requested = gevent.event.Event()
         self._stopping = False
         self._exit_code = 0
-        self._invoke_listener = _listen_tcp(config.invoke_address, "the Invoke API")
-        try:
-            _check_free(config.runtime_api_address)
-        except StartupError:
-            self._invoke_listener.close()
-            raise
-        self._socket_dir = tempfile.mkdtemp(prefix="pyrie-")  # mode 0700: only pyrie's user can reach the pipe
-        pipe_path = os.path.join(self._socket_dir, "supervisor.sock")
-        self._pipe_listener = _listen_unix(pipe_path)
         self.dispatcher = Dispatcher(config, FunctionLog())
-        self._pipe_server = PipeServer(self._pipe_listener, self.dispatcher)
-        self._frontend = FrontEnd(config, self._invoke_listener, pipe_path, self._frontend_exited)
+        pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
+        self._pipe_server = PipeServer(pipe, self.dispatcher)
+        self._frontend = FrontEnd(gunicorn, self._frontend_exited)
 
     def run(self) -> int:
         """Serve until asked to stop; returns the process exit status."""
         self._pipe_server.start()
-        self._frontend.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, self._request_stop, signum)
         log.info(
@@ -99,31 +86,4 @@ class Supervisor:
         gevent.sleep(FLUSH_S)
         self._frontend.stop(FRONTEND_EXIT_S)
         self._pipe_server.stop()
-        for sock in (self._invoke_listener, self._pipe_listener):
-            sock.close()
-        shutil.rmtree(self._socket_dir, ignore_errors=True)
-
-
-def _listen_tcp(address: Address, what: str) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((address.host, address.port))
-        sock.listen(1024)
-    except OSError as exc:
-        sock.close()
-        raise StartupError(f"cannot listen on {address} for {what}: {exc.strerror}") from None
-    return sock
-
-
-def _check_free(address: Address) -> None:
-    """Fail at start-up, not at the first invoke, when the Runtime API address cannot be bound."""
-    _listen_tcp(address, "the Runtime API").close()
-
-
-def _listen_unix(path: str) -> socket.socket:
-    sock = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(path)
-    sock.listen(1024)
-    return sock
+        self._listeners.close()

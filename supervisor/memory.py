@@ -1,8 +1,8 @@
 """Memory of an environment's process tree, through psutil.
 
-Listing a process's descendants means scanning every process on the machine (about 1.5 ms), too slow for every
-invoke, so the tree's membership is refreshed at most once per ``REFRESH_S`` and only the cheap per-process reads
-happen on each sample.
+Listing a process's descendants means scanning every process on the machine (about 1.5 ms), so the tree's
+membership is refreshed at most once per ``REFRESH_S``; each sample then reads each member's resident size. The
+runtime's own high-water mark (the kernel's ``VmHWM``) catches a peak that falls between two samples.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class ProcessTreeMemory:
         self._pid = pid
         self._processes: list[psutil.Process] = []
         self._refreshed = float("-inf")
-        self.peak_mb = 0  # the largest sample so far
+        self.peak_mb = 0  # the largest resident size seen so far, in MB (rounded up)
 
     def sample(self) -> int:
         """The tree's resident memory now, in MB (rounded up); also raises ``peak_mb``."""
@@ -37,8 +37,8 @@ class ProcessTreeMemory:
                 total += process.memory_info().rss
             except psutil.Error:
                 continue
-        current = -(-total // MB)
-        self.peak_mb = max(self.peak_mb, current)
+        current = _mb(total)
+        self.peak_mb = max(self.peak_mb, current, _mb(_high_water_mark(self._pid)))
         return current
 
     def _refresh(self) -> None:
@@ -47,3 +47,19 @@ class ProcessTreeMemory:
             self._processes = [root, *root.children(recursive=True)]
         except psutil.Error:
             self._processes = []
+
+
+def _mb(size: int) -> int:
+    return -(-size // MB)
+
+
+def _high_water_mark(pid: int) -> int:
+    """The peak resident size of one process since it started (Linux ``VmHWM``; psutil does not expose it)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

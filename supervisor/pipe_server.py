@@ -22,12 +22,14 @@ from supervisor.dispatcher import Dispatcher
 from supervisor.frames import NEED_DATA, FrameDecoder, FrameError, encode_frame
 from supervisor.invocation import Invocation
 from supervisor.messages import Cancel, Invoke, Message, ProtocolError, decode, encode
+from supervisor.netio import send_all
 
 __all__ = ["PipeConnection", "PipeServer"]
 
 log = logging.getLogger(__name__)
 
 RECV_SIZE: Final = 256 * 1024
+PIPE_BUFFER: Final = 1024 * 1024
 
 
 class PipeConnection:
@@ -62,7 +64,7 @@ class PipeConnection:
             if self.closed:
                 return
             try:
-                self._sock.sendall(data)
+                send_all(self._sock, data)
             except OSError:
                 self.closed = True
 
@@ -85,6 +87,7 @@ class PipeServer:
         self._server.close()
 
     def _serve(self, sock: Any, peer: Any) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
         conn = PipeConnection(sock)
         invocation: Invocation | None = None
         try:
