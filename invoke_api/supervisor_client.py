@@ -16,7 +16,7 @@ from supervisor.netio import send_all
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorUnavailable"]
 
-RECV_SIZE: Final = 256 * 1024
+RECV_SIZE: Final = 128 * 1024
 MAX_IDLE: Final = 64  # connections kept open for reuse, per worker
 
 

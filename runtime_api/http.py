@@ -23,7 +23,7 @@ RECV_SIZE: Final = 64 * 1024
 # A body is handed on as soon as the socket has nothing more for now: one piece per runtime write while the relay
 # keeps up, the writes that queued up together when it falls behind. A piece never grows past this size, so a huge
 # write never sits whole in memory.
-FLUSH_SIZE: Final = 256 * 1024
+FLUSH_SIZE: Final = 128 * 1024
 
 
 class ConnectionClosed(Exception):
