@@ -75,18 +75,20 @@ def handle(
 
 def read_invoke(environ: dict[str, Any], name: str) -> Invoke:
     """The Invoke request as the supervisor takes it; ``RequestError`` for what Lambda refuses up front."""
+    invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
+    limit = LIMITS.event_request_bytes if invocation_type == "Event" else LIMITS.request_bytes
     length_text = environ.get("CONTENT_LENGTH") or ""
-    if length_text.isdigit() and int(length_text) > LIMITS.request_bytes:
-        raise _too_large()
-    payload = environ["wsgi.input"].read(LIMITS.request_bytes + 1) if length_text != "0" else b""
-    if len(payload) > LIMITS.request_bytes:
-        raise _too_large()
+    if length_text.isdigit() and int(length_text) > limit:
+        raise _too_large(invocation_type, int(length_text), limit)
+    payload = environ["wsgi.input"].read(limit + 1) if length_text != "0" else b""
+    if len(payload) > limit:
+        raise _too_large(invocation_type, len(payload), limit)
     qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
     return Invoke(
         function=name,
         payload=payload,
         qualifier=qualifier,
-        invocation_type=environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse",
+        invocation_type=invocation_type,
         log_type=environ.get("HTTP_X_AMZ_LOG_TYPE") or "None",
         client_context=_client_context(environ.get("HTTP_X_AMZ_CLIENT_CONTEXT")),
         trace_id=environ.get("HTTP_X_AMZN_TRACE_ID") or None,
@@ -94,13 +96,14 @@ def read_invoke(environ: dict[str, Any], name: str) -> Invoke:
     )
 
 
-def _too_large() -> RequestError:
-    # gunicorn reads and drops a body left unread before it parses the connection's next request.
-    return RequestError(
-        413,
-        "RequestEntityTooLargeException",
-        f"Request must be smaller than {LIMITS.request_bytes} bytes for the InvokeFunction operation",
-    )
+def _too_large(invocation_type: str, size: int, limit: int) -> RequestError:
+    # Lambda's wording, synchronous and asynchronous (lambda-protocols.md §a). The size of a chunked body is what
+    # was read of it. gunicorn reads and drops a body left unread before it parses the connection's next request.
+    if invocation_type == "Event":
+        message = f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
+    else:
+        message = f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+    return RequestError(413, "RequestEntityTooLargeException", message)
 
 
 def _client_context(header: str | None) -> str | None:

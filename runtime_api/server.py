@@ -26,9 +26,17 @@ class RuntimeApiServer:
         self._connections = gevent.pool.Pool()
         self._server = gevent.server.StreamServer((address.host, address.port), self._serve, spawn=self._connections)
 
-    def start(self) -> None:
-        """Bind and start serving; raises ``OSError`` when the address cannot be bound."""
+    def start(self) -> Address:
+        """Bind and start serving; returns the address bound (port 0 becomes a real port). Raises ``OSError``
+        when the address cannot be bound."""
         self._server.start()
+        self.address = Address(self.address.host, self._server.server_port)
+        return self.address
+
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return len(self._connections)
 
     def stop(self) -> None:
         """Close the listener and every connection. Safe to call from one of the connections' own greenlets."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from supervisor.config import Address, Config, ConfigError, FunctionConfig, frozen_env
+from supervisor.config import Address, Config, ConfigError, FunctionConfig, PoolConfig, frozen_env
 
 __all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
 
@@ -111,6 +111,46 @@ OPTIONS: Final = (
         "10",
         "seconds a runtime may take to initialise (reach its first /next), as Lambda's INIT phase limit",
         "SECONDS",
+    ),
+    Option(
+        "--max-concurrency",
+        "PYRIE_MAX_CONCURRENCY",
+        "10",
+        "execution environments that may run at once; a synchronous invoke beyond them is throttled (429)",
+        "N",
+    ),
+    Option(
+        "--init-eagerly",
+        "PYRIE_INIT_EAGERLY",
+        None,
+        "start --min-environments environments at start-up and keep that many warm, instead of on demand",
+    ),
+    Option(
+        "--min-environments",
+        "PYRIE_MIN_ENVIRONMENTS",
+        "1",
+        "with --init-eagerly: how many environments to keep warm",
+        "N",
+    ),
+    Option(
+        "--idle-timeout",
+        "PYRIE_IDLE_TIMEOUT",
+        "600",
+        "seconds an idle environment stays warm before it is retired; 0 keeps them",
+        "SECONDS",
+    ),
+    Option(
+        "--max-queued-events",
+        "PYRIE_MAX_QUEUED_EVENTS",
+        "1000",
+        "Event (asynchronous) invokes that may wait for an environment; beyond them Event invokes get 429",
+        "N",
+    ),
+    Option(
+        "--watch",
+        "PYRIE_WATCH",
+        None,
+        "restart environments when code changes under the task root (or --watch=PATH), without restarting pyrie",
     ),
 )
 _BY_FLAG: Final = {option.flag: option for option in OPTIONS}
@@ -210,15 +250,51 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         raise ConfigError(f"--log-level: {level_name!r} is not one of {', '.join(_LOG_LEVELS)}")
     workers = _number(value("--workers") or str(os.cpu_count() or 1), "--workers", int, minimum=1)
     init_timeout = _number(_required(value("--init-timeout")), "--init-timeout", float, minimum=0.001)
+    function = _function_config(command, env, cwd or os.getcwd())
+    max_concurrency = _number(_required(value("--max-concurrency")), "--max-concurrency", int, minimum=1)
+    min_environments = _number(_required(value("--min-environments")), "--min-environments", int, minimum=0)
+    if min_environments > max_concurrency:
+        raise ConfigError(f"--min-environments: {min_environments} is more than --max-concurrency ({max_concurrency})")
+    watch = value("--watch")
+    watch_path: str | None = None
+    if watch is not None and _switch(watch, "--watch", allow_value=True):
+        watch_path = os.path.abspath(os.path.join(function.cwd, watch)) if watch != "true" else function.cwd
+        if not os.path.exists(watch_path):
+            raise ConfigError(f"--watch: {watch_path} does not exist")
 
     return Config(
-        function=_function_config(command, env, cwd or os.getcwd()),
+        function=function,
         invoke_address=invoke_address,
         runtime_api_address=runtime_api_address,
         log_level=log_level,
         workers=workers,
         init_timeout_s=init_timeout,
+        pool=PoolConfig(
+            max_concurrency=max_concurrency,
+            init_eagerly=_switch(value("--init-eagerly") or "false", "--init-eagerly"),
+            min_environments=min_environments,
+            idle_timeout_s=_number(_required(value("--idle-timeout")), "--idle-timeout", float, minimum=0),
+            max_queued_events=_number(_required(value("--max-queued-events")), "--max-queued-events", int, 0),
+            watch_path=watch_path,
+        ),
     )
+
+
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+
+
+def _switch(text: str, what: str, allow_value: bool = False) -> bool:
+    """A switch's value (``--flag``, ``--flag=false``, ``PYRIE_FLAG=1``); with ``allow_value`` any other text is a
+    value for the switch (``--watch=src``) and counts as on."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    if allow_value and text.strip():
+        return True
+    raise ConfigError(f"{what}: {text!r} is not true or false")
 
 
 def _function_config(command: list[str], env: dict[str, str], cwd: str) -> FunctionConfig:

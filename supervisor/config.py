@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "FunctionConfig",
     "Limits",
+    "PoolConfig",
 ]
 
 # The Go emulator hard-codes both into every ARN it builds.
@@ -73,6 +74,7 @@ class Limits:
     """Lambda's payload limits (lambda-protocols.md, "Limits")."""
 
     request_bytes: int = 6_291_456  # synchronous invoke request: 6 MiB
+    event_request_bytes: int = 1_048_576  # asynchronous (Event) invoke request: 1 MB (256 KB before 2025)
     response_bytes: int = 6_291_556  # buffered response: 6 MiB + 100
     streamed_response_bytes: int = 200 * 1024 * 1024  # streamed response: 200 MiB
 
@@ -101,6 +103,22 @@ class FunctionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolConfig:
+    """How many execution environments run, and how they come and go (DESIGN §6)."""
+
+    max_concurrency: int = 10  # environments at once; a synchronous invoke beyond them is throttled
+    init_eagerly: bool = False  # start min_environments at start-up and keep them warm
+    min_environments: int = 1  # with init_eagerly
+    idle_timeout_s: float = 600.0  # an idle environment is retired after this long; 0: never
+    max_queued_events: int = 1000  # Event invokes waiting for an environment
+    watch_path: str | None = None  # restart environments when code under it changes
+
+    @property
+    def warm_minimum(self) -> int:
+        return min(self.min_environments, self.max_concurrency) if self.init_eagerly else 0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     function: FunctionConfig
     invoke_address: Address
@@ -108,6 +126,7 @@ class Config:
     log_level: str  # a logging level name: CRITICAL, ERROR, WARNING, INFO, DEBUG
     workers: int  # gunicorn worker processes
     init_timeout_s: float  # how long a runtime may take to reach its first /next (Lambda's INIT phase limit)
+    pool: PoolConfig = PoolConfig()
     limits: Limits = Limits()
 
 

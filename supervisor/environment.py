@@ -6,6 +6,9 @@ to it in ``_on_runtime_change``: the runtime's ``/next`` ends init or the previo
 
 An environment holds at most two invokes: ``current``, delivered to the runtime, and ``pending``, waiting for the
 runtime's next ``/next`` (during init, or while the runtime finishes the previous invoke after answering it).
+
+The environment watches its process tree's memory: REPORT's Max Memory Used is its peak, and a tree that grows past
+the function's memory size is killed as Lambda kills it (``Runtime.OutOfMemory``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Final, Protocol
 import gevent
 import gevent.event
 
+from runtime_api.http import ConnectionClosed
 from runtime_api.server import RuntimeApiServer
 from runtime_api.states import RuntimeState, runtime_machine
 from supervisor import errors
@@ -35,8 +39,11 @@ __all__ = ["Environment", "EnvironmentObserver"]
 log = logging.getLogger(__name__)
 
 MEMORY_SAMPLE_S: Final = 0.1
-# After a runtime exits mid-response, its last bytes are read for at most this long before the invoke fails.
+# When an environment is torn down, its processes get SIGTERM and this long before SIGKILL.
+KILL_GRACE_S: Final = 0.3
+# After a runtime exits, what it sent last is read for at most this long before its exit is judged.
 RESPONSE_DRAIN_S: Final = 1.0
+DRAIN_POLL_S: Final = 0.005
 # A streamed response cut short by a runtime that then exits within this time is reported as its exit.
 BROKEN_STREAM_GRACE_S: Final = 0.2
 
@@ -44,7 +51,9 @@ BROKEN_STREAM_GRACE_S: Final = 0.2
 class EnvironmentObserver(Protocol):
     """The dispatcher's view of an environment's life."""
 
-    def environment_idle(self, env: Environment) -> None: ...
+    def environment_idle(self, env: Environment) -> None:
+        """``env`` finished its invoke (or its init) and has nothing to do."""
+        ...
 
     def environment_gone(self, env: Environment, orphan: Invocation | None) -> None:
         """``env`` is finished; ``orphan`` is an invoke it had accepted but never delivered, to place elsewhere."""
@@ -53,25 +62,27 @@ class EnvironmentObserver(Protocol):
 
 class Environment:
     def __init__(
-        self, index: int, config: Config, address: Address, log_out: FunctionLog, observer: EnvironmentObserver
+        self, index: int, config: Config, log_out: FunctionLog, observer: EnvironmentObserver, generation: int = 0
     ) -> None:
         self.index = index
         self.name = f"environment-{index}"
+        self.generation = generation  # the dispatcher's code generation when this environment started (--watch)
         self._config = config
         self._log = log_out
         self._observer = observer
-        self.address = address
+        self.address: Address | None = None  # its Runtime API, once bound
         self.machine: Machine[EnvState] = environment_machine(self.name)
         self._runtime: Machine[RuntimeState] = runtime_machine(on_change=self._on_runtime_change)
-        self._server = RuntimeApiServer(address, self)
+        self._server: RuntimeApiServer | None = None
         self._process: ManagedProcess | None = None
         self._current: Invocation | None = None
         self.pending: Invocation | None = None
         self._delivered = gevent.event.Event()  # set while the runtime's /next has an invocation to take
-        self._response_read = gevent.event.Event()  # cleared while a /response body is being read
+        self._parked = 0  # Runtime API connections waiting in /next for an invoke
         self._timer: Timer | None = None  # the init timer, then each invoke's
         self._init_started = 0.0
         self._init_duration_ms: float | None = None  # reported on the first REPORT only (a cold start)
+        self._eager = False  # started ahead of any invoke (--init-eagerly): its first invoke is no cold start
         self._memory: ProcessTreeMemory | None = None
         self.gone = gevent.event.Event()
 
@@ -95,7 +106,13 @@ class Environment:
 
     def wait_for_invocation(self) -> Invocation:
         while self._runtime.state is not RuntimeState.RUNNING or self._current is None:
-            self._delivered.wait()
+            if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
+                raise ConnectionClosed(f"{self.name} was reset")
+            self._parked += 1
+            try:
+                self._delivered.wait()
+            finally:
+                self._parked -= 1
             self._delivered.clear()
         return self._current
 
@@ -122,9 +139,25 @@ class Environment:
             return True
         return state is EnvState.INVOKING and self._current is not None and self._current.finished.is_set()
 
-    def start(self) -> None:
-        """Begin init: bind the Runtime API and spawn the runtime (init ends at its first ``/next``)."""
-        self._server.start()
+    @property
+    def runtime_state(self) -> RuntimeState:
+        return self._runtime.state
+
+    @property
+    def started(self) -> bool:
+        return self._init_started > 0
+
+    def bind(self, address: Address) -> Address:
+        """Listen for the Runtime API on ``address``; ``OSError`` if it is taken. Returns the address bound."""
+        server = RuntimeApiServer(address, self)
+        self.address = server.start()
+        self._server = server
+        return self.address
+
+    def start(self, eager: bool = False) -> None:
+        """Begin init: spawn the runtime (init ends at its first ``/next``). ``bind`` first."""
+        assert self.address is not None, "bind() before start()"
+        self._eager = eager
         self._init_started = time.monotonic()
         function = self._config.function
         try:
@@ -150,42 +183,45 @@ class Environment:
         if self.machine.state is EnvState.IDLE:
             self._deliver()
 
-    def reset(self, reason: str, grace_s: float = 0.0) -> None:
-        """Tear the environment down: kill its process group, fail what it still owes, and report it gone."""
+    def reset(self, reason: str) -> None:
+        """Tear the environment down: fail what it still owes, end its processes (SIGTERM, then SIGKILL to the
+        process group and every descendant), and report it gone."""
         if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
             return
         log.debug("%s: reset (%s)", self.name, reason)
         self.machine.transition(EnvState.RESETTING)  # any -> RESETTING
+        self._delivered.set()  # a /next waiting for an invoke gives up (wait_for_invocation)
         self._cancel_timer()
-        self._server.stop()
+        if self._server is not None:
+            self._server.stop()
         current, self._current = self._current, None
         if current is not None:
             if not current.finished.is_set():
                 current.fail_platform(FunctionError.EXIT, f"Runtime exited with error: {reason}")
             self._log_end_report(current, time.monotonic())
         if self._process is not None:
-            self._process.stop(grace_s)
+            descendants = self._memory.processes() if self._memory is not None else []
+            self._process.stop(KILL_GRACE_S, also=descendants)
         self.machine.transition(EnvState.GONE)  # RESETTING -> GONE
         self.gone.set()
         orphan, self.pending = self.pending, None
         self._observer.environment_gone(self, orphan)
 
-    def shutdown(self) -> None:
-        # Without extensions to notify, Lambda (and the Go emulator) ends a runtime with SIGKILL at once.
-        self.reset("SandboxTerminated")
+    def retire(self, reason: str) -> None:
+        """End an environment that has nothing to do (idle timeout, changed code, pyrie's shutdown)."""
+        self.reset(reason)
 
     # -- reactions ----------------------------------------------------------------------------------------------
 
     def _on_runtime_change(self, previous: RuntimeState, state: RuntimeState) -> None:
-        if state is RuntimeState.INVOCATION_RESPONSE:
-            self._response_read.clear()
-        elif previous is RuntimeState.INVOCATION_RESPONSE:
-            self._response_read.set()
         if state is not RuntimeState.READY:
             return
         now = time.monotonic()
         if previous is RuntimeState.STARTED:
             self._init_duration_ms = (now - self._init_started) * 1000
+            if self._eager:  # initialised ahead of demand: no invoke waited for it, so no REPORT shows it
+                log.info("%s initialised in %.2f ms", self.name, self._init_duration_ms)
+                self._init_duration_ms = None
             self._cancel_timer()
             if self._memory is not None:
                 self._memory.sample()  # what init left resident: the floor of every REPORT
@@ -243,9 +279,7 @@ class Environment:
     def _on_exit(self, returncode: int) -> None:
         if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
             return  # we killed it
-        if self._runtime.state is RuntimeState.INVOCATION_RESPONSE:
-            # What it wrote before it exited is still in the socket: let the response reader relay it first.
-            self._response_read.wait(timeout=RESPONSE_DRAIN_S)
+        self._drain_runtime_api()
         description = errors.exit_description(returncode)
         if returncode == 0:
             message = "Runtime exited without providing a reason"
@@ -260,12 +294,37 @@ class Environment:
             current.fail_platform(FunctionError.EXIT, message)
         self.reset(description)
 
+    def _drain_runtime_api(self) -> None:
+        """What the runtime sent before it exited (a response, its last chunks) may still wait in its sockets:
+        let every connection that is not parked in /next read to its end before the exit is judged."""
+        server = self._server
+        if server is None:
+            return
+        with gevent.Timeout(RESPONSE_DRAIN_S, False):
+            while server.connections > self._parked:
+                gevent.sleep(DRAIN_POLL_S)
+
     def _watch_memory(self, memory: ProcessTreeMemory) -> None:
-        """Sample the process tree while the environment works, for REPORT's Max Memory Used."""
+        """Sample the process tree while the environment works: REPORT's Max Memory Used, and the memory limit."""
+        limit_mb = self._config.function.memory_mb
         while self.machine.state not in (EnvState.RESETTING, EnvState.GONE):
             if self.machine.state is not EnvState.IDLE:
                 memory.sample()
+                if memory.peak_mb > limit_mb:
+                    self._out_of_memory(memory.peak_mb)
+                    return
             gevent.sleep(MEMORY_SAMPLE_S)
+
+    def _out_of_memory(self, used_mb: int) -> None:
+        """The tree went past the function's memory size: Lambda kills the environment (its cgroup limit)."""
+        log.info("%s: %d MB used of %d MB: killed (out of memory)", self.name, used_mb, self._config.function.memory_mb)
+        victim = self._current if self._current is not None else self.pending
+        if victim is not None and not victim.finished.is_set():
+            victim.fail_platform(FunctionError.OUT_OF_MEMORY, "Runtime exited with error: signal: killed")
+            if victim is self.pending:
+                self.pending = None
+                self._log_start_end_report(victim, time.monotonic())
+        self.reset("out of memory")
 
     def _fail_init(self, error_type: str, message: str) -> None:
         if self.pending is not None:

@@ -28,6 +28,7 @@ __all__ = [
 class FunctionError(enum.StrEnum):
     TIMEOUT = "Sandbox.Timedout"
     EXIT = "Runtime.ExitError"
+    OUT_OF_MEMORY = "Runtime.OutOfMemory"
     INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
     RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
     INVALID_RESPONSE_MODE = "Runtime.InvalidResponseModeHeader"

@@ -38,10 +38,12 @@ class DiscardingSink:
 
 
 class Invocation:
-    def __init__(self, request: Invoke, sink: ResponseSink, executed_version: str) -> None:
+    def __init__(
+        self, request: Invoke, sink: ResponseSink, executed_version: str, request_id: str | None = None
+    ) -> None:
         self.request = request
         self.sink = sink
-        self.request_id = _new_request_id()
+        self.request_id = request_id or _new_request_id()
         self.executed_version = executed_version
         self.arrived = time.monotonic()
         self.delivered: float | None = None  # when the runtime's /next received it

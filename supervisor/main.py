@@ -25,6 +25,8 @@ from supervisor.frontend import FrontEnd
 from supervisor.listeners import Listeners
 from supervisor.logs import FunctionLog
 from supervisor.pipe_server import PipeServer
+from supervisor.reaper import become_subreaper
+from supervisor.watcher import CodeWatcher
 
 __all__ = ["Supervisor"]
 
@@ -49,10 +51,16 @@ class Supervisor:
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
         self._pipe_server = PipeServer(pipe, self.dispatcher)
         self._frontend = FrontEnd(gunicorn, self._frontend_exited)
+        watch = config.pool.watch_path
+        self._watcher = CodeWatcher(watch, self.dispatcher.code_changed) if watch else None
 
     def run(self) -> int:
         """Serve until asked to stop; returns the process exit status."""
+        become_subreaper()
         self._pipe_server.start()
+        self.dispatcher.start()
+        if self._watcher is not None:
+            self._watcher.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, self._request_stop, signum)
         log.info(
@@ -82,6 +90,8 @@ class Supervisor:
         self._stopping = True
         log.info("shutting down")
         self._frontend.stop_accepting()
+        if self._watcher is not None:
+            self._watcher.stop()
         self.dispatcher.shutdown(SHUTDOWN_GRACE_S)
         gevent.sleep(FLUSH_S)
         self._frontend.stop(FRONTEND_EXIT_S)

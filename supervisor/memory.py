@@ -41,12 +41,22 @@ class ProcessTreeMemory:
         self.peak_mb = max(self.peak_mb, current, _mb(_high_water_mark(self._pid)))
         return current
 
+    def processes(self) -> list[psutil.Process]:
+        """Every process of the tree now (the runtime and its descendants, however they detached)."""
+        self._refresh()
+        self._refreshed = time.monotonic()
+        return list(self._processes)
+
     def _refresh(self) -> None:
         try:
             root = psutil.Process(self._pid)
-            self._processes = [root, *root.children(recursive=True)]
+            found = [root, *root.children(recursive=True)]
         except psutil.Error:
-            self._processes = []
+            found = []
+        # Keep members seen before: a child that left its parent (setsid, a double fork) still belongs here.
+        known = {process.pid: process for process in self._processes if process.is_running()}
+        known.update((process.pid, process) for process in found)
+        self._processes = list(known.values())
 
 
 def _mb(size: int) -> int:

@@ -9,15 +9,17 @@ pipe holds right now, so a caller can put the function's last lines before the E
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 import gevent
 import gevent.socket
 import gevent.subprocess
+import psutil
 
 __all__ = ["ManagedProcess"]
 
@@ -80,13 +82,16 @@ class ManagedProcess:
         except PermissionError:
             log.warning("not allowed to signal process group %d of %s", self.pid, self.name)
 
-    def stop(self, grace_s: float = 0.0) -> None:
-        """End the process group: SIGTERM and up to ``grace_s`` to exit, then SIGKILL. Returns once the leader
-        has exited; the rest of the group has been sent SIGKILL."""
+    def stop(self, grace_s: float = 0.0, also: Iterable[psutil.Process] = ()) -> None:
+        """End the process group, and ``also`` processes that left it: SIGTERM and up to ``grace_s`` to exit, then
+        SIGKILL. Returns once the leader has exited; the rest have been sent SIGKILL."""
+        stragglers = [process for process in also if process.pid != self.pid]
         if grace_s > 0 and self.running:
             self.signal_group(signal.SIGTERM)
+            _signal_each(stragglers, signal.SIGTERM)
             self._waiter.join(timeout=grace_s)
         self.signal_group(signal.SIGKILL)
+        _signal_each(stragglers, signal.SIGKILL)
         if gevent.getcurrent() is not self._waiter:  # stop() may be called from the exit callback itself
             self._waiter.join()
 
@@ -144,3 +149,9 @@ class ManagedProcess:
 
     def __repr__(self) -> str:
         return f"<ManagedProcess {self.name} pid={self.pid} returncode={self.returncode}>"
+
+
+def _signal_each(processes: Iterable[psutil.Process], signum: int) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signum)  # psutil checks the pid was not reused by another process

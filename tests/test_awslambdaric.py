@@ -34,6 +34,7 @@ def test_two_invokes_in_a_row(start_pyrie: StartPyrie) -> None:
         response = pyrie.invoke("{}")
         assert response.status_code == 200
         assert response.content == b'"My lambda ran succesfully"'
+    pyrie.wait_for_lines("END RequestId", 2)  # the log follows the response
     assert pyrie.stdout().count("Printing data to console") == 2
 
 

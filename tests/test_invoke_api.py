@@ -150,7 +150,7 @@ def test_unknown_invocation_type(echo: Pyrie) -> None:
 
 
 def test_concurrent_invoke_beyond_the_environments_is_throttled(start_pyrie: StartPyrie) -> None:
-    pyrie = start_pyrie(sys.executable, "-m", "awslambdaric", "handlers.sleep", cwd=FUNCTIONS)
+    pyrie = start_pyrie("--max-concurrency", "1", sys.executable, "-m", "awslambdaric", "handlers.sleep", cwd=FUNCTIONS)
     first: list[requests.Response] = []
     slow = threading.Thread(target=lambda: first.append(pyrie.invoke(b'{"seconds": 1}')))
     slow.start()
