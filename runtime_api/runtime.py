@@ -115,7 +115,7 @@ def invocation_error(host: RuntimeHost, request: Request, conn: HttpConnection, 
         return
     body, _ = conn.read_body(host.limits.response_bytes)
     body = _client_error_body(request, body)
-    error_type = errors.normalise_error_type(request.header(ERROR_TYPE)) or errors.error_type_of(body)
+    error_type = errors.error_type_of(body) or errors.normalise_error_type(request.header(ERROR_TYPE))
     invocation.fail(error_type or FunctionError.UNKNOWN, body)
     host.runtime.transition(RuntimeState.RESPONSE_SENT)
     conn.respond(202, [JSON], ACCEPTED)
@@ -126,7 +126,7 @@ def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params
         return
     body, _ = conn.read_body(host.limits.response_bytes)
     body = _client_error_body(request, body)
-    error_type = errors.normalise_error_type(request.header(ERROR_TYPE)) or errors.error_type_of(body)
+    error_type = errors.error_type_of(body) or errors.normalise_error_type(request.header(ERROR_TYPE))
     conn.respond(202, [JSON], ACCEPTED)
     host.init_failed(error_type or FunctionError.UNKNOWN, body)
 

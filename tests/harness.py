@@ -88,8 +88,9 @@ class Pyrie:
             if self.process.poll() is not None:
                 raise AssertionError(f"pyrie exited with {self.process.returncode}:\n{self.stderr()}")
             try:
-                return requests.get(f"{self.url}/ready-probe", timeout=1).status_code == 404
-            except requests.ConnectionError:
+                # The listener accepts at once (pyrie binds it first); gunicorn answers once it has booted.
+                return requests.get(f"{self.url}/ready-probe", timeout=5).status_code == 404
+            except (requests.ConnectionError, requests.Timeout):
                 return False
 
         wait_until(answers, timeout, what="pyrie to answer")
