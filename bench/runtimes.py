@@ -8,7 +8,8 @@ connection to `AWS_LAMBDA_RUNTIME_API`, long-polls `GET /next` and answers on `/
 - `{"bench": "bytes", "size": N}` answers N bytes, buffered, with a Content-Length;
 - `{"bench": "ticks", "count": K, "gap_ms": G}` streams K fixed-size records G ms apart, each carrying its
   send time on CLOCK_MONOTONIC (shared by every process on the machine) so the client can measure lateness;
-- `{"bench": "flood", "total": N, "chunk": C}` streams N bytes in C-byte writes as fast as it can.
+- `{"bench": "flood", "total": N, "chunk": C}` streams N bytes in C-byte writes as fast as it can;
+- `{"bench": "sleep", "ms": T}` answers `{}` after T ms (a handler that waits, for the concurrency workload).
 
 Streamed answers use the custom-runtime contract: `Lambda-Runtime-Function-Response-Mode: streaming` and a
 chunked body, one HTTP chunk per write, sent as soon as it is produced.
@@ -54,6 +55,10 @@ def ticks_event(count: int, gap_ms: float) -> bytes:
 
 def flood_event(total: int, chunk: int) -> bytes:
     return json.dumps({"bench": "flood", "total": total, "chunk": chunk}, separators=(",", ":")).encode()
+
+
+def sleep_event(ms: float) -> bytes:
+    return json.dumps({"bench": "sleep", "ms": ms}, separators=(",", ":")).encode()
 
 
 # -I: ignore PYTHON* variables and the user site; -S: skip site, nothing outside the stdlib is needed.
@@ -129,6 +134,9 @@ class Runtime:
         elif op == "flood":
             total = min(int(command["total"]), _MAX_FLOOD_TOTAL)
             self._stream(path, _flood(total, max(1, int(command["chunk"]))))
+        elif op == "sleep":
+            time.sleep(float(command["ms"]) / 1000)
+            self._post(path, b"{}", {"Content-Type": "application/json"})
         else:
             self._post(path, event, {"Content-Type": "application/json"})
 

@@ -72,10 +72,24 @@ METRICS: tuple[Metric, ...] = (
     Metric("memory", "idle", "RSS idle after start-up", "MB", Target("<", 150.0)),
     Metric("memory", "after", "RSS idle after the workloads", "MB", Target("<", 150.0)),
     Metric("memory", "stream_peak", "peak RSS growth, 100 MiB stream, slow reader", "MiB", Target("<", 1.0)),
+    Metric("concurrency", "sleep_rate", "8 callers, 20 ms handler, invokes/s", "/s", Target(">=", 360.0)),
+    Metric("concurrency", "sleep_ideal", "8 callers, 20 ms handler, % of ideal 400/s", "%", Target(">=", 90.0)),
+    Metric("concurrency", "echo_1", "echo invokes/s, 1 caller", "/s"),
+    Metric("concurrency", "echo_8", "echo invokes/s, 8 callers", "/s"),
+    Metric("concurrency", "echo_ratio", "echo throughput, 8 callers / 1 caller", "x"),
 )
 
 # Workloads in the order they run; `client` needs no emulator, `spawn` starts its own, the rest share one.
-WORKLOAD_NAMES: tuple[str, ...] = ("client", "latency", "large", "stream", "throughput", "spawn", "memory")
+WORKLOAD_NAMES: tuple[str, ...] = (
+    "client",
+    "latency",
+    "large",
+    "stream",
+    "throughput",
+    "spawn",
+    "memory",
+    "concurrency",
+)
 
 
 @dataclass
@@ -99,6 +113,8 @@ class Settings:
     stream_gap_ms: float = 50.0
     flood_runs: int = 3
     spawn_runs: int = 5
+    concurrent_invokes: int = 2000  # per measurement of the concurrency workload
+    sleep_ms: float = 20.0
     stall_s: float = 1.0  # the memory workload's reader pause
     ready_timeout: float = 15.0
     budget_s: float = 90.0  # per workload and emulator
@@ -118,6 +134,7 @@ class Settings:
             stream_gap_ms=30.0,
             flood_runs=1,
             spawn_runs=2,
+            concurrent_invokes=300,
             stall_s=0.5,
             ready_timeout=15.0,
             budget_s=30.0,
@@ -416,6 +433,62 @@ def spawn(make_emulator: Callable[[str], Emulator], settings: Settings) -> list[
     return [Result("spawn", "median", statistics.median(samples), detail={"runs": len(samples), "max": max(samples)})]
 
 
+def _invokes_per_second(emu: Emulator, callers: int, total: int, event: bytes, budget: Budget) -> float:
+    """`callers` threads, each on its own keep-alive connection, share `total` invokes; returns invokes/s."""
+    left = [total]
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def call() -> None:
+        with emu.client() as client:
+            client.invoke(event)  # warm: the first invoke of each caller may start an environment
+            start.wait()
+            while True:
+                with lock:
+                    if left[0] <= 0 or errors:
+                        return
+                    left[0] -= 1
+                prefix = Prefix()
+                resp = client.invoke(event, keep_body=False, sink=prefix)
+                if resp.status != 200:
+                    errors.append(f"HTTP {resp.status}: {bytes(prefix.data)[:120]!r}")
+                if budget.expired:
+                    errors.append(f"slower than the {budget.seconds:g} s budget allows")
+
+    start = threading.Event()
+    threads = [threading.Thread(target=call, name=f"caller-{n}", daemon=True) for n in range(callers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # let every caller connect and warm its environment before the clock starts
+    began = time.monotonic()
+    start.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    if errors:
+        raise WorkloadError(errors[0])
+    return total / elapsed
+
+
+def concurrency(emu: Emulator, settings: Settings) -> list[Result]:
+    """Eight callers at once: a 20 ms handler (ideal: 8 / 20 ms = 400 invokes/s) and the echo, against one caller."""
+    budget = Budget(settings.budget_s)
+    total = settings.concurrent_invokes
+    ideal = 8 / (settings.sleep_ms / 1000)
+    sleep_rate = _invokes_per_second(emu, 8, total, runtimes.sleep_event(settings.sleep_ms), budget)
+    echo = b'{"hello":"world"}'
+    echo_1 = _invokes_per_second(emu, 1, total, echo, budget)
+    echo_8 = _invokes_per_second(emu, 8, total, echo, budget)
+    detail: dict[str, float | int | str] = {"invokes": total, "handler_ms": settings.sleep_ms}
+    return [
+        Result("concurrency", "sleep_rate", sleep_rate, detail=detail),
+        Result("concurrency", "sleep_ideal", 100 * sleep_rate / ideal, detail=detail),
+        Result("concurrency", "echo_1", echo_1, detail=detail),
+        Result("concurrency", "echo_8", echo_8, detail=detail),
+        Result("concurrency", "echo_ratio", echo_8 / echo_1, detail=detail),
+    ]
+
+
 def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, OSError | ProtocolError):
@@ -428,4 +501,5 @@ SESSION_WORKLOADS: dict[str, Callable[[Emulator, Settings], list[Result]]] = {
     "large": large,
     "stream": stream,
     "throughput": throughput,
+    "concurrency": concurrency,
 }
