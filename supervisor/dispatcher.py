@@ -117,8 +117,7 @@ class Dispatcher:
         with gevent.Timeout(grace_s, False):
             for invocation in list(self._in_flight):
                 invocation.finished.wait()
-        for env in list(self._environments):
-            env.retire("SandboxTerminated")
+        gevent.joinall([gevent.spawn(env.retire, "SandboxTerminated") for env in list(self._environments)])
 
     # -- EnvironmentObserver ------------------------------------------------------------------------------------
 
