@@ -10,9 +10,9 @@ import os
 import socket
 from typing import Final
 
-from supervisor.frames import NEED_DATA, FrameDecoder, FrameError, encode_frame
-from supervisor.messages import SUPERVISOR_SOCKET_ENV, Message, ProtocolError, decode, encode
-from supervisor.netio import send_all
+from supervisor.frames import FrameDecoder, FrameError, encode_frame
+from supervisor.messages import SUPERVISOR_SOCKET_ENV, Message, ProtocolError, encode
+from supervisor.netio import read_message, send_all
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorUnavailable"]
 
@@ -43,22 +43,13 @@ class SupervisorConnection:
 
     def read(self) -> Message:
         """The next message; ``SupervisorUnavailable`` if the supervisor went away or broke the protocol."""
-        decoder = self._decoder
         try:
-            while True:
-                frame = decoder.next_frame()
-                if frame is None:
-                    raise SupervisorUnavailable("the supervisor closed the connection")
-                if frame is not NEED_DATA:
-                    assert isinstance(frame, dict)
-                    return decode(frame)
-                try:
-                    data = self._sock.recv(RECV_SIZE)
-                except OSError:
-                    data = b""
-                decoder.feed(data)
+            message = read_message(self._sock, self._decoder, RECV_SIZE)
         except (FrameError, ProtocolError) as exc:
             raise SupervisorUnavailable(f"bad frame from the supervisor: {exc}") from exc
+        if message is None:
+            raise SupervisorUnavailable("the supervisor closed the connection")
+        return message
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

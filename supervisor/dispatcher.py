@@ -152,19 +152,13 @@ class Dispatcher:
     # -- placement ----------------------------------------------------------------------------------------------
 
     def _place(self, invocation: Invocation) -> None:
-        env = self._choose()
-        if env is None and self._live_count() < self._pool.max_concurrency:
-            env = self._new_environment()
+        env = self._acquire()
         if env is None:
             invocation.reject(
                 429, ServiceError.TOO_MANY_REQUESTS, "Rate Exceeded.", {"Retry-After": "1"}, Reason=THROTTLE_REASON
             )
             return
-        self._track(invocation)
-        self._cancel_idle_timer(env)
-        env.assign(invocation)
-        if not env.started:
-            env.start()
+        self._run_on(env, invocation)
 
     def _queue_event(self, invocation: Invocation) -> None:
         if len(self._events) >= self._pool.max_queued_events:
@@ -185,17 +179,24 @@ class Dispatcher:
 
     def _run_events(self) -> None:
         while self._events and self._accepting:
-            env = self._choose()
-            if env is None and self._live_count() < self._pool.max_concurrency:
-                env = self._new_environment()
+            env = self._acquire()
             if env is None:
                 return
-            invocation = self._take_event(env)
-            self._track(invocation)
-            self._cancel_idle_timer(env)
-            env.assign(invocation)
-            if not env.started:
-                env.start()
+            self._run_on(env, self._take_event(env))
+
+    def _acquire(self) -> Environment | None:
+        """An environment for one more invoke: a chosen one, else a new one while below the limit."""
+        env = self._choose()
+        if env is None and self._live_count() < self._pool.max_concurrency:
+            env = self._new_environment()
+        return env
+
+    def _run_on(self, env: Environment, invocation: Invocation) -> None:
+        self._track(invocation)
+        self._cancel_idle_timer(env)
+        env.assign(invocation)
+        if not env.started:
+            env.start()
 
     def _take_event(self, env: Environment) -> Invocation:
         invocation = self._events.popleft()

@@ -4,7 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["send_all"]
+from supervisor.frames import NEED_DATA, FrameDecoder
+from supervisor.messages import Message, decode
+
+__all__ = ["read_message", "send_all"]
+
+
+def read_message(sock: Any, decoder: FrameDecoder, recv_size: int) -> Message | None:
+    """The next message from ``sock``, or ``None`` when the peer closed the connection (a broken connection
+    counts as closed). Raises ``FrameError``/``ProtocolError`` for a bad frame."""
+    while True:
+        frame = decoder.next_frame()
+        if frame is None:
+            return None
+        if frame is not NEED_DATA:
+            assert isinstance(frame, dict)
+            return decode(frame)
+        try:
+            data = sock.recv(recv_size)
+        except OSError:
+            data = b""
+        decoder.feed(data)
 
 
 def send_all(sock: Any, data: bytes) -> None:

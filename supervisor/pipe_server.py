@@ -19,10 +19,10 @@ import gevent.pool
 import gevent.server
 
 from supervisor.dispatcher import Dispatcher
-from supervisor.frames import NEED_DATA, FrameDecoder, FrameError, encode_frame
+from supervisor.frames import FrameDecoder, FrameError, encode_frame
 from supervisor.invocation import Invocation
-from supervisor.messages import Cancel, Invoke, Message, ProtocolError, decode, encode
-from supervisor.netio import send_all
+from supervisor.messages import Cancel, Invoke, Message, ProtocolError, encode
+from supervisor.netio import read_message, send_all
 
 __all__ = ["PipeConnection", "PipeServer"]
 
@@ -43,18 +43,7 @@ class PipeConnection:
 
     def read_message(self) -> Message | None:
         """The next message, or ``None`` when the peer closed the connection."""
-        while True:
-            frame = self._decoder.next_frame()
-            if frame is None:
-                return None
-            if frame is not NEED_DATA:
-                assert isinstance(frame, dict)
-                return decode(frame)
-            try:
-                data = self._sock.recv(RECV_SIZE)
-            except OSError:
-                data = b""
-            self._decoder.feed(data)
+        return read_message(self._sock, self._decoder, RECV_SIZE)
 
     def send(self, *messages: Message) -> None:
         if self.closed:

@@ -16,7 +16,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.conftest import StartPyrie
@@ -54,7 +53,9 @@ class Caller:
     def go_away_mid_stream(self, n: int) -> str:
         body = json.dumps({"kind": "slow_stream", "n": n}).encode()
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
-            sock.sendall(f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            sock.sendall(
+                f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
             received = b""
             while b"\r\n\r\n" not in received:
                 received += sock.recv(65536)
