@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 import logging
+import re
 import socket
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, NoReturn
@@ -30,6 +31,7 @@ log = logging.getLogger("pyrie.invoke_api")
 LIMITS: Final = Limits()
 CLIENT_CONTEXT_MAX: Final = 3583  # bytes of base64, Lambda's limit
 BUFFERED_CONTENT_TYPE: Final = "application/json"
+_HEADER_SAFE: Final = re.compile(r"[\x20-\x7e\t]*")
 
 
 class RequestError(Exception):
@@ -91,9 +93,14 @@ def read_invoke(environ: dict[str, Any], name: str) -> Invoke:
         invocation_type=invocation_type,
         log_type=environ.get("HTTP_X_AMZ_LOG_TYPE") or "None",
         client_context=_client_context(environ.get("HTTP_X_AMZ_CLIENT_CONTEXT")),
-        trace_id=environ.get("HTTP_X_AMZN_TRACE_ID") or None,
-        tenant_id=environ.get("HTTP_X_AMZ_TENANT_ID") or None,
+        trace_id=_header_value(environ.get("HTTP_X_AMZN_TRACE_ID")),
+        tenant_id=_header_value(environ.get("HTTP_X_AMZ_TENANT_ID")),
     )
+
+
+def _header_value(value: str | None) -> str | None:
+    """A caller's header passed on to the runtime as a header of its own: only printable ASCII goes."""
+    return value if value and _HEADER_SAFE.fullmatch(value) else None
 
 
 def _too_large(invocation_type: str, size: int, limit: int) -> RequestError:
@@ -126,7 +133,8 @@ def _client_context(header: str | None) -> str | None:
         raise invalid from None
     if not isinstance(parsed, dict):
         raise invalid
-    return text
+    # The runtime gets it as a header: a pretty-printed or non-ASCII document is passed on in compact JSON.
+    return text if _HEADER_SAFE.fullmatch(text) else json.dumps(parsed, separators=(",", ":"))
 
 
 def _start(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:

@@ -21,6 +21,7 @@ def status_line(status: int) -> str:
 
 
 def plain_text(start_response: StartResponse, status: int, text: str) -> Iterable[bytes]:
+    """A plain-text answer (the Go emulator's ``404 page not found``), with the request id every answer has."""
     body = text.encode()
     start_response(
         status_line(status),
@@ -28,6 +29,7 @@ def plain_text(start_response: StartResponse, status: int, text: str) -> Iterabl
             ("Content-Type", "text/plain; charset=utf-8"),
             ("X-Content-Type-Options", "nosniff"),
             ("Content-Length", str(len(body))),
+            ("X-Amzn-RequestId", str(uuid.uuid4())),
         ],
     )
     return [body]

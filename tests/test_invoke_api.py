@@ -80,6 +80,7 @@ def test_unknown_path_is_the_go_emulators_404(echo: Pyrie) -> None:
     assert response.status_code == 404
     assert response.text == "404 page not found\n"
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["X-Amzn-RequestId"]
 
 
 @pytest.mark.parametrize(
@@ -187,3 +188,12 @@ def test_boto3_sees_function_errors_and_service_errors(start_pyrie: StartPyrie) 
         client.invoke(FunctionName="nope", Payload=b"{}")  # type: ignore[attr-defined]
     dry = client.invoke(FunctionName="function", InvocationType="DryRun", Payload=b"{}")  # type: ignore[attr-defined]
     assert dry["StatusCode"] == 204
+
+
+def test_a_multi_line_client_context_reaches_the_runtime_as_one_header_line(start_pyrie: StartPyrie) -> None:
+    pyrie = start_pyrie(sys.executable, "-m", "awslambdaric", "handlers.client_context", cwd=FUNCTIONS)
+    document = json.dumps({"custom": {"greeting": "héllo"}, "env": {"a": 1}}, indent=2, ensure_ascii=False)
+    header = base64.b64encode(document.encode()).decode()
+    result = pyrie.invoke(b"{}", headers={"X-Amz-Client-Context": header}).json()
+    assert result["custom"] == {"greeting": "héllo"}
+    assert result["env"] == {"a": 1}
