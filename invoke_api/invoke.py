@@ -69,10 +69,38 @@ def handle(
         headers.append(("Lambda-Runtime-Function-Response-Mode", "streaming"))
     elif first.length is not None:
         headers.append(("Content-Length", str(first.length)))
+    if request.log_type == "Tail" and not first.streaming:
+        return _answer_with_log(client, conn, start_response, headers)
     write = start_response("200 OK", headers)
     if first.streaming:
         write(b"")  # the status line and headers go out now, before the first chunk
     return ResponseBody(client, conn, environ, first)
+
+
+def _answer_with_log(
+    client: SupervisorClient, conn: SupervisorConnection, start_response: StartResponse, headers: list[tuple[str, str]]
+) -> Iterable[bytes]:
+    """A buffered response whose caller asked for the log tail: X-Amz-Log-Result is a header, so the body (at most
+    6 MB) is held until the final frame brings the tail. A streamed response cannot wait; it goes without it."""
+    body: list[bytes] = []
+    while True:
+        try:
+            message = conn.read()
+        except SupervisorUnavailable:
+            conn.close()
+            raise
+        if isinstance(message, Chunk):
+            body.append(message.data)
+        elif isinstance(message, End):
+            break
+        else:
+            conn.close()
+            raise SupervisorUnavailable(f"unexpected {type(message).__name__} inside a response")
+    client.release(conn)
+    if message.log_result:
+        headers.append(("X-Amz-Log-Result", message.log_result))
+    start_response("200 OK", headers)
+    return body
 
 
 def read_invoke(environ: dict[str, Any], name: str) -> Invoke:

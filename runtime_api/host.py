@@ -7,13 +7,18 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from runtime_api.states import RuntimeState
     from supervisor.config import FunctionConfig, Limits
+    from supervisor.extensions import Extension, ExtensionSet
     from supervisor.invocation import Invocation
     from supervisor.machine import Machine
+    from supervisor.telemetry import TelemetryHub
 
 __all__ = ["RuntimeHost"]
 
 
 class RuntimeHost(Protocol):
+    extensions: ExtensionSet  # the environment's extensions (Extensions API)
+    telemetry: TelemetryHub  # its Telemetry and Logs API subscriptions
+
     @property
     def function(self) -> FunctionConfig: ...
 
@@ -40,4 +45,8 @@ class RuntimeHost(Protocol):
 
     def init_failed(self, error_type: str, body: bytes) -> None:
         """The runtime reported an init error (``/runtime/init/error``)."""
+        ...
+
+    def extension_failed(self, extension: Extension, fatal_type: str, error_type: str) -> None:
+        """An extension reported ``/extension/init/error`` or ``/extension/exit/error``."""
         ...

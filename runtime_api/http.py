@@ -17,7 +17,7 @@ import h11
 
 from supervisor.netio import send_all
 
-__all__ = ["ConnectionClosed", "HttpConnection", "Request", "json_body"]
+__all__ = ["ConnectionClosed", "HttpConnection", "Request", "error_response", "json_body"]
 
 RECV_SIZE: Final = 64 * 1024
 # A body is handed on as soon as the socket has nothing more for now: one piece per runtime write while the relay
@@ -181,3 +181,10 @@ class HttpConnection:
 def json_body(value: Any) -> bytes:
     """JSON as the Go emulator renders it: compact, with a trailing newline."""
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+
+
+def error_response(conn: HttpConnection, status: int, error_type: str, message: str) -> None:
+    """The Go emulator's error body: ``{"errorMessage":...,"errorType":...}`` and a newline."""
+    conn.respond(
+        status, [("Content-Type", "application/json")], json_body({"errorMessage": message, "errorType": error_type})
+    )

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from runtime_api import runtime
+from runtime_api import extensions, runtime
 from runtime_api.host import RuntimeHost
 from runtime_api.http import HttpConnection, Request
 
@@ -45,8 +45,12 @@ ROUTES: Final = (
     _route("POST", "/2018-06-01/runtime/invocation/{request_id}/response", runtime.invocation_response),
     _route("POST", "/2018-06-01/runtime/invocation/{request_id}/error", runtime.invocation_error),
     _route("POST", "/2018-06-01/runtime/init/error", runtime.init_error),
-    _route("PUT", "/2020-08-15/logs", runtime.logs_not_supported),
-    _route("PUT", "/2022-07-01/telemetry", runtime.telemetry_not_supported),
+    _route("POST", "/2020-01-01/extension/register", extensions.register),
+    _route("GET", "/2020-01-01/extension/event/next", extensions.next_event),
+    _route("POST", "/2020-01-01/extension/init/error", extensions.init_error),
+    _route("POST", "/2020-01-01/extension/exit/error", extensions.exit_error),
+    _route("PUT", "/2020-08-15/logs", extensions.logs_subscribe),
+    _route("PUT", "/2022-07-01/telemetry", extensions.telemetry_subscribe),
 )
 
 

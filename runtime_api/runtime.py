@@ -12,7 +12,7 @@ import json
 from typing import Final
 
 from runtime_api.host import RuntimeHost
-from runtime_api.http import ConnectionClosed, HttpConnection, Request, json_body
+from runtime_api.http import ConnectionClosed, HttpConnection, Request, error_response, json_body
 from runtime_api.states import RuntimeState
 from supervisor import errors
 from supervisor.errors import FunctionError
@@ -23,10 +23,8 @@ __all__ = [
     "init_error",
     "invocation_error",
     "invocation_response",
-    "logs_not_supported",
     "next_invocation",
     "ping",
-    "telemetry_not_supported",
 ]
 
 JSON: Final = ("Content-Type", "application/json")
@@ -62,7 +60,7 @@ def invocation_response(host: RuntimeHost, request: Request, conn: HttpConnectio
             f"Lambda-Runtime-Function-Response-Mode must be 'streaming' when given, not {mode!r}",
         )
         host.runtime.transition(RuntimeState.RESPONSE_SENT)
-        _error(conn, 400, "InvalidFunctionResponseMode", "Invalid function response mode")
+        error_response(conn, 400, "InvalidFunctionResponseMode", "Invalid function response mode")
         return
     content_type = request.header("content-type")
     if mode == "streaming":
@@ -73,7 +71,7 @@ def invocation_response(host: RuntimeHost, request: Request, conn: HttpConnectio
     if size > limit:
         invocation.fail(FunctionError.RESPONSE_TOO_LARGE, errors.response_too_large_body(limit))
         host.runtime.transition(RuntimeState.RESPONSE_SENT)
-        _error(conn, 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes).")
+        error_response(conn, 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes).")
         return
     invocation.respond(content_type, body)
     host.runtime.transition(RuntimeState.RESPONSE_SENT)
@@ -93,7 +91,9 @@ def _relay_stream(
             if size > limit:
                 invocation.fail(FunctionError.RESPONSE_TOO_LARGE, errors.response_too_large_body(limit))
                 host.runtime.transition(RuntimeState.RESPONSE_SENT)
-                _error(conn, 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes).")
+                error_response(
+                    conn, 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."
+                )
                 return
             invocation.write(piece)
     except ConnectionClosed:
@@ -131,17 +131,6 @@ def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params
     host.init_failed(error_type or FunctionError.UNKNOWN, body)
 
 
-def logs_not_supported(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    conn.respond(
-        202, [JSON], json_body({"errorMessage": "Logs API is not supported", "errorType": "Logs.NotSupported"})
-    )
-
-
-def telemetry_not_supported(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    body = json_body({"errorMessage": "Telemetry API is not supported", "errorType": "Telemetry.NotSupported"})
-    conn.respond(202, [JSON], body)
-
-
 def _event_headers(host: RuntimeHost, invocation: Invocation) -> list[tuple[str, str]]:
     request = invocation.request
     headers = [
@@ -161,7 +150,7 @@ def _event_headers(host: RuntimeHost, invocation: Invocation) -> list[tuple[str,
 def _invocation(host: RuntimeHost, params: dict[str, str], conn: HttpConnection) -> Invocation | None:
     invocation = host.current
     if invocation is None or invocation.request_id != params["request_id"]:
-        _error(conn, 400, "InvalidRequestID", "Invalid request ID")
+        error_response(conn, 400, "InvalidRequestID", "Invalid request ID")
         return None
     return invocation
 
@@ -170,13 +159,9 @@ def _transition(host: RuntimeHost, target: RuntimeState, conn: HttpConnection) -
     try:
         host.runtime.transition(target)
     except InvalidTransition as refused:
-        _error(conn, 403, "InvalidStateTransition", str(refused))
+        error_response(conn, 403, "InvalidStateTransition", str(refused))
         return False
     return True
-
-
-def _error(conn: HttpConnection, status: int, error_type: str, message: str) -> None:
-    conn.respond(status, [JSON], json_body({"errorMessage": message, "errorType": error_type}))
 
 
 def _client_error_body(request: Request, body: bytes) -> bytes:

@@ -152,6 +152,13 @@ OPTIONS: Final = (
         None,
         "restart environments when code changes under the task root (or --watch=PATH), without restarting pyrie",
     ),
+    Option(
+        "--extensions-dir",
+        "PYRIE_EXTENSIONS_DIR",
+        "/opt/extensions",
+        "external extensions: each file of DIR starts before the runtime and must register (none if DIR is missing)",
+        "DIR",
+    ),
 )
 _BY_FLAG: Final = {option.flag: option for option in OPTIONS}
 
@@ -163,6 +170,7 @@ Function settings, read from the environment as the Go emulator does:
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE  memory size in MB (default 3008)
   AWS_LAMBDA_FUNCTION_HANDLER, _HANDLER
                                    the handler, ahead of the last word of the bootstrap command
+  AWS_LAMBDA_LOG_FORMAT            Text (default) or JSON: platform lines as Lambda's JSON records
 """
 
 
@@ -277,6 +285,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
             max_queued_events=_number(_required(value("--max-queued-events")), "--max-queued-events", int, 0),
             watch_path=watch_path,
         ),
+        extensions_dir=_required(value("--extensions-dir")),
     )
 
 
@@ -341,6 +350,7 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str) -> Funct
         cwd=workdir,
         handler=handler,
         base_env=frozen_env(_runtime_base_env(env, name, version, handler)),
+        log_format="JSON" if env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "Text",
     )
 
 

@@ -91,6 +91,7 @@ class FunctionConfig:
     cwd: str
     handler: str | None  # the effective _HANDLER, or None when it is not set at all
     base_env: Mapping[str, str]  # the runtime's environment except AWS_LAMBDA_RUNTIME_API, which is per environment
+    log_format: str = "Text"  # AWS_LAMBDA_LOG_FORMAT: "Text" or "JSON" (platform lines as JSON records)
 
     @property
     def arn(self) -> str:
@@ -100,6 +101,15 @@ class FunctionConfig:
         env = dict(self.base_env)
         env["AWS_LAMBDA_RUNTIME_API"] = str(runtime_api)
         return env
+
+    def extension_env(self, runtime_api: Address) -> dict[str, str]:
+        """An extension's environment (rie-behaviour.md §3.3): the runtime's, less every ``_``-prefixed variable
+        (so no ``_HANDLER``) and ``AWS_XRAY_CONTEXT_MISSING``."""
+        return {
+            name: value
+            for name, value in self.runtime_env(runtime_api).items()
+            if not name.startswith("_") and name != "AWS_XRAY_CONTEXT_MISSING"
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +137,7 @@ class Config:
     workers: int  # gunicorn worker processes
     init_timeout_s: float  # how long a runtime may take to reach its first /next (Lambda's INIT phase limit)
     pool: PoolConfig = PoolConfig()
+    extensions_dir: str = "/opt/extensions"  # external extensions: the files of this directory
     limits: Limits = Limits()
 
 

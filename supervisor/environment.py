@@ -9,12 +9,21 @@ runtime's next ``/next`` (during init, or while the runtime finishes the previou
 
 The environment watches its process tree's memory: REPORT's Max Memory Used is its peak, and a tree that grows past
 the function's memory size is killed as Lambda kills it (``Runtime.OutOfMemory``).
+
+Extensions (``supervisor.extensions``) hook in at five points: init starts by launching them and waits until they
+have registered before the runtime starts; init ends only when the runtime and every extension wait in their
+``/next``; each delivery hands INVOKE to its subscribers; an invoke is over (END, REPORT, the next invoke) only when
+the runtime and every INVOKE subscriber are back (its caller has had its response long before); a reset sends
+SHUTDOWN and gives them two seconds. What the environment reports goes through one ``PlatformReporter``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
+from collections.abc import Callable
 from typing import Final, Protocol
 
 import gevent
@@ -26,12 +35,25 @@ from runtime_api.states import RuntimeState, runtime_machine
 from supervisor import errors
 from supervisor.config import Address, Config, FunctionConfig, Limits
 from supervisor.errors import FunctionError
+from supervisor.extensions import (
+    DISABLE_EXTENSIONS_FILE,
+    SHUTDOWN_DEADLINE_S,
+    Extension,
+    ExtensionSet,
+    LaunchError,
+    ShutdownReason,
+    discover,
+    invoke_event,
+)
 from supervisor.invocation import Invocation
-from supervisor.logs import FunctionLog, end_line, report_line, start_line
+from supervisor.logs import FunctionLog
 from supervisor.machine import Machine
 from supervisor.memory import ProcessTreeMemory
 from supervisor.process import ManagedProcess
+from supervisor.reporter import PlatformReporter
 from supervisor.states import EnvState, environment_machine
+from supervisor.telemetry import TelemetryHub
+from supervisor.telemetry_events import Status
 from supervisor.timers import Timer
 
 __all__ = ["Environment", "EnvironmentObserver"]
@@ -46,6 +68,10 @@ RESPONSE_DRAIN_S: Final = 1.0
 DRAIN_POLL_S: Final = 0.005
 # A streamed response cut short by a runtime that then exits within this time is reported as its exit.
 BROKEN_STREAM_GRACE_S: Final = 0.2
+# With extensions, a reset gives the runtime SIGTERM and 30 % of the shutdown budget before SIGKILL
+# (rie-behaviour.md §5.3: runtimeDeadlineShare); telemetry subscribers get this long to take what is buffered.
+RUNTIME_SHUTDOWN_SHARE: Final = 0.3
+TELEMETRY_FLUSH_S: Final = 0.5
 
 
 class EnvironmentObserver(Protocol):
@@ -68,7 +94,6 @@ class Environment:
         self.name = f"environment-{index}"
         self.generation = generation  # the dispatcher's code generation when this environment started (--watch)
         self._config = config
-        self._log = log_out
         self._observer = observer
         self.address: Address | None = None  # its Runtime API, once bound
         self.machine: Machine[EnvState] = environment_machine(self.name)
@@ -85,6 +110,16 @@ class Environment:
         self._eager = False  # started ahead of any invoke (--init-eagerly): its first invoke is no cold start
         self._memory: ProcessTreeMemory | None = None
         self.gone = gevent.event.Event()
+        self.telemetry = TelemetryHub()
+        self._report = PlatformReporter(log_out, config.function, self.telemetry)
+        self.extensions = ExtensionSet(
+            index=index,
+            function=config.function,
+            paths=_extension_paths(config.extensions_dir),
+            on_output=lambda line: self._report.extension_output(line, self._current),
+            on_exit=self._on_extension_exit,
+            on_ready=self._on_extension_ready,
+        )
 
     # -- RuntimeHost (what the Runtime API handlers use) ----------------------------------------------------------
 
@@ -117,11 +152,16 @@ class Environment:
         return self._current
 
     def init_failed(self, error_type: str, body: bytes) -> None:
-        if self.pending is not None:
-            invocation, self.pending = self.pending, None
-            invocation.fail(error_type, body)
-            self._log_start_end_report(invocation, time.monotonic())
-        self.reset(f"init error {error_type}")
+        self._end_failed_init(Status.ERROR, error_type, lambda invocation: invocation.fail(error_type, body))
+
+    def extension_failed(self, extension: Extension, fatal_type: str, error_type: str) -> None:
+        """``extension`` called ``/extension/init/error`` or ``/extension/exit/error``: the first error counts."""
+        if extension.fatal is not None:
+            return
+        extension.fatal = fatal_type
+        log.info("%s: extension %s reported %s (%s)", self.name, extension.name, fatal_type, error_type)
+        if self.machine.state is EnvState.STARTING:
+            self._fail_init(fatal_type, f"Extension {extension.name} reported {fatal_type}: {error_type}")
 
     # -- the dispatcher's side ------------------------------------------------------------------------------------
 
@@ -155,18 +195,37 @@ class Environment:
         return self.address
 
     def start(self, eager: bool = False) -> None:
-        """Begin init: spawn the runtime (init ends at its first ``/next``). ``bind`` first."""
+        """Begin init: launch the extensions, and once they have registered, spawn the runtime (init ends when the
+        runtime and every extension wait in their ``/next``). ``bind`` first."""
         assert self.address is not None, "bind() before start()"
         self._eager = eager
         self._init_started = time.monotonic()
+        self._timer = Timer(self._config.init_timeout_s, self._on_init_timeout)
+        self._report.init_start()
+        try:
+            self.extensions.launch(self._config.function.extension_env(self.address))
+        except LaunchError as exc:
+            self._fail_init("Extension.LaunchError", str(exc))
+            return
+        if self.extensions.all_registered.is_set():
+            self._start_runtime(self.address)
+        else:
+            gevent.spawn(self._start_runtime_once_registered, self.address)
+
+    def _start_runtime_once_registered(self, address: Address) -> None:
+        self.extensions.all_registered.wait()
+        if self.machine.state is EnvState.STARTING:
+            self._start_runtime(address)
+
+    def _start_runtime(self, address: Address) -> None:
         function = self._config.function
         try:
             self._process = ManagedProcess(
                 name=f"runtime-{self.index}",
                 argv=function.command,
                 cwd=function.cwd,
-                env=function.runtime_env(self.address),
-                on_output=self._log.output,
+                env=function.runtime_env(address),
+                on_output=lambda line: self._report.function_output(line, self._current),
                 on_exit=self._on_exit,
             )
         except OSError as exc:
@@ -174,7 +233,6 @@ class Environment:
             return
         self._memory = ProcessTreeMemory(self._process.pid)
         gevent.spawn(self._watch_memory, self._memory)
-        self._timer = Timer(self._config.init_timeout_s, self._on_init_timeout)
 
     def assign(self, invocation: Invocation) -> None:
         """Take ``invocation``; it is delivered when the runtime is (or next gets) to ``/next``."""
@@ -182,26 +240,35 @@ class Environment:
         self.pending = invocation
         if self.machine.state is EnvState.IDLE:
             self._deliver()
+        else:
+            log.debug("%s: %s waits for the environment (%s)", self.name, invocation, self.machine.state.value)
 
-    def reset(self, reason: str) -> None:
-        """Tear the environment down: fail what it still owes, end its processes (SIGTERM, then SIGKILL to the
-        process group and every descendant), and report it gone."""
+    def reset(self, reason: str, shutdown_reason: ShutdownReason = ShutdownReason.FAILURE) -> None:
+        """Tear the environment down: fail what it still owes, SHUTDOWN to its extensions, end its processes
+        (SIGTERM, then SIGKILL to the process groups and every descendant), and report it gone."""
         if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
             return
         log.debug("%s: reset (%s)", self.name, reason)
         self.machine.transition(EnvState.RESETTING)  # any -> RESETTING
         self._delivered.set()  # a /next waiting for an invoke gives up (wait_for_invocation)
+        self.extensions.all_registered.set()  # init waits no more
         self._cancel_timer()
-        if self._server is not None:
-            self._server.stop()
         current, self._current = self._current, None
         if current is not None:
             if not current.finished.is_set():
                 current.fail_platform(FunctionError.EXIT, f"Runtime exited with error: {reason}")
             self._log_end_report(current, time.monotonic())
-        if self._process is not None:
-            descendants = self._memory.processes() if self._memory is not None else []
-            self._process.stop(KILL_GRACE_S, also=descendants)
+        if self.extensions.present:
+            # The Runtime API stays up meanwhile: extensions take their SHUTDOWN from /event/next.
+            self.telemetry.flush(TELEMETRY_FLUSH_S)
+            runtime = gevent.spawn(self._stop_runtime, RUNTIME_SHUTDOWN_SHARE * SHUTDOWN_DEADLINE_S)
+            self.extensions.shutdown(shutdown_reason)
+            runtime.join()
+        else:
+            self._stop_runtime(KILL_GRACE_S)
+        if self._server is not None:
+            self._server.stop()
+        self.telemetry.stop()
         self.machine.transition(EnvState.GONE)  # RESETTING -> GONE
         self.gone.set()
         orphan, self.pending = self.pending, None
@@ -209,29 +276,78 @@ class Environment:
 
     def retire(self, reason: str) -> None:
         """End an environment that has nothing to do (idle timeout, changed code, pyrie's shutdown)."""
-        self.reset(reason)
+        self.reset(reason, shutdown_reason=ShutdownReason.SPINDOWN)
+
+    def _stop_runtime(self, grace_s: float) -> None:
+        """SIGTERM, ``grace_s`` to exit, then SIGKILL to its process group and every descendant. A runtime that has
+        exited already (``reset`` may run in its exit callback) only has its group killed."""
+        process = self._process
+        if process is None:
+            return
+        if not process.running:
+            process.signal_group(signal.SIGKILL)
+            return
+        descendants = self._memory.processes() if self._memory is not None else []
+        process.stop(grace_s, also=descendants)
 
     # -- reactions ----------------------------------------------------------------------------------------------
 
     def _on_runtime_change(self, previous: RuntimeState, state: RuntimeState) -> None:
+        answering = state in (RuntimeState.INVOCATION_RESPONSE, RuntimeState.INVOCATION_ERROR_RESPONSE)
+        if answering and self._current is not None:
+            self._current.response_started = time.monotonic()
         if state is not RuntimeState.READY:
             return
-        now = time.monotonic()
         if previous is RuntimeState.STARTED:
-            self._init_duration_ms = (now - self._init_started) * 1000
-            if self._eager:  # initialised ahead of demand: no invoke waited for it, so no REPORT shows it
-                log.info("%s initialised in %.2f ms", self.name, self._init_duration_ms)
-                self._init_duration_ms = None
-            self._cancel_timer()
-            if self._memory is not None:
-                self._memory.sample()  # what init left resident: the floor of every REPORT
-            self.machine.transition(EnvState.IDLE)  # STARTING -> IDLE
-        else:  # the runtime came back after answering: the invoke is over
-            invocation, self._current = self._current, None
-            self._cancel_timer()
-            if invocation is not None:
-                self._log_end_report(invocation, now)
-            self.machine.transition(EnvState.IDLE)  # INVOKING -> IDLE
+            self.extensions.close_registration()
+            self._report.init_runtime_done(Status.SUCCESS)
+            self._finish_init_when_ready()
+        else:  # the runtime came back after answering
+            if self._current is not None:
+                self._flush_output()  # what it printed comes before its runtimeDone
+                self._report.runtime_done(self._current, time.monotonic())
+            self._finish_invoke_when_ready()
+
+    def _on_extension_ready(self) -> None:
+        if self.machine.state is EnvState.STARTING:
+            self._finish_init_when_ready()
+        else:
+            self._finish_invoke_when_ready()
+
+    def _finish_init_when_ready(self) -> None:
+        """Init is done once the runtime waits in its first ``/next`` and every extension in ``/event/next``."""
+        if self.machine.state is not EnvState.STARTING or self._runtime.state is not RuntimeState.READY:
+            return
+        if not self.extensions.all_ready():
+            return
+        self._init_duration_ms = (time.monotonic() - self._init_started) * 1000
+        self._cancel_timer()
+        if self._memory is not None:
+            self._memory.sample()  # what init left resident: the floor of every REPORT
+        for extension in self.extensions:
+            self._report.extension_ready(extension.name, sorted(extension.events))
+        self._report.init_report(self._init_duration_ms, Status.SUCCESS)
+        self.telemetry.close_subscriptions()
+        if self._eager:  # initialised ahead of demand: no invoke waited for it, so no REPORT shows it
+            log.info("%s initialised in %.2f ms", self.name, self._init_duration_ms)
+            self._init_duration_ms = None
+        self.machine.transition(EnvState.IDLE)  # STARTING -> IDLE
+        self._next_or_idle()
+
+    def _finish_invoke_when_ready(self) -> None:
+        """The invoke is over once the runtime is back in ``/next`` and every INVOKE subscriber in ``/event/next``."""
+        if self.machine.state is not EnvState.INVOKING or self._runtime.state is not RuntimeState.READY:
+            return
+        if not self.extensions.invoke_done():
+            return
+        invocation, self._current = self._current, None
+        self._cancel_timer()
+        if invocation is not None:
+            self._log_end_report(invocation, time.monotonic())
+        self.machine.transition(EnvState.IDLE)  # INVOKING -> IDLE
+        self._next_or_idle()
+
+    def _next_or_idle(self) -> None:
         if self.pending is not None:
             self._deliver()
         else:
@@ -245,7 +361,11 @@ class Environment:
         self._current = invocation
         self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
         self._runtime.transition(RuntimeState.RUNNING)
-        self._log.platform(start_line(invocation.request_id, self._config.function.version))
+        self._report.start(invocation)
+        if self.extensions.present:
+            self.extensions.deliver_invoke(
+                invoke_event(invocation.deadline_ms, invocation.request_id, self.function.arn, invocation.trace_id)
+            )
         self._timer = Timer(timeout, self._on_invoke_timeout, invocation)
         self._delivered.set()
 
@@ -256,14 +376,15 @@ class Environment:
         timeout = self._config.function.timeout_s
         message = f"Task timed out after {timeout:.2f} seconds"
         invocation.fail_platform(FunctionError.TIMEOUT, message)
-        self._log.platform(f"{_utc_timestamp()} {invocation.request_id} {message}")
-        self.reset("timeout")
+        self._report.timed_out(invocation, message)
+        self.reset("timeout", shutdown_reason=ShutdownReason.TIMEOUT)
 
     def _on_init_timeout(self) -> None:
         self._timer = None
         if self.machine.state is not EnvState.STARTING:
             return
-        self._fail_init(FunctionError.TIMEOUT, f"Init timed out after {self._config.init_timeout_s:.2f} seconds")
+        message = f"Init timed out after {self._config.init_timeout_s:.2f} seconds"
+        self._fail_init(FunctionError.TIMEOUT, message, Status.TIMEOUT)
 
     def stream_broken(self, invocation: Invocation) -> None:
         """The runtime's streamed response ended without its end. If the runtime exited, that is reported as its
@@ -293,6 +414,24 @@ class Environment:
         if current is not None and not current.finished.is_set():
             current.fail_platform(FunctionError.EXIT, message)
         self.reset(description)
+
+    def _on_extension_exit(self, extension: Extension, returncode: int) -> None:
+        if self.machine.state in (EnvState.RESETTING, EnvState.GONE):
+            return  # we stopped it
+        description = errors.exit_description(returncode)
+        log.info("%s: extension %s exited (%s)", self.name, extension.name, description)
+        error_type = extension.fatal or "Extension.Crash"
+        if returncode == 0:
+            message = f"Extension {extension.name} exited without providing a reason"
+        else:
+            message = f"Extension {extension.name} exited with error: {description}"
+        if self.machine.state is EnvState.STARTING:
+            self._fail_init(error_type, message)
+            return
+        current = self._current
+        if current is not None and not current.finished.is_set():
+            current.fail_platform(error_type, message)
+        self.reset(message)
 
     def _drain_runtime_api(self) -> None:
         """What the runtime sent before it exited (a response, its last chunks) may still wait in its sockets:
@@ -326,32 +465,43 @@ class Environment:
                 self._log_start_end_report(victim, time.monotonic())
         self.reset("out of memory")
 
-    def _fail_init(self, error_type: str, message: str) -> None:
+    def _fail_init(self, error_type: str, message: str, status: Status = Status.FAILURE) -> None:
+        self._end_failed_init(status, error_type, lambda invocation: invocation.fail_platform(error_type, message))
+
+    def _end_failed_init(self, status: Status, error_type: str, fail: Callable[[Invocation], None]) -> None:
+        """Init failed: report it, fail the invoke that waited for it (with its START, END and REPORT), reset."""
+        if self._runtime.state in (RuntimeState.STARTED, RuntimeState.INIT_ERROR):
+            self._report.init_runtime_done(status, error_type)
+        self._report.init_report((time.monotonic() - self._init_started) * 1000, status, error_type)
         if self.pending is not None:
             invocation, self.pending = self.pending, None
-            invocation.fail_platform(error_type, message)
+            fail(invocation)
             self._log_start_end_report(invocation, time.monotonic())
-        self.reset(message)
+        self.reset(f"init failed: {error_type}", shutdown_reason=ShutdownReason.SPINDOWN)
 
     # -- logging ------------------------------------------------------------------------------------------------
 
     def _log_start_end_report(self, invocation: Invocation, now: float) -> None:
         """START, END and REPORT of an invoke that never reached the runtime (its init failed)."""
-        self._log.platform(start_line(invocation.request_id, self._config.function.version))
+        self._report.start(invocation)
         self._log_end_report(invocation, now)
 
     def _log_end_report(self, invocation: Invocation, now: float) -> None:
         function = self._config.function
         started = invocation.delivered or invocation.arrived
         duration_ms = min((now - started) * 1000, function.timeout_s * 1000)
-        if self._process is not None:
-            self._process.flush_output()  # the function's last lines come before its END
+        self._flush_output()  # the function's last lines come before its END
         peak_mb = self._memory.peak_mb if self._memory is not None else 0
         init_ms, self._init_duration_ms = self._init_duration_ms, None
-        self._log.platform(
-            end_line(invocation.request_id),
-            report_line(invocation.request_id, duration_ms, function.memory_mb, peak_mb, init_ms),
-        )
+        self._report.end_report(invocation, duration_ms, peak_mb, init_ms, now)
+
+    def _flush_output(self) -> None:
+        """Relay the lines the runtime and the extensions have written so far."""
+        if self._process is not None:
+            self._process.flush_output()
+        for extension in self.extensions:
+            if extension.process is not None:
+                extension.process.flush_output()
 
     def _cancel_timer(self) -> None:
         timer, self._timer = self._timer, None
@@ -362,6 +512,12 @@ class Environment:
         return f"<Environment {self.name} {self.machine.state.name} runtime={self._runtime.state.name}>"
 
 
-def _utc_timestamp() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+def _extension_paths(directory: str) -> list[str] | None:
+    """The external extensions to launch; ``None`` when the Go emulator's disable file turns extensions off."""
+    if os.path.exists(DISABLE_EXTENSIONS_FILE):
+        return None
+    paths = discover(directory)
+    if paths is None:
+        log.info('The extension\'s directory "%s" does not exist, assuming no extensions to be loaded.', directory)
+        return []
+    return paths

@@ -8,6 +8,7 @@ the response) change nothing the caller sees.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Final, Protocol
 import gevent.event
 
 from supervisor import errors
+from supervisor.logs import LogTail
 from supervisor.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
 
 __all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
@@ -55,6 +57,15 @@ class Invocation:
         self.finished = gevent.event.Event()
         self._head: Head | None = None
         self.bytes_out = 0
+        self.response_started: float | None = None  # when the runtime began its /response or /error
+        self.runtime_done: float | None = None  # when the runtime was done with it (back at /next, or gone)
+        self.platform_failure = False  # the failure was seen by the platform (timeout, crash), not reported
+        self.span_id = f"{_random.getrandbits(64):016x}"  # the invoke's span in telemetry's tracing context
+        # The caller asked for the log tail: the final frame then waits until the log is complete (END, REPORT).
+        tail = request.log_type == "Tail" and request.invocation_type == "RequestResponse"
+        self.log_tail: LogTail | None = LogTail() if tail else None
+        self._log_open = False
+        self._held: tuple[Message, ...] = ()
 
     # -- delivery ---------------------------------------------------------------------------------------------
 
@@ -107,6 +118,9 @@ class Invocation:
 
     def fail_platform(self, error_type: str, message: str) -> None:
         """A function error that Lambda itself detected (timeout, crash, oversize): its JSON body."""
+        if self.finished.is_set():
+            return
+        self.platform_failure = True
         self.fail(error_type, errors.function_error_body(error_type, f"RequestId: {self.request_id} Error: {message}"))
 
     def acknowledge(self, status: int) -> None:
@@ -155,7 +169,30 @@ class Invocation:
         self.outcome = end
         self.responded = time.monotonic()
         self.finished.set()
-        self.sink.send(*before, end)
+        if self._log_open and self.log_tail is not None:
+            self._held = (*before, end)  # sent with the log tail, once END and REPORT are written
+            return
+        self.sink.send(*before, self._with_log_result(end))
+
+    # -- the log tail -------------------------------------------------------------------------------------------
+
+    def open_log(self) -> None:
+        """Its START line is written: a Tail caller's final frame now waits for ``close_log``."""
+        self._log_open = True
+
+    def close_log(self) -> None:
+        """Its END and REPORT are written: the log tail is complete."""
+        self._log_open = False
+        held, self._held = self._held, ()
+        if held:
+            *before, end = held
+            assert isinstance(end, End)
+            self.sink.send(*before, self._with_log_result(end))
+
+    def _with_log_result(self, end: End) -> End:
+        if self.log_tail is None:
+            return end
+        return dataclasses.replace(end, log_result=self.log_tail.result() or None)
 
     def __repr__(self) -> str:
         return f"<Invocation {self.request_id}>"

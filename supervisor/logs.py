@@ -11,13 +11,17 @@ different id on START, a bug this does not copy), with a real ``Init Duration`` 
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import sys
 import time
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-__all__ = ["FunctionLog", "end_line", "report_line", "setup_logging", "start_line"]
+__all__ = ["LOG_TAIL_BYTES", "FunctionLog", "LogTail", "end_line", "report_line", "setup_logging", "start_line"]
+
+# X-Amz-Log-Result is "the last 4 KB of the execution log, which is base64-encoded" (lambda-protocols.md §a).
+LOG_TAIL_BYTES: Final = 4096
 
 
 def start_line(request_id: str, version: str) -> str:
@@ -47,6 +51,30 @@ def report_line(
     return "\t".join(fields) + "\t"
 
 
+class LogTail:
+    """The last ``LOG_TAIL_BYTES`` of one invoke's log: its START line, the lines it printed, END and REPORT.
+
+    Lambda cuts the tail at a byte count, not at a line; so does this (a cut UTF-8 sequence stays cut).
+    """
+
+    def __init__(self, limit: int = LOG_TAIL_BYTES) -> None:
+        self._limit = limit
+        self._buffer = bytearray()
+
+    def append(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        if len(buffer) > 2 * self._limit:  # trim now and then, not on every line
+            del buffer[: len(buffer) - self._limit]
+
+    def tail(self) -> bytes:
+        return bytes(self._buffer[-self._limit :])
+
+    def result(self) -> str:
+        """``X-Amz-Log-Result``: the tail in standard base64."""
+        return base64.b64encode(self.tail()).decode("ascii")
+
+
 class FunctionLog:
     """pyrie's stdout, where function output and platform lines go, whole lines at a time."""
 
@@ -57,13 +85,13 @@ class FunctionLog:
         """One line of a runtime's or extension's output (with or without its newline)."""
         if not line.endswith(b"\n"):
             line += b"\n"
-        self._write(line)
+        self.write(line)
 
     def platform(self, *lines: str) -> None:
         """Platform lines (START, END, REPORT...), written together."""
-        self._write("".join(f"{line}\n" for line in lines).encode())
+        self.write("".join(f"{line}\n" for line in lines).encode())
 
-    def _write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         try:
             self._out.write(data)
             self._out.flush()
