@@ -145,11 +145,13 @@ class Pyrie:
         return self.session.post(self.url + path, data=data, headers=dict(headers or {}), timeout=timeout, **kwargs)
 
     def stdout(self) -> str:
-        self._stdout.flush()
+        if not self._stdout.closed:  # after stop() the file is complete
+            self._stdout.flush()
         return self.stdout_path.read_text(errors="replace")
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stdout_lines(self) -> list[str]:

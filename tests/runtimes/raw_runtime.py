@@ -125,6 +125,13 @@ def main():
             stream(request_id, [(0, b"part one\n"), (0.1, b"part two\n")], exit_after=1)
         elif SCENARIO == "stream":
             stream(request_id, [(0, b"a\n"), (0.2, b"b\n"), (0.2, b"c\n")])
+        elif SCENARIO == "print":
+            for line in json.loads(body).get("lines", []):
+                print(line, flush=True)
+            respond(request_id, body).read()
+        elif SCENARIO == "hang_in_invoke":
+            print("hanging", flush=True)
+            time.sleep(60)
         elif SCENARIO == "routes":
             observe("ping", call("GET", "/2018-06-01/ping"))
             observe("unknown", call("GET", "/2018-06-01/nope"))
