@@ -194,7 +194,8 @@ class BatchBuffer:
     def full(self) -> bool:
         return len(self._events) >= self.max_items or self._size >= self.max_bytes
 
-    def due(self, now: float) -> float:
+    @property
+    def due(self) -> float:
         """When the buffered events must go at the latest."""
         return self.started + self.timeout_s
 
@@ -276,7 +277,7 @@ class Subscriber:
                 self._wake.wait()
                 continue
             now = time.monotonic()
-            due = buffer.due(now)
+            due = buffer.due
             if not (buffer.full or self._flushing or now >= due):
                 self._wake.clear()
                 self._wake.wait(due - now)
