@@ -13,15 +13,14 @@ from typing import Final
 
 from runtime_api.extension_states import ExtensionState
 from runtime_api.host import RuntimeHost
-from runtime_api.http import HttpConnection, Request, error_response, json_body
+from runtime_api.http import HttpConnection, Request, error_response
+from runtime_api.runtime import ACCEPTED, JSON
 from supervisor.extensions import Extension, ExtensionError, parse_register_body
 from supervisor.machine import InvalidTransition
 from supervisor.telemetry import LOGS_API, TELEMETRY_API, SubscriptionError
 
 __all__ = ["exit_error", "init_error", "logs_subscribe", "next_event", "register", "telemetry_subscribe"]
 
-JSON: Final = ("Content-Type", "application/json")
-ACCEPTED: Final = json_body({"status": "OK"})
 NAME: Final = "lambda-extension-name"
 IDENTIFIER: Final = "lambda-extension-identifier"
 ACCEPT_FEATURE: Final = "lambda-extension-accept-feature"

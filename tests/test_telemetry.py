@@ -19,7 +19,7 @@ from botocore.config import Config
 
 from tests.conftest import StartPyrie
 from tests.harness import Pyrie, free_port, wait_until
-from tests.test_extensions import RAW_RUNTIME, extensions_dir
+from tests.test_extensions import RAW_RUNTIME, start_with_extensions
 
 
 class Collector:
@@ -86,15 +86,8 @@ def tcp_subscriber() -> Iterator[tuple[int, Collector]]:
     server.server_close()
 
 
-def start(start_pyrie: StartPyrie, tmp_path: Path, plan: dict[str, Any], **env: str) -> Pyrie:
-    directory = extensions_dir(tmp_path, *plan)
-    return start_pyrie(
-        sys.executable,
-        RAW_RUNTIME,
-        "--extensions-dir",
-        str(directory),
-        extra_env={"RAW_SCENARIO": "print", "PROBE_PLAN": json.dumps(plan), **env},
-    )
+def start(start_pyrie: StartPyrie, tmp_path: Path, plan: dict[str, Any]) -> Pyrie:
+    return start_with_extensions(start_pyrie, tmp_path, plan, scenario="print")
 
 
 def invoke_printing(pyrie: Pyrie, *lines: str, headers: dict[str, str] | None = None) -> Any:
