@@ -490,9 +490,6 @@ class Environment:
         function = self._config.function
         started = invocation.delivered or invocation.arrived
         duration_ms = min((now - started) * 1000, function.timeout_s * 1000)
-        timed_out = invocation.outcome is not None and invocation.outcome.error_type == FunctionError.TIMEOUT
-        if timed_out and invocation.platform_failure:
-            duration_ms = function.timeout_s * 1000  # the timer may fire a few ms early on gevent's loop clock
         self._flush_output()  # the function's last lines come before its END
         peak_mb = self._memory.peak_mb if self._memory is not None else 0
         init_ms, self._init_duration_ms = self._init_duration_ms, None

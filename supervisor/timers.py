@@ -14,7 +14,11 @@ class Timer:
     """After ``seconds``, ``function(*args)`` runs in a new greenlet, unless ``cancel`` came first."""
 
     def __init__(self, seconds: float, function: Callable[..., Any], *args: Any) -> None:
-        self._watcher = gevent.get_hub().loop.timer(max(seconds, 0.0))
+        loop = gevent.get_hub().loop
+        # The loop counts from the time it cached at its last wake-up, which may be long ago when a greenlet has
+        # been busy since; without a fresh reading the timer would fire that much early.
+        loop.update_now()
+        self._watcher = loop.timer(max(seconds, 0.0))
         self._watcher.start(self._fire, function, args)
 
     def cancel(self) -> None:
