@@ -1,29 +1,71 @@
 """The invoke front end, a WSGI application for gunicorn's gevent workers: ``invoke_api.app:application``.
 
-Routes (DESIGN §4): ``/2015-03-31/functions/{name}/invocations`` (Invoke). Any method is accepted on it, as the Go
-emulator accepts any; other paths answer the Go emulator's plain-text 404.
+On the Invoke API listener (DESIGN §4): ``/2015-03-31/functions/{name}/invocations`` (Invoke; any method is accepted,
+as the Go emulator accepts any) and ``/2021-11-15/functions/{name}/response-streaming-invocations``
+(InvokeWithResponseStream); other paths answer the Go emulator's plain-text 404. On the Function URL listener, when
+there is one, every method and path is the function.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from typing import Any, Final
 
-from invoke_api import invoke
+from invoke_api import function_url, invoke, stream_invoke
 from invoke_api.responses import StartResponse, plain_text
 from invoke_api.supervisor_client import SupervisorClient
+from supervisor.messages import FUNCTION_URL_LISTENER_ENV
 
-__all__ = ["application"]
+__all__ = ["application", "listener_address", "on_url_listener"]
 
 INVOKE_PATH: Final = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+STREAM_INVOKE_PATH: Final = re.compile(r"^/2021-11-15/functions/(?P<name>[^/]+)/response-streaming-invocations/?$")
+
+
+def listener_address(text: str | None) -> tuple[str, str] | None:
+    """``(host, port)`` of the Function URL listener's ``HOST:PORT`` (``PYRIE_FUNCTION_URL_LISTENER``)."""
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    return host, port
+
 
 # One client per worker process: it keeps that worker's connections to the supervisor for reuse.
 _client = SupervisorClient()
+_url_listener = listener_address(os.environ.get(FUNCTION_URL_LISTENER_ENV))
+_WILDCARDS: Final = ("0.0.0.0", "::", "")
+
+
+def on_url_listener(environ: dict[str, Any], url_listener: tuple[str, str] | None = _url_listener) -> bool:
+    """Whether the request came in on the Function URL listener.
+
+    gunicorn's workers set ``SERVER_PORT`` to the port of the listener that accepted the request. Two listeners can
+    share a port only on two different specific addresses (a wildcard address takes the port on all of them); then
+    the connection's own local address tells which one it is.
+    """
+    if url_listener is None:
+        return False
+    host, port = url_listener
+    if environ.get("SERVER_PORT") != port:
+        return False
+    if host in _WILDCARDS:
+        return True
+    # gunicorn's own gevent worker names the client's socket "gunicorn.socket", its pywsgi one "gunicorn.sock"
+    sock = environ.get("gunicorn.socket") or environ.get("gunicorn.sock")
+    try:
+        return sock is None or sock.getsockname()[0] == host
+    except OSError:
+        return False
 
 
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    match = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
-    if match is not None:
+    if on_url_listener(environ):
+        return function_url.handle(_client, environ, start_response)
+    path = environ.get("PATH_INFO", "")
+    if match := INVOKE_PATH.match(path):
         return invoke.handle(_client, environ, start_response, match["name"])
+    if match := STREAM_INVOKE_PATH.match(path):
+        return stream_invoke.handle(_client, environ, start_response, match["name"])
     return plain_text(start_response, 404, "404 page not found\n")

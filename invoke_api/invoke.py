@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import errno
 import json
 import logging
 import re
-import socket
-from collections.abc import Iterable, Iterator
-from typing import Any, Final, NoReturn
+from collections.abc import Iterable
+from typing import Any, Final
 from urllib.parse import parse_qs
 
+from invoke_api.relay import Relay, RelayBody, start, start_streaming
 from invoke_api.responses import StartResponse, function_error, service_error, service_error_json, status_line
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
 from supervisor.config import Limits
-from supervisor.messages import Cancel, Chunk, End, Head, Invoke, Outcome
+from supervisor.messages import Chunk, End, Head, Invoke, Outcome
 
-__all__ = ["RequestError", "handle", "read_invoke"]
+__all__ = ["RequestError", "answer_end", "begin", "handle", "read_invoke"]
 
 log = logging.getLogger("pyrie.invoke_api")
 
@@ -37,10 +35,14 @@ _HEADER_SAFE: Final = re.compile(r"[\x20-\x7e\t]*")
 class RequestError(Exception):
     """The request is wrong before it reaches any function: a rest-json service error."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, body: bytes | None = None, body_fields: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.message = message
+        self.body = service_error_json(code, message, body_fields) if body is None else body
 
 
 def handle(
@@ -48,18 +50,12 @@ def handle(
 ) -> Iterable[bytes]:
     try:
         request = read_invoke(environ, name)
+        conn, first = begin(client, request)
     except RequestError as exc:
-        body = service_error_json(exc.code, str(exc))
-        return service_error(start_response, exc.status, exc.code, body)
-    try:
-        conn, first = _start(client, request)
-    except SupervisorUnavailable as exc:
-        log.error("%s", exc)
-        message = "The emulator's supervisor is unavailable; try again."
-        return service_error(start_response, 503, "ServiceException", _service_exception(message))
+        return service_error(start_response, exc.status, exc.code, exc.body)
     if isinstance(first, End):
         client.release(conn)
-        return _answer_end(start_response, first)
+        return answer_end(start_response, first)
     headers = [
         ("Content-Type", first.content_type),
         ("X-Amzn-RequestId", first.request_id),
@@ -69,41 +65,41 @@ def handle(
         headers.append(("Lambda-Runtime-Function-Response-Mode", "streaming"))
     elif first.length is not None:
         headers.append(("Content-Length", str(first.length)))
+    relay = Relay(client, conn, environ, first.request_id)
     if request.log_type == "Tail" and not first.streaming:
-        return _answer_with_log(client, conn, start_response, headers)
-    write = start_response("200 OK", headers)
+        return _answer_with_log(relay, start_response, headers)
     if first.streaming:
-        write(b"")  # the status line and headers go out now, before the first chunk
-    return ResponseBody(client, conn, environ, first)
+        start_streaming(start_response, "200 OK", headers)
+    else:
+        start_response("200 OK", headers)
+    return RelayBody(relay, relay.chunks())
 
 
-def _answer_with_log(
-    client: SupervisorClient, conn: SupervisorConnection, start_response: StartResponse, headers: list[tuple[str, str]]
-) -> Iterable[bytes]:
+def _answer_with_log(relay: Relay, start_response: StartResponse, headers: list[tuple[str, str]]) -> Iterable[bytes]:
     """A buffered response whose caller asked for the log tail: X-Amz-Log-Result is a header, so the body (at most
     6 MB) is held until the final frame brings the tail. A streamed response cannot wait; it goes without it."""
     body: list[bytes] = []
-    while True:
-        try:
-            message = conn.read()
-        except SupervisorUnavailable:
-            conn.close()
-            raise
-        if isinstance(message, Chunk):
-            body.append(message.data)
-        elif isinstance(message, End):
-            break
-        else:
-            conn.close()
-            raise SupervisorUnavailable(f"unexpected {type(message).__name__} inside a response")
-    client.release(conn)
+    while isinstance(message := relay.read(), Chunk):
+        body.append(message.data)
+    relay.close()
     if message.log_result:
         headers.append(("X-Amz-Log-Result", message.log_result))
     start_response("200 OK", headers)
     return body
 
 
-def read_invoke(environ: dict[str, Any], name: str) -> Invoke:
+def begin(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
+    """Start the invoke: its supervisor connection and first answer. ``RequestError`` (503) when the supervisor
+    cannot be reached."""
+    try:
+        return start(client, request)
+    except SupervisorUnavailable as exc:
+        log.error("%s", exc)
+        message = "The emulator's supervisor is unavailable; try again."
+        raise RequestError(503, "ServiceException", message, _service_exception(message)) from None
+
+
+def read_invoke(environ: dict[str, Any], name: str, *, stream: bool = False) -> Invoke:
     """The Invoke request as the supervisor takes it; ``RequestError`` for what Lambda refuses up front."""
     invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
     limit = LIMITS.event_request_bytes if invocation_type == "Event" else LIMITS.request_bytes
@@ -123,6 +119,7 @@ def read_invoke(environ: dict[str, Any], name: str) -> Invoke:
         client_context=_client_context(environ.get("HTTP_X_AMZ_CLIENT_CONTEXT")),
         trace_id=_header_value(environ.get("HTTP_X_AMZN_TRACE_ID")),
         tenant_id=_header_value(environ.get("HTTP_X_AMZ_TENANT_ID")),
+        stream=stream,
     )
 
 
@@ -165,30 +162,7 @@ def _client_context(header: str | None) -> str | None:
     return text if _HEADER_SAFE.fullmatch(text) else json.dumps(parsed, separators=(",", ":"))
 
 
-def _start(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
-    """Send the invoke and wait for the first answer. A reused connection that turns out dead is replaced once,
-    but only when the invoke could not have been sent on it."""
-    conn = client.connect()
-    try:
-        conn.send(request)
-    except SupervisorUnavailable:
-        conn.close()
-        if not conn.reused:
-            raise
-        conn = client.connect()
-        conn.send(request)
-    try:
-        first = conn.read()
-    except SupervisorUnavailable:
-        conn.close()
-        raise
-    if not isinstance(first, Head | End):
-        conn.close()
-        raise SupervisorUnavailable(f"the supervisor answered with {type(first).__name__} first")
-    return conn, first
-
-
-def _answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
+def answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
     extra = [("X-Amz-Log-Result", end.log_result)] if end.log_result else []
     if end.outcome is Outcome.FUNCTION_ERROR:
         return function_error(start_response, end.body, end.request_id, end.executed_version, extra)
@@ -221,55 +195,3 @@ def _answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
 
 def _service_exception(message: str) -> bytes:
     return json.dumps({"Type": "Service", "Message": message}, separators=(",", ":")).encode()
-
-
-class ResponseBody:
-    """The body of a response that has started: chunks as the supervisor sends them, until its End.
-
-    gunicorn writes and flushes each yielded chunk at once. If the client goes away, gunicorn stops iterating and
-    calls ``close``; the supervisor is then told (``Cancel``) and the connection is dropped, not reused.
-    """
-
-    def __init__(
-        self, client: SupervisorClient, conn: SupervisorConnection, environ: dict[str, Any], head: Head
-    ) -> None:
-        self._client = client
-        self._conn = conn
-        self._environ = environ
-        self._head = head
-        self._ended = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            try:
-                message = self._conn.read()
-            except SupervisorUnavailable as exc:
-                self._truncate(f"the supervisor connection broke: {exc}")
-            if isinstance(message, Chunk):
-                yield message.data
-            elif isinstance(message, End):
-                self._ended = True
-                if message.outcome is not Outcome.OK:
-                    self._truncate(f"{message.error_type}: {message.body[:200]!r}")
-                return
-            else:
-                self._truncate(f"unexpected {type(message).__name__} inside a response")
-
-    def _truncate(self, reason: str) -> NoReturn:
-        """End the response here, visibly incomplete to the client: shut its connection, stop gunicorn quietly."""
-        log.info("response %s cut short: %s", self._head.request_id, reason)
-        # gunicorn's own gevent worker names the client's socket "gunicorn.socket", its pywsgi one "gunicorn.sock"
-        client_socket = self._environ.get("gunicorn.socket") or self._environ.get("gunicorn.sock")
-        if client_socket is not None:
-            with contextlib.suppress(OSError):
-                client_socket.shutdown(socket.SHUT_RDWR)
-        # gunicorn treats EPIPE as the client having gone: it closes the connection without an error page.
-        raise BrokenPipeError(errno.EPIPE, f"response truncated: {reason}")
-
-    def close(self) -> None:
-        if self._ended:
-            self._client.release(self._conn)
-            return
-        with contextlib.suppress(SupervisorUnavailable):
-            self._conn.send(Cancel())
-        self._conn.close()

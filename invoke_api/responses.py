@@ -60,8 +60,11 @@ def service_error(
     return [body]
 
 
-def service_error_json(code: str, message: str) -> bytes:
-    return json.dumps({"Type": "User", "message": message}, separators=(",", ":")).encode()
+def service_error_json(code: str, message: str, fields: dict[str, str] | None = None) -> bytes:
+    """The JSON body of a service error: ``{"Type": "User", "message": ...}`` unless other ``fields`` are given."""
+    body = {"Type": "User"} if fields is None else dict(fields)
+    body["message"] = message
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def function_error(

@@ -12,10 +12,12 @@ Run it as ``python -m runtime_client app.handler`` with ``AWS_LAMBDA_RUNTIME_API
         yield "data: 1\\n\\n"  # sent at once, as one chunk
 
 Each yielded ``str`` (UTF-8) or bytes-like item is one chunk, sent as soon as it is produced. An exception before
-the first item is an ordinary error response; after it, the stream ends with Lambda's error trailers.
+the first item is an ordinary error response; after it, the stream ends with Lambda's error trailers. For a Function
+URL, ``http_response_stream(body, status_code=..., headers=..., cookies=...)`` streams an HTTP response with its
+status and headers.
 """
 
 from .context import LambdaContext
-from .streaming import DEFAULT_CONTENT_TYPE, StreamingResponse, streaming
+from .streaming import DEFAULT_CONTENT_TYPE, StreamingResponse, http_response_stream, streaming
 
-__all__ = ["DEFAULT_CONTENT_TYPE", "LambdaContext", "StreamingResponse", "streaming"]
+__all__ = ["DEFAULT_CONTENT_TYPE", "LambdaContext", "StreamingResponse", "http_response_stream", "streaming"]

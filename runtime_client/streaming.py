@@ -6,6 +6,7 @@ A handler's result is streamed when it is a ``StreamingResponse``, when the hand
 ``str`` items are encoded as UTF-8, bytes-like items are sent as they are, empty items are skipped.
 """
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar, overload
@@ -13,6 +14,8 @@ from typing import Any, TypeVar, overload
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 HTTP_INTEGRATION_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
 """The content type of a stream that starts with an HTTP prelude (JSON, then 8 NUL bytes) for Function URLs."""
+PRELUDE_END = bytes(8)
+"""The 8 NUL bytes that end an HTTP prelude."""
 
 STREAMING_ATTRIBUTE = "__lambda_streaming_content_type__"
 """Set by ``@streaming`` on the handler: the content type of its streams."""
@@ -48,6 +51,41 @@ class StreamingResponse:
 
     def __repr__(self) -> str:
         return f"StreamingResponse({self.body!r}, content_type={self.content_type!r})"
+
+
+def http_response_stream(
+    body: Iterable[Chunk] | Chunk,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    cookies: Iterable[str] = (),
+) -> StreamingResponse:
+    """A streamed HTTP response for a Function URL: status, headers and cookies first, then ``body`` chunk by chunk.
+
+    Return it from a handler::
+
+        def handler(event, context):
+            return http_response_stream(ticks(), headers={"Content-Type": "text/event-stream"})
+
+    It is what Node's ``awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies})`` sends: the
+    content type ``application/vnd.awslambda.http-integration-response`` and, before the body's first chunk, the
+    prelude ``{"statusCode": ..., "headers": {...}, "cookies": [...]}`` and 8 NUL bytes, which a Function URL turns
+    into the status line, the headers and one ``Set-Cookie`` per cookie. An exception before the body's first chunk
+    is an ordinary function error (the URL answers 502); after it, the response is cut short.
+    """
+    if isinstance(status_code, bool) or not isinstance(status_code, int) or not 200 <= status_code <= 599:
+        raise ValueError(f"status_code must be an HTTP status from 200 to 599, not {status_code!r}")
+    prelude: dict[str, object] = {"statusCode": status_code}
+    if headers:
+        for name, value in headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(f"header names and values must be str, not {name!r}: {value!r}")
+        prelude["headers"] = dict(headers)
+    cookie_list = list(cookies)
+    if cookie_list:
+        prelude["cookies"] = cookie_list
+    encoded = json.dumps(prelude, separators=(",", ":")).encode("utf-8")
+    return StreamingResponse(body, HTTP_INTEGRATION_CONTENT_TYPE, prelude=(encoded, PRELUDE_END))
 
 
 @overload

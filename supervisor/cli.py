@@ -159,6 +159,14 @@ OPTIONS: Final = (
         "external extensions: each file of DIR starts before the runtime and must register (none if DIR is missing)",
         "DIR",
     ),
+    Option(
+        "--function-url-address",
+        "PYRIE_FUNCTION_URL_ADDRESS",
+        None,
+        "where Function URLs listen (off when not given): every method and path there invokes the function with a "
+        "payload-format-2.0 event",
+        "HOST:PORT",
+    ),
 )
 _BY_FLAG: Final = {option.flag: option for option in OPTIONS}
 
@@ -246,6 +254,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
     invoke_address = Address.parse(
         _required(value("--runtime-interface-emulator-address")), "--runtime-interface-emulator-address"
     )
+    url_text = value("--function-url-address")
+    function_url_address = Address.parse(url_text, "--function-url-address") if url_text else None
     runtime_api_address = Address.parse(_required(value("--runtime-api-address")), "--runtime-api-address")
     if not runtime_api_address.is_loopback:
         raise ConfigError(
@@ -286,6 +296,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
             watch_path=watch_path,
         ),
         extensions_dir=_required(value("--extensions-dir")),
+        function_url_address=function_url_address,
     )
 
 

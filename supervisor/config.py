@@ -138,6 +138,7 @@ class Config:
     init_timeout_s: float  # how long a runtime may take to reach its first /next (Lambda's INIT phase limit)
     pool: PoolConfig = PoolConfig()
     extensions_dir: str = "/opt/extensions"  # external extensions: the files of this directory
+    function_url_address: Address | None = None  # where Function URLs listen; None: off
     limits: Limits = Limits()
 
 

@@ -10,7 +10,7 @@ from typing import Final
 
 from supervisor.config import Config
 from supervisor.listeners import Listeners
-from supervisor.messages import SUPERVISOR_SOCKET_ENV
+from supervisor.messages import FUNCTION_URL_LISTENER_ENV, SUPERVISOR_SOCKET_ENV
 
 __all__ = ["WORKER_CLASS", "gunicorn_command", "spawn_gunicorn"]
 
@@ -30,8 +30,7 @@ def gunicorn_command(config: Config, listeners: Listeners) -> list[str]:
         WORKER_CLASS,
         "--workers",
         str(config.workers),
-        "--bind",
-        f"fd://{listeners.invoke.fileno()}",
+        *(arg for sock in listeners.frontend for arg in ("--bind", f"fd://{sock.fileno()}")),
         "--no-control-socket",
         "--preload",  # the app is imported once, before the fork: workers boot in milliseconds
         "--log-level",
@@ -47,10 +46,14 @@ def spawn_gunicorn(config: Config, listeners: Listeners) -> subprocess.Popen[byt
     everything in order). Its exit is watched by ``supervisor.frontend``, not through this Popen."""
     env = dict(os.environ)
     env[SUPERVISOR_SOCKET_ENV] = listeners.pipe_path
+    env.pop(FUNCTION_URL_LISTENER_ENV, None)
+    if listeners.url is not None:
+        host, port = listeners.url.getsockname()[:2]
+        env[FUNCTION_URL_LISTENER_ENV] = f"{host}:{port}"
     return subprocess.Popen(
         gunicorn_command(config, listeners),
         env=env,
-        pass_fds=(listeners.invoke.fileno(),),
+        pass_fds=tuple(sock.fileno() for sock in listeners.frontend),
         stdin=subprocess.DEVNULL,
         process_group=0,
     )

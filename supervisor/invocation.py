@@ -20,7 +20,7 @@ from supervisor import errors
 from supervisor.logs import LogTail
 from supervisor.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
 
-__all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
+__all__ = ["DiscardingSink", "Invocation", "ResponseSink", "new_trace_id"]
 
 DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
 
@@ -51,7 +51,7 @@ class Invocation:
         self.delivered: float | None = None  # when the runtime's /next received it
         self.deadline: float | None = None  # monotonic; set at delivery
         self.deadline_ms: int = 0  # epoch milliseconds, the runtime's Lambda-Runtime-Deadline-Ms
-        self.trace_id = request.trace_id or _new_trace_id()
+        self.trace_id = request.trace_id or new_trace_id()
         self.responded: float | None = None  # when the final outcome was decided
         self.outcome: End | None = None
         self.finished = gevent.event.Event()
@@ -206,7 +206,7 @@ def _new_request_id() -> str:
     return str(uuid.UUID(int=_random.getrandbits(128), version=4))
 
 
-def _new_trace_id() -> str:
+def new_trace_id() -> str:
     """An X-Ray trace header, as Lambda sends in Lambda-Runtime-Trace-Id when the caller gave none."""
     return (
         f"Root=1-{int(time.time()):08x}-{_random.getrandbits(96):024x};Parent={_random.getrandbits(64):016x};Sampled=0"

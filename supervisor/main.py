@@ -63,9 +63,11 @@ class Supervisor:
             self._watcher.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, self._request_stop, signum)
+        urls = f", Function URLs on {self.config.function_url_address}" if self._listeners.url is not None else ""
         log.info(
-            "pyrie listening on %s (Invoke API), runtime API at %s, function %s: %s",
+            "pyrie listening on %s (Invoke API%s), runtime API at %s, function %s: %s",
             self.config.invoke_address,
+            urls,
             self.config.runtime_api_address,
             self.config.function.name,
             " ".join(self.config.function.command),

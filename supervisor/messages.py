@@ -17,6 +17,7 @@ from typing import Any, Final
 
 __all__ = [
     "CHUNK_SIZE",
+    "FUNCTION_URL_LISTENER_ENV",
     "SUPERVISOR_SOCKET_ENV",
     "Cancel",
     "Chunk",
@@ -33,6 +34,9 @@ __all__ = [
 
 # The environment variable that tells the front end where the supervisor's Unix socket is.
 SUPERVISOR_SOCKET_ENV: Final = "PYRIE_SUPERVISOR_SOCKET"
+# The environment variable that names the Function URL listener's bound address (HOST:PORT, as its getsockname()),
+# so the front end tells its requests from the Invoke API's; unset when Function URLs are off.
+FUNCTION_URL_LISTENER_ENV: Final = "PYRIE_FUNCTION_URL_LISTENER"
 
 # Body bytes travel in chunks of at most this size, so a frame never holds more than this much of a response.
 CHUNK_SIZE: Final = 1024 * 1024

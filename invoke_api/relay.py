@@ -1,0 +1,128 @@
+"""An invoke's way through the supervisor, shared by every route that runs the function (Invoke,
+InvokeWithResponseStream, Function URLs): send it, wait for its first answer, then read the rest as it arrives.
+
+A route turns the messages into its own wire form; the relay owns the connection: it is given back for reuse once
+the invoke's ``End`` was read, and dropped with a ``Cancel`` to the supervisor when the client went away first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+from invoke_api.responses import StartResponse
+from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
+from supervisor.messages import Cancel, Chunk, End, Head, Invoke, Outcome
+
+__all__ = ["Relay", "RelayBody", "start", "start_streaming"]
+
+log = logging.getLogger("pyrie.invoke_api")
+
+
+def start(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
+    """Send the invoke and wait for the first answer. A reused connection that turns out dead is replaced once,
+    but only when the invoke could not have been sent on it."""
+    conn = client.connect()
+    try:
+        conn.send(request)
+    except SupervisorUnavailable:
+        conn.close()
+        if not conn.reused:
+            raise
+        conn = client.connect()
+        conn.send(request)
+    try:
+        first = conn.read()
+    except SupervisorUnavailable:
+        conn.close()
+        raise
+    if not isinstance(first, Head | End):
+        conn.close()
+        raise SupervisorUnavailable(f"the supervisor answered with {type(first).__name__} first")
+    return conn, first
+
+
+def start_streaming(start_response: StartResponse, status: str, headers: list[tuple[str, str]]) -> None:
+    """Start a response whose body streams: the status line and headers go out now, before the first chunk
+    (gevent's pywsgi skips empty pieces of a body, so only its ``write`` callable sends them early)."""
+    write = start_response(status, headers)
+    write(b"")
+
+
+class Relay:
+    """The rest of a started response: ``read`` its chunks up to its ``End``, or ``truncate`` it."""
+
+    def __init__(
+        self, client: SupervisorClient, conn: SupervisorConnection, environ: dict[str, Any], request_id: str
+    ) -> None:
+        self._client = client
+        self._conn = conn
+        self._environ = environ
+        self.request_id = request_id
+        self.ended = False
+
+    def read(self) -> Chunk | End:
+        """The next message of the response; a broken supervisor connection truncates the response."""
+        try:
+            message = self._conn.read()
+        except SupervisorUnavailable as exc:
+            self.truncate(f"the supervisor connection broke: {exc}")
+        if isinstance(message, End):
+            self.ended = True
+        elif not isinstance(message, Chunk):
+            self.truncate(f"unexpected {type(message).__name__} inside a response")
+        return message
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes as they arrive, up to its ``End``; a failed end (an error trailer, a timeout, a crash
+        after the head) cannot change the status any more, so it cuts the response short."""
+        while True:
+            message = self.read()
+            if isinstance(message, Chunk):
+                yield message.data
+                continue
+            if message.outcome is not Outcome.OK:
+                self.truncate(f"{message.error_type}: {message.body[:200]!r}")
+            return
+
+    def truncate(self, reason: str) -> NoReturn:
+        """End the response here, visibly incomplete to the client: shut its connection, stop gunicorn quietly."""
+        log.info("response %s cut short: %s", self.request_id, reason)
+        # gunicorn's own gevent worker names the client's socket "gunicorn.socket", its pywsgi one "gunicorn.sock"
+        client_socket = self._environ.get("gunicorn.socket") or self._environ.get("gunicorn.sock")
+        if client_socket is not None:
+            with contextlib.suppress(OSError):
+                client_socket.shutdown(socket.SHUT_RDWR)
+        # gunicorn treats EPIPE as the client having gone: it closes the connection without an error page.
+        raise BrokenPipeError(errno.EPIPE, f"response truncated: {reason}")
+
+    def close(self) -> None:
+        """Give the connection back if the response ended, else tell the supervisor the client has gone."""
+        if self.ended:
+            self._client.release(self._conn)
+            return
+        with contextlib.suppress(SupervisorUnavailable):
+            self._conn.send(Cancel())
+        self._conn.close()
+
+
+class RelayBody:
+    """A WSGI response body: ``pieces``, made from a relay's messages as they arrive.
+
+    gunicorn writes and flushes each yielded piece at once. If the client goes away, gunicorn stops iterating and
+    calls ``close``; the supervisor is then told (``Cancel``) and the connection is dropped, not reused.
+    """
+
+    def __init__(self, relay: Relay, pieces: Iterator[bytes]) -> None:
+        self._relay = relay
+        self._pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
+
+    def close(self) -> None:
+        self._relay.close()
