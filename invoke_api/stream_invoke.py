@@ -19,6 +19,7 @@ from invoke_api.invoke import RequestError, answer_end, begin, read_invoke
 from invoke_api.relay import Relay, RelayBody, start_streaming
 from invoke_api.responses import StartResponse, service_error
 from invoke_api.supervisor_client import SupervisorClient
+from supervisor import errors
 from supervisor.messages import Chunk, End, Outcome
 
 __all__ = ["complete_event", "handle"]
@@ -80,8 +81,12 @@ def _events(relay: Relay) -> Iterator[bytes]:
 
 
 def complete_event(end: End) -> bytes:
-    """The ``InvokeComplete`` event for how the invoke ended: its error type and body, and the log tail."""
+    """The ``InvokeComplete`` event for how the invoke ended: its error type and body, and the log tail.
+
+    The error type is the one the error body names (a runtime's ``/error`` header may have been normalised to
+    ``Runtime.Unknown`` as the Go emulator does), else the one the supervisor reported (a trailer, a timeout)."""
     if end.outcome is Outcome.OK:
         return eventstream.invoke_complete(log_result=end.log_result)
+    error_code = errors.error_type_of(end.body) or end.error_type or "Unhandled"
     details = end.body.decode("utf-8", "replace") if end.body else None
-    return eventstream.invoke_complete(end.error_type or "Unhandled", details, end.log_result)
+    return eventstream.invoke_complete(error_code, details, end.log_result)
