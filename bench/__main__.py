@@ -153,6 +153,8 @@ class Runner:
                 kind, "spawn", lambda: workloads.spawn(lambda label: self.make(kind, label), self.settings)
             )
         session = [name for name in selected if name in workloads.SESSION_WORKLOADS or name == "memory"]
+        if kind.name != report.PYRIE:
+            session = [name for name in session if name not in workloads.PYRIE_ONLY]
         if not session:
             return results
         with self.make(kind, "session") as emu:

@@ -55,7 +55,7 @@ def build_rows(results: Mapping[str, Sequence[Result]]) -> list[Row]:
 def format_value(value: float, unit: str) -> str:
     if unit == "ms":
         text = f"{value:.3f}" if value < 10 else f"{value:.1f}"
-    elif unit in ("s", "MiB"):
+    elif unit in ("s", "MiB", "x"):
         text = f"{value:.3f}"
     else:
         text = f"{value:.1f}" if value < 1000 else f"{value:.0f}"

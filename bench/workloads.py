@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import runtimes
-from bench.client import InvokeClient, ProtocolError
+from bench.client import INVOKE_PATH, STREAM_INVOKE_PATH, EventStreamSink, InvokeClient, ProtocolError, Sink
 from bench.emulator import HOST, Emulator, EmulatorError, die_with_parent, rss_bytes
 
 LARGE_SIZE = 6_000_000
@@ -67,7 +67,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("stream", "ttfb", "time to first byte, median", "ms"),
     Metric("stream", "late_median", "chunk lateness, median", "ms", Target("<=", 5.0)),
     Metric("stream", "late_max", "chunk lateness, max", "ms", Target("<=", 5.0)),
+    Metric("stream_iwrs", "ttfb", "InvokeWithResponseStream: time to first payload byte, median", "ms"),
+    Metric("stream_iwrs", "late_median", "InvokeWithResponseStream: chunk lateness, median", "ms", Target("<=", 5.0)),
+    Metric("stream_iwrs", "late_max", "InvokeWithResponseStream: chunk lateness, max", "ms", Target("<=", 5.0)),
+    Metric("stream_iwrs", "late_ratio", "lateness median, IWRS / plain streamed invoke", "x", Target("<=", 1.1)),
     Metric("throughput", "mbps", "100 MiB stream, median", "MB/s", Target(">=", 400.0)),
+    Metric("throughput_iwrs", "mbps", "InvokeWithResponseStream: 100 MiB stream, median", "MB/s"),
+    Metric("throughput_iwrs", "ratio", "throughput, IWRS / plain streamed invoke", "x", Target(">=", 0.9)),
     Metric("spawn", "median", "spawn -> first answered invoke, median", "s", Target("<=", 0.5)),
     Metric("memory", "idle", "RSS idle after start-up", "MB", Target("<", 150.0)),
     Metric("memory", "after", "RSS idle after the workloads", "MB", Target("<", 150.0)),
@@ -85,11 +91,15 @@ WORKLOAD_NAMES: tuple[str, ...] = (
     "latency",
     "large",
     "stream",
+    "stream_iwrs",
     "throughput",
+    "throughput_iwrs",
     "spawn",
     "memory",
     "concurrency",
 )
+# Workloads only pyrie has the API for (the Go emulator has no InvokeWithResponseStream).
+PYRIE_ONLY: frozenset[str] = frozenset({"stream_iwrs", "throughput_iwrs"})
 
 
 @dataclass
@@ -296,31 +306,40 @@ class TickCollector:
             self.ticks.append((seq, sent_ns, recv_ns))
 
 
+def _tick_run(client: InvokeClient, settings: Settings, *, event_stream: bool = False) -> tuple[float, list[float]]:
+    """One ticks stream (plain invoke, or InvokeWithResponseStream): its time to first byte and each record's
+    lateness (arrival at the client - send time), in ms."""
+    ticks = TickCollector()
+    events = EventStreamSink(ticks) if event_stream else None
+    sink: Sink = ticks if events is None else events
+    event = runtimes.ticks_event(settings.stream_count, settings.stream_gap_ms)
+    resp = client.invoke(event, path=STREAM_INVOKE_PATH if event_stream else INVOKE_PATH, keep_body=False, sink=sink)
+    seqs = [seq for seq, _, _ in ticks.ticks]
+    _expect(
+        resp.status == 200
+        and seqs == list(range(settings.stream_count))
+        and not ticks.pending
+        and (events is None or events.complete == {}),
+        f"expected {settings.stream_count} tick records, got {len(seqs)}",
+        resp.status,
+        bytes(ticks.pending[:120]),
+    )
+    lateness = [(arrived - sent) / 1e6 for _, sent, arrived in ticks.ticks]
+    return (resp.first_body_ns - resp.sent_ns) / 1e6, lateness
+
+
 def stream(emu: Emulator, settings: Settings) -> list[Result]:
     """K writes G ms apart, each stamped with its send time; lateness = arrival at the client - send time."""
     budget = Budget(settings.budget_s)
-    event = runtimes.ticks_event(settings.stream_count, settings.stream_gap_ms)
     ttfbs: list[float] = []
     lateness: list[float] = []
     with emu.client() as client:
         for _ in range(settings.stream_runs):
-            ticks = TickCollector()
-            resp = client.invoke(event, keep_body=False, sink=ticks)
-            seqs = [seq for seq, _, _ in ticks.ticks]
-            _expect(
-                resp.status == 200 and seqs == list(range(settings.stream_count)) and not ticks.pending,
-                f"expected {settings.stream_count} tick records, got {len(seqs)}",
-                resp.status,
-                bytes(ticks.pending[:120]),
-            )
-            ttfbs.append((resp.first_body_ns - resp.sent_ns) / 1e6)
-            lateness += [(arrived - sent) / 1e6 for _, sent, arrived in ticks.ticks]
+            ttfb, late = _tick_run(client, settings)
+            ttfbs.append(ttfb)
+            lateness += late
             budget.check()
-    detail: dict[str, float | int | str] = {
-        "runs": len(ttfbs),
-        "chunks_per_run": settings.stream_count,
-        "gap_ms": settings.stream_gap_ms,
-    }
+    detail = _stream_detail(settings, len(ttfbs))
     return [
         Result("stream", "ttfb", statistics.median(ttfbs), detail=detail),
         Result("stream", "late_median", statistics.median(lateness), detail=detail),
@@ -328,28 +347,65 @@ def stream(emu: Emulator, settings: Settings) -> list[Result]:
     ]
 
 
-def _flood(client: InvokeClient, total: int, budget: Budget, *, stall_s: float = 0.0) -> float:
-    """Stream `total` bytes through the emulator; return MB/s from request sent to last byte.
+def stream_iwrs(emu: Emulator, settings: Settings) -> list[Result]:
+    """The `stream` workload through InvokeWithResponseStream (the client cuts the payload out of the event
+    stream), its runs interleaved with plain streamed invokes on the same connection for a fair ratio."""
+    budget = Budget(settings.budget_s)
+    ttfbs: list[float] = []
+    lateness: list[float] = []
+    plain_lateness: list[float] = []
+    with emu.client() as client:
+        for _ in range(settings.stream_runs):
+            plain_lateness += _tick_run(client, settings)[1]
+            ttfb, late = _tick_run(client, settings, event_stream=True)
+            ttfbs.append(ttfb)
+            lateness += late
+            budget.check()
+    detail = _stream_detail(settings, len(ttfbs))
+    plain_median = statistics.median(plain_lateness)
+    ratio_detail = {**detail, "plain_late_median_ms": round(plain_median, 4)}
+    return [
+        Result("stream_iwrs", "ttfb", statistics.median(ttfbs), detail=detail),
+        Result("stream_iwrs", "late_median", statistics.median(lateness), detail=detail),
+        Result("stream_iwrs", "late_max", max(lateness), detail=detail),
+        Result("stream_iwrs", "late_ratio", statistics.median(lateness) / plain_median, detail=ratio_detail),
+    ]
+
+
+def _stream_detail(settings: Settings, runs: int) -> dict[str, float | int | str]:
+    return {"runs": runs, "chunks_per_run": settings.stream_count, "gap_ms": settings.stream_gap_ms}
+
+
+def _flood(
+    client: InvokeClient, total: int, budget: Budget, *, stall_s: float = 0.0, event_stream: bool = False
+) -> float:
+    """Stream `total` bytes through the emulator; return MB/s (of payload) from request sent to last byte.
 
     With `stall_s`, the client stops reading for that long once the first bytes have arrived, so a stream
-    that is not held back by the slow reader piles up inside the emulator.
+    that is not held back by the slow reader piles up inside the emulator. With `event_stream`, the stream goes
+    through InvokeWithResponseStream and the client reads the payload out of the events.
     """
     prefix = Prefix()
+    events = EventStreamSink() if event_stream else None
     stalled = False
 
     def sink(piece: memoryview, recv_ns: int) -> None:
         nonlocal stalled
         prefix(piece, recv_ns)
+        if events is not None:
+            events(piece, recv_ns)
         if stall_s and not stalled:
             stalled = True
             time.sleep(stall_s)
         if budget.expired:
             raise WorkloadError(f"stream slower than the {budget.seconds:g} s budget allows")
 
-    resp = client.invoke(runtimes.flood_event(total, FLOOD_CHUNK), keep_body=False, sink=sink)
+    path = STREAM_INVOKE_PATH if event_stream else INVOKE_PATH
+    resp = client.invoke(runtimes.flood_event(total, FLOOD_CHUNK), path=path, keep_body=False, sink=sink)
+    received = resp.body_size if events is None else events.payload_bytes
     _expect(
-        resp.status == 200 and resp.body_size == total,
-        f"expected a {total}-byte stream, got {resp.body_size} bytes",
+        resp.status == 200 and received == total and (events is None or events.complete == {}),
+        f"expected a {total}-byte stream, got {received} bytes",
         resp.status,
         bytes(prefix.data),
     )
@@ -363,6 +419,24 @@ def throughput(emu: Emulator, settings: Settings) -> list[Result]:
         rates = [_flood(client, FLOOD_TOTAL, budget) for _ in range(settings.flood_runs)]
     detail: dict[str, float | int | str] = {"runs": len(rates), "bytes": FLOOD_TOTAL, "chunk": FLOOD_CHUNK}
     return [Result("throughput", "mbps", statistics.median(rates), detail=detail)]
+
+
+def throughput_iwrs(emu: Emulator, settings: Settings) -> list[Result]:
+    """The `throughput` workload through InvokeWithResponseStream, its runs interleaved with plain streamed
+    invokes on the same connection; the ratio compares the two medians."""
+    budget = Budget(settings.budget_s * 2)
+    plain: list[float] = []
+    rates: list[float] = []
+    with emu.client() as client:
+        for _ in range(settings.flood_runs):
+            plain.append(_flood(client, FLOOD_TOTAL, budget))
+            rates.append(_flood(client, FLOOD_TOTAL, budget, event_stream=True))
+    detail: dict[str, float | int | str] = {"runs": len(rates), "bytes": FLOOD_TOTAL, "chunk": FLOOD_CHUNK}
+    ratio_detail = {**detail, "plain_mbps": round(statistics.median(plain), 1)}
+    return [
+        Result("throughput_iwrs", "mbps", statistics.median(rates), detail=detail),
+        Result("throughput_iwrs", "ratio", statistics.median(rates) / statistics.median(plain), detail=ratio_detail),
+    ]
 
 
 @contextmanager
@@ -500,6 +574,8 @@ SESSION_WORKLOADS: dict[str, Callable[[Emulator, Settings], list[Result]]] = {
     "latency": latency,
     "large": large,
     "stream": stream,
+    "stream_iwrs": stream_iwrs,
     "throughput": throughput,
+    "throughput_iwrs": throughput_iwrs,
     "concurrency": concurrency,
 }
