@@ -5,18 +5,16 @@ back the arrival times the page recorded)."""
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import StartPyrie
 from tests.harness import free_port
+from tests.node_script import run_node_script
 
 ROOT = Path(__file__).parent.parent
-BROWSER_SSE = ROOT / "tests" / "node" / "browser_sse.mjs"
 PLAYWRIGHT = ROOT / "tests" / "node" / "node_modules" / "playwright-core"
 CHROMIUM = "/usr/bin/chromium"
 
@@ -31,16 +29,8 @@ def test_chromium_receives_the_examples_events_one_by_one(start_pyrie: StartPyri
         "--function-url-address", f"127.0.0.1:{url_port}", "app.handler", cwd=ROOT / "examples" / "python-sse-page"
     )
     count, interval_ms = 6, 300
-    result = subprocess.run(
-        ["node", str(BROWSER_SSE), f"http://127.0.0.1:{url_port}/?count={count}&interval_ms={interval_ms}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    page = json.loads(result.stdout.splitlines()[-1])
+    url = f"http://127.0.0.1:{url_port}/?count={count}&interval_ms={interval_ms}"
+    page = run_node_script("browser_sse.mjs", url, timeout=120)[-1]
     assert page["title"].startswith("pyrie")
     assert page["status"] == f"done: {count} events"
     events = page["events"]

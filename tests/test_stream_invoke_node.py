@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,10 @@ import pytest
 
 from tests.conftest import StartPyrie
 from tests.harness import Pyrie
+from tests.node_script import run_node_script
 from tests.test_stream_invoke import complete_of, payload_of, stream
 from tests.test_streaming_node import node_function
 
-ROOT = Path(__file__).parent.parent
-SDK_INVOKE = ROOT / "tests" / "node" / "sdk_invoke.mjs"
 FUNCTIONS = Path(__file__).parent / "functions"
 
 pytestmark = pytest.mark.node
@@ -27,16 +25,7 @@ pytestmark = pytest.mark.node
 
 def js_sdk_stream(pyrie: Pyrie, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The JS SDK's events, one JSON line each with the milliseconds since the command was sent."""
-    result = subprocess.run(
-        ["node", str(SDK_INVOKE), pyrie.url, "--stream", "--payload", json.dumps(payload)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = run_node_script("sdk_invoke.mjs", pyrie.url, "--stream", "--payload", json.dumps(payload))
     assert lines[0]["event"] == "Response" and lines[0]["statusCode"] == 200, lines[0]
     return lines[1:]
 
