@@ -62,10 +62,14 @@ def handle(client: SupervisorClient, environ: dict[str, Any], start_response: St
         client.release(conn)
         return _answer_end(start_response, first)
     relay = Relay(client, conn, environ, first.request_id)
-    if not first.streaming:
-        return _buffered(relay, start_response)
-    if first.content_type.partition(";")[0].strip().lower() == HTTP_INTEGRATION_CONTENT_TYPE:
-        return _with_prelude(relay, start_response)
+    try:
+        if not first.streaming:
+            return _buffered(relay, start_response)
+        if first.content_type.partition(";")[0].strip().lower() == HTTP_INTEGRATION_CONTENT_TYPE:
+            return _with_prelude(relay, start_response)
+    except BaseException:
+        relay.close()  # the response never started: give up the invoke
+        raise
     _start(start_response, HttpResponse(200, [("Content-Type", first.content_type)]), relay.request_id)
     return RelayBody(relay, _stream(relay, b""))
 
@@ -74,11 +78,11 @@ def _url_request(environ: dict[str, Any], body: bytes) -> UrlRequest:
     raw_uri = environ.get("RAW_URI") or environ.get("PATH_INFO", "/")
     if "://" in raw_uri.partition("?")[0]:  # an absolute-form request target
         raw_uri = "/" + raw_uri.split("://", 1)[1].partition("/")[2]
-    raw_path, _, raw_query = raw_uri.partition("?")
-    headers = [(key[5:].replace("_", "-"), value) for key, value in environ.items() if key.startswith("HTTP_")]
+    raw_path, _, raw_query = _text(raw_uri).partition("?")
+    headers = [(key[5:].replace("_", "-"), _text(value)) for key, value in environ.items() if key.startswith("HTTP_")]
     for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
         if environ.get(key):
-            headers.append((name, environ[key]))
+            headers.append((name, _text(environ[key])))
     return UrlRequest(
         method=environ.get("REQUEST_METHOD", "GET"),
         raw_path=raw_path,
@@ -89,6 +93,14 @@ def _url_request(environ: dict[str, Any], body: bytes) -> UrlRequest:
         protocol=environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
         server_port=str(environ.get("SERVER_PORT", "")),
     )
+
+
+def _text(wsgi_string: str) -> str:
+    """A WSGI string (the request's bytes decoded as latin-1, PEP 3333) as the UTF-8 text the client meant."""
+    try:
+        return wsgi_string.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # not a WSGI byte string after all
+        return wsgi_string
 
 
 def _buffered(relay: Relay, start_response: StartResponse) -> Iterable[bytes]:

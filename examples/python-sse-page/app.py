@@ -9,7 +9,10 @@ Run it from this directory with pyrie and a Function URL listener, then open the
 ``/events`` of the same URL, which streams ``count`` events (default 10) ``interval_ms`` apart (default 200)
 with ``http_response_stream``: the status and headers go first, then each event the moment it is yielded, then a
 final ``done`` event on which the page closes the source (an ``EventSource`` would otherwise reconnect). The page
-lists the events as they come and keeps their arrival times (``performance.now()``) in ``window.events``.
+lists the events as they come and keeps their arrival times (``performance.now()``) in ``window.events``. It
+names an empty icon, so the browser asks for no ``/favicon.ico``: with one execution environment that request could
+still run when the ``EventSource`` connects, which would then be throttled (429), and an ``EventSource`` does not
+retry after an error status.
 """
 
 import json
@@ -23,6 +26,7 @@ PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <title>pyrie: server-sent events from a Function URL</title>
 <style>
   body { font-family: system-ui, sans-serif; margin: 2rem; }
