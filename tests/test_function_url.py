@@ -181,7 +181,7 @@ def test_a_timeout_is_502(start_pyrie: StartPyrie) -> None:
 
 
 def test_a_throttle_is_429(start_pyrie: StartPyrie) -> None:
-    server = UrlPyrie(start_pyrie, "handlers.sleep", cwd=FUNCTIONS)
+    server = UrlPyrie(start_pyrie, "--max-concurrency", "1", "handlers.sleep", cwd=FUNCTIONS)
     busy = threading.Thread(target=server.request, args=("GET", "/"))
     busy.start()
     try:

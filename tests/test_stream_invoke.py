@@ -126,7 +126,7 @@ def test_oversize_request_is_413_before_the_stream(start_pyrie: StartPyrie) -> N
 
 
 def test_throttle_is_too_many_requests_before_the_stream(start_pyrie: StartPyrie) -> None:
-    pyrie = start_pyrie("handlers.sleep", cwd=FUNCTIONS)
+    pyrie = start_pyrie("--max-concurrency", "1", "handlers.sleep", cwd=FUNCTIONS)
     busy = threading.Thread(target=pyrie.invoke, args=(b'{"seconds": 3}',))
     busy.start()
     try:

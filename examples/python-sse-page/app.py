@@ -10,9 +10,9 @@ Run it from this directory with pyrie and a Function URL listener, then open the
 with ``http_response_stream``: the status and headers go first, then each event the moment it is yielded, then a
 final ``done`` event on which the page closes the source (an ``EventSource`` would otherwise reconnect). The page
 lists the events as they come and keeps their arrival times (``performance.now()``) in ``window.events``. It
-names an empty icon, so the browser asks for no ``/favicon.ico``: with one execution environment that request could
-still run when the ``EventSource`` connects, which would then be throttled (429), and an ``EventSource`` does not
-retry after an error status.
+names an empty icon, so the browser asks for no ``/favicon.ico``: that request would run the function once more for
+nothing, and with ``--max-concurrency 1`` it could still be running when the ``EventSource`` connects, which would
+then be throttled (429); an ``EventSource`` does not retry after an error status.
 """
 
 import json
