@@ -204,45 +204,72 @@ class InvokeClient:
 
 
 class EventStreamSink:
-    """A body sink for InvokeWithResponseStream's ``application/vnd.amazon.eventstream`` body: it cuts the
-    messages out of the bytes and hands each ``PayloadChunk``'s payload to ``inner`` with the receive time of the
-    ``recv`` that completed it, so the workloads measure payload as they do on the plain invoke.
+    """A body sink for InvokeWithResponseStream's ``application/vnd.amazon.eventstream`` body: it follows the
+    messages' framing and hands each ``PayloadChunk``'s payload to ``inner`` as it arrives, piece by piece and
+    without copying it, with the receive time, so the workloads measure payload as they do on the plain invoke.
 
-    Minimal on purpose: it reads the prelude's lengths and the ``:event-type`` header and does not check CRCs
-    (tests/test_eventstream.py checks the encoding against botocore's decoder); ``InvokeComplete``'s JSON ends up
-    in ``complete``.
+    Minimal on purpose: it reads each message's prelude (its lengths) and its ``:event-type`` header and skips the
+    CRCs (tests/test_eventstream.py checks the encoding against botocore's decoder); the JSON of
+    ``InvokeComplete`` ends up in ``complete``.
     """
 
     def __init__(self, inner: Sink | None = None) -> None:
         self.inner = inner
-        self.pending = bytearray()
         self.payload_bytes = 0
         self.events = 0
         self.complete: dict[str, Any] | None = None
+        self._head = bytearray()  # the current message's prelude and headers, while they arrive
+        self._head_size = 12  # how many bytes the head has: the prelude, then prelude + headers
+        self._payload_left = 0
+        self._trailer_left = 0  # the message CRC, skipped
+        self._event_type = b""
+        self._json = bytearray()  # an InvokeComplete's payload
 
     def __call__(self, piece: memoryview, recv_ns: int) -> None:
-        pending = self.pending
-        pending += piece
-        pos = 0
-        with memoryview(pending) as view:
-            while len(pending) - pos >= 12:
-                total, headers_length = struct.unpack_from(">II", pending, pos)
-                if total < 16 + headers_length:
-                    raise ProtocolError(f"bad event-stream prelude: total {total}, headers {headers_length}")
-                if len(pending) - pos < total:
-                    break
-                headers_end = pos + 12 + headers_length
-                event_type = _event_type(view[pos + 12 : headers_end])
-                with view[headers_end : pos + total - 4] as payload:
-                    if event_type == b"PayloadChunk":
-                        self.payload_bytes += len(payload)
-                        if self.inner is not None:
-                            self.inner(payload, recv_ns)
-                    elif event_type == b"InvokeComplete":
-                        self.complete = json.loads(bytes(payload))
-                self.events += 1
-                pos += total
-        del pending[:pos]
+        pos, size = 0, len(piece)
+        while pos < size:
+            if self._payload_left:
+                take = min(self._payload_left, size - pos)
+                if self._event_type == b"PayloadChunk":
+                    self.payload_bytes += take
+                    if self.inner is not None:
+                        self.inner(piece[pos : pos + take], recv_ns)
+                elif self._event_type == b"InvokeComplete":
+                    self._json += piece[pos : pos + take]
+                self._payload_left -= take
+                pos += take
+            elif self._trailer_left:
+                take = min(self._trailer_left, size - pos)
+                self._trailer_left -= take
+                pos += take
+                if not self._trailer_left:
+                    self._message_done()
+            else:
+                take = min(self._head_size - len(self._head), size - pos)
+                self._head += piece[pos : pos + take]
+                pos += take
+                if len(self._head) == self._head_size:
+                    self._head_done()
+
+    def _head_done(self) -> None:
+        total, headers_length = struct.unpack_from(">II", self._head)
+        if total < 16 + headers_length:
+            raise ProtocolError(f"bad event-stream prelude: total {total}, headers {headers_length}")
+        if self._head_size == 12:  # the prelude is in: now read the headers too
+            self._head_size = 12 + headers_length
+            if headers_length:
+                return
+        self._event_type = _event_type(memoryview(self._head)[12:])
+        self._payload_left = total - 16 - headers_length
+        self._trailer_left = 4
+        self._head = bytearray()
+        self._head_size = 12
+
+    def _message_done(self) -> None:
+        if self._event_type == b"InvokeComplete":
+            self.complete = json.loads(bytes(self._json))
+            self._json.clear()
+        self.events += 1
 
 
 def _event_type(headers: memoryview) -> bytes:
