@@ -185,7 +185,6 @@ def test_invoke_complete_carries_the_log_tail() -> None:
     }
 
 
-@pytest.mark.xfail(reason="the log tail (X-Amz-Log-Type: Tail) is filled in by another issue", strict=True)
 def test_log_type_tail_puts_the_log_tail_in_invoke_complete(start_pyrie: StartPyrie) -> None:
     pyrie = start_pyrie("streams.ticks", cwd=FUNCTIONS)
     _, events = stream(pyrie, b'{"count": 1}', LogType="Tail")
