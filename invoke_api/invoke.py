@@ -19,7 +19,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final, NoReturn
 from urllib.parse import parse_qs
 
-from invoke_api.responses import StartResponse, function_error, service_error, service_error_json, status_line
+from invoke_api.responses import (
+    StartResponse,
+    function_error,
+    service_error,
+    service_error_json,
+    service_unavailable,
+    status_line,
+)
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
 from supervisor.config import Limits
 from supervisor.messages import Cancel, Chunk, End, Head, Invoke, Outcome
@@ -32,6 +39,7 @@ LIMITS: Final = Limits()
 CLIENT_CONTEXT_MAX: Final = 3583  # bytes of base64, Lambda's limit
 BUFFERED_CONTENT_TYPE: Final = "application/json"
 _HEADER_SAFE: Final = re.compile(r"[\x20-\x7e\t]*")
+SUPERVISOR_UNAVAILABLE: Final = "The emulator's supervisor is unavailable; try again."
 
 
 class RequestError(Exception):
@@ -55,8 +63,7 @@ def handle(
         conn, first = _start(client, request)
     except SupervisorUnavailable as exc:
         log.error("%s", exc)
-        message = "The emulator's supervisor is unavailable; try again."
-        return service_error(start_response, 503, "ServiceException", _service_exception(message))
+        return service_unavailable(start_response, SUPERVISOR_UNAVAILABLE)
     if isinstance(first, End):
         client.release(conn)
         return _answer_end(start_response, first)
@@ -217,10 +224,6 @@ def _answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
         headers.append(("Content-Type", BUFFERED_CONTENT_TYPE))
     start_response(status_line(status), headers)
     return [b""]
-
-
-def _service_exception(message: str) -> bytes:
-    return json.dumps({"Type": "Service", "Message": message}, separators=(",", ":")).encode()
 
 
 class ResponseBody:

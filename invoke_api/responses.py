@@ -8,7 +8,15 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["StartResponse", "function_error", "plain_text", "service_error", "status_line"]
+__all__ = [
+    "StartResponse",
+    "function_error",
+    "json_response",
+    "plain_text",
+    "service_error",
+    "service_unavailable",
+    "status_line",
+]
 
 StartResponse = Callable[..., Any]
 
@@ -62,6 +70,18 @@ def service_error(
 
 def service_error_json(code: str, message: str) -> bytes:
     return json.dumps({"Type": "User", "message": message}, separators=(",", ":")).encode()
+
+
+def service_unavailable(start_response: StartResponse, message: str) -> Iterable[bytes]:
+    """503 ``ServiceException``, Lambda's shape for a failure of the service itself (here: the supervisor)."""
+    body = json.dumps({"Type": "Service", "Message": message}, separators=(",", ":")).encode()
+    return service_error(start_response, 503, "ServiceException", body)
+
+
+def json_response(start_response: StartResponse, status: int, value: Any) -> Iterable[bytes]:
+    body = json.dumps(value, separators=(",", ":")).encode()
+    start_response(status_line(status), [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def function_error(
