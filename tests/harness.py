@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,23 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01, wh
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def wait_answering(
+    process: subprocess.Popen[bytes], url: str, stderr: Callable[[], str], what: str, timeout: float
+) -> None:
+    """Wait until the HTTP server at ``url`` answers (a 404 for a path nobody serves); fail at once if it exits."""
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode}:\n{stderr()}")
+        try:
+            # The listener accepts at once (pyrie binds it first); gunicorn answers once it has booted.
+            return requests.get(f"{url}/ready-probe", timeout=5).status_code == 404
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+
+    wait_until(answers, timeout, what=f"{what} to answer")
 
 
 class Pyrie:
@@ -84,16 +101,7 @@ class Pyrie:
     # -- life ---------------------------------------------------------------------------------------------------
 
     def wait_ready(self, timeout: float = 15.0) -> Pyrie:
-        def answers() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"pyrie exited with {self.process.returncode}:\n{self.stderr()}")
-            try:
-                # The listener accepts at once (pyrie binds it first); gunicorn answers once it has booted.
-                return requests.get(f"{self.url}/ready-probe", timeout=5).status_code == 404
-            except (requests.ConnectionError, requests.Timeout):
-                return False
-
-        wait_until(answers, timeout, what="pyrie to answer")
+        wait_answering(self.process, self.url, self.stderr, "pyrie", timeout)
         return self
 
     def descendants(self) -> list[psutil.Process]:
@@ -209,15 +217,7 @@ class FrontEnd:
         self.stopped = False
 
     def wait_ready(self, timeout: float = 15.0) -> FrontEnd:
-        def answers() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.stderr()}")
-            try:
-                return requests.get(f"{self.url}/ready-probe", timeout=1).status_code == 404
-            except requests.ConnectionError:
-                return False
-
-        wait_until(answers, timeout, what="the front end to answer")
+        wait_answering(self.process, self.url, self.stderr, "the front end (gunicorn)", timeout)
         return self
 
     def invoke(self, payload: bytes = b"{}", timeout: float = 30, **kwargs: Any) -> requests.Response:
