@@ -127,6 +127,7 @@ def _connect(endpoint: SupervisorEndpoint) -> socket.socket:
         if endpoint.address is not None:
             sock = socket.create_connection((endpoint.address.host, endpoint.address.port), CONNECT_TIMEOUT_S)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each streamed chunk goes out at once
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # pooled connections notice a vanished peer
         else:
             assert endpoint.path is not None
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -25,7 +25,7 @@ import gevent.pool
 import gevent.server
 
 from supervisor.dispatcher import Dispatcher
-from supervisor.frames import FrameDecoder, FrameError, encode_frame
+from supervisor.frames import MAX_FRAME_SIZE, FrameDecoder, FrameError, encode_frame
 from supervisor.invocation import Invocation
 from supervisor.messages import Cancel, Hello, Invoke, Message, ProtocolError, StatusRequest, encode
 from supervisor.netio import read_message, send_all
@@ -36,20 +36,23 @@ log = logging.getLogger(__name__)
 
 RECV_SIZE: Final = 256 * 1024
 PIPE_BUFFER: Final = 1024 * 1024
+# Until a connection has shown the token, its frames may be no larger than a Hello needs: a stranger cannot make the
+# supervisor buffer a full-size frame.
+UNTRUSTED_FRAME_SIZE: Final = 4096
 
 
 class PipeConnection:
     """One front-end connection; it is also the ``ResponseSink`` of the invoke it carries."""
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, max_frame_size: int = MAX_FRAME_SIZE) -> None:
         self._sock = sock
-        self._decoder = FrameDecoder()
+        self.decoder = FrameDecoder(max_frame_size)
         self._write_lock = gevent.lock.Semaphore()
         self.closed = False  # the peer is gone: what is sent is dropped
 
     def read_message(self) -> Message | None:
         """The next message, or ``None`` when the peer closed the connection."""
-        return read_message(self._sock, self._decoder, RECV_SIZE)
+        return read_message(self._sock, self.decoder, RECV_SIZE)
 
     def send(self, *messages: Message) -> None:
         if self.closed:
@@ -84,7 +87,7 @@ class PipeServer:
 
     def _serve(self, sock: Any, peer: Any) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
-        conn = PipeConnection(sock)
+        conn = PipeConnection(sock, MAX_FRAME_SIZE if self._token is None else UNTRUSTED_FRAME_SIZE)
         invocation: Invocation | None = None
         try:
             if sock.family != socket.AF_UNIX:
@@ -129,6 +132,7 @@ class PipeServer:
         if not hmac.compare_digest(message.token.encode(), self._token):
             log.warning("refused a front-end connection from %s: wrong token", _describe(peer))
             return False
+        conn.decoder.max_frame_size = MAX_FRAME_SIZE
         return True
 
 

@@ -44,6 +44,9 @@ def test_a_split_deployment_serves_a_streamed_invoke(start_pyrie: StartPyrie, st
     assert [chunk.split(b"\n")[0] for _, chunk in received.chunks] == [b"id: %d" % n for n in range(1, 6)]
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(received.chunks)]
     assert all(0.1 < gap < 0.4 for gap in gaps), gaps  # relayed event by event across both processes
+    big = frontend.invoke(json.dumps({"count": 1, "padding": "x" * 100_000}).encode())  # past the untrusted limit
+    assert big.status_code == 200
+    assert big.content.startswith(b"id: 1\n")
     health = requests.get(f"{frontend.url}/healthz", timeout=10).json()
     assert health["environments"] == [{"name": "environment-1", "state": "idle", "runtimeState": "Ready"}]
     assert pyrie.invoke(b'{"count": 1}').status_code == 200  # pyrie's own front end serves on
@@ -73,8 +76,11 @@ def pipe_exchange(address: str, *messages: object) -> bytes:
         sock.sendall(b"".join(encode_frame(encode(m)) for m in messages))  # type: ignore[arg-type]
         sock.shutdown(socket.SHUT_WR)
         received = b""
-        while data := sock.recv(65536):
-            received += data
+        try:
+            while data := sock.recv(65536):
+                received += data
+        except ConnectionResetError:
+            pass  # closed with our bytes unread: refused all the same
     return received
 
 
@@ -84,9 +90,11 @@ def test_the_token_is_checked_on_the_first_frame(start_pyrie: StartPyrie):
     assert pipe_exchange(address, invoke) == b""  # no Hello: closed unanswered
     assert pipe_exchange(address, Hello("x" * len(TOKEN)), invoke) == b""
     assert pipe_exchange(address, Hello(TOKEN[:-1]), StatusRequest()) == b""
+    assert pipe_exchange(address, Hello(TOKEN + "x" * 5000)) == b""  # a stranger's frames stay small
     assert "START RequestId" not in pyrie.stdout()
     stderr = pyrie.wait_for_stderr("wrong token")
     assert "it sent Invoke, not Hello" in stderr
+    assert "exceeds the maximum of 4096" in pyrie.wait_for_stderr("exceeds the maximum of 4096")
     decoder = FrameDecoder()
     decoder.feed(pipe_exchange(address, Hello(TOKEN), StatusRequest()))
     status = decoder.next_frame()
