@@ -19,7 +19,9 @@ def healthz(url: str) -> requests.Response:
 
 
 def test_healthz_before_any_invoke_starts_nothing(start_pyrie: StartPyrie):
-    pyrie = start_pyrie(sys.executable, RAW_RUNTIME, extra_env={"AWS_LAMBDA_FUNCTION_NAME": "orders"})
+    pyrie = start_pyrie(
+        "--max-concurrency", "3", sys.executable, RAW_RUNTIME, extra_env={"AWS_LAMBDA_FUNCTION_NAME": "orders"}
+    )
     for _ in range(5):
         response = healthz(pyrie.url)
         assert response.status_code == 200
@@ -28,7 +30,7 @@ def test_healthz_before_any_invoke_starts_nothing(start_pyrie: StartPyrie):
             "status": "ok",
             "function": "orders",
             "version": "$LATEST",
-            "maxConcurrency": 1,
+            "maxConcurrency": 3,
             "environments": [],
         }
     assert "START RequestId" not in pyrie.stdout()
