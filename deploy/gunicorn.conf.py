@@ -4,7 +4,7 @@ Two ways to use it (pyrie must be installed, since the front end is pyrie's ``in
 
     pyrie --gunicorn-config deploy/gunicorn.conf.py app.handler
         pyrie's own gunicorn with these settings. pyrie keeps control of what it must: the listening socket it
-        opened (``--bind fd://N`` replaces ``bind`` below), the gevent worker class and ``--no-control-socket``.
+        opened (``--bind fd://N`` replaces ``bind`` below), the worker class and ``--no-control-socket``.
 
     PYRIE_SUPERVISOR_ADDRESS=supervisor:9100 PYRIE_SUPERVISOR_TOKEN=... \\
         gunicorn -c deploy/gunicorn.conf.py invoke_api.app:application

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import socket
 from pathlib import Path
@@ -42,8 +41,9 @@ def test_a_split_deployment_serves_a_streamed_invoke(start_pyrie: StartPyrie, st
     assert b"Lambda-Runtime-Function-Response-Mode: streaming" in received.head
     assert received.complete
     assert [chunk.split(b"\n")[0] for _, chunk in received.chunks] == [b"id: %d" % n for n in range(1, 6)]
-    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(received.chunks)]
-    assert all(0.1 < gap < 0.4 for gap in gaps), gaps  # relayed event by event across both processes
+    arrivals = [arrival for arrival, _ in received.chunks]
+    # relayed event by event across both processes: spread over the 0.8 s the function takes, not all at its end
+    assert arrivals[-1] - arrivals[0] > 0.5, arrivals
     big = frontend.invoke(json.dumps({"count": 1, "padding": "x" * 100_000}).encode())  # past the untrusted limit
     assert big.status_code == 200
     assert big.content.startswith(b"id: 1\n")
