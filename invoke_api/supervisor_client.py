@@ -84,7 +84,11 @@ class SupervisorConnection:
         self.reused = False
         self._answered = False  # a frame has come back on this connection
         if endpoint.token is not None:
-            self.send(Hello(endpoint.token))
+            try:
+                self.send(Hello(endpoint.token))
+            except SupervisorUnavailable:
+                self.close()
+                raise
 
     def send(self, message: Message) -> None:
         try:
