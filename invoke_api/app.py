@@ -1,9 +1,10 @@
 """The invoke front end, a WSGI application for gunicorn's gevent workers: ``invoke_api.app:application``.
 
 On the Invoke API listener (DESIGN §4): ``/2015-03-31/functions/{name}/invocations`` (Invoke; any method is accepted,
-as the Go emulator accepts any) and ``/2021-11-15/functions/{name}/response-streaming-invocations``
-(InvokeWithResponseStream); other paths answer the Go emulator's plain-text 404. On the Function URL listener, when
-there is one, every method and path is the function.
+as the Go emulator accepts any), ``/2021-11-15/functions/{name}/response-streaming-invocations``
+(InvokeWithResponseStream) and ``GET /healthz`` (the supervisor's status, ``invoke_api.health``); other paths answer
+the Go emulator's plain-text 404. On the Function URL listener, when there is one, every method and path is the
+function.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
-from invoke_api import function_url, invoke, stream_invoke
+from invoke_api import function_url, health, invoke, stream_invoke
 from invoke_api.responses import StartResponse, plain_text
 from invoke_api.supervisor_client import SupervisorClient
 from supervisor.messages import FUNCTION_URL_LISTENER_ENV
@@ -22,6 +23,7 @@ __all__ = ["application", "listener_address", "on_url_listener"]
 
 INVOKE_PATH: Final = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 STREAM_INVOKE_PATH: Final = re.compile(r"^/2021-11-15/functions/(?P<name>[^/]+)/response-streaming-invocations/?$")
+HEALTH_PATH: Final = "/healthz"
 
 
 def listener_address(text: str | None) -> tuple[str, str] | None:
@@ -68,4 +70,6 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
         return invoke.handle(_client, environ, start_response, match["name"])
     if match := STREAM_INVOKE_PATH.match(path):
         return stream_invoke.handle(_client, environ, start_response, match["name"])
+    if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        return health.handle(_client, start_response)
     return plain_text(start_response, 404, "404 page not found\n")

@@ -17,7 +17,14 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from invoke_api.relay import Relay, RelayBody, start, start_streaming
-from invoke_api.responses import StartResponse, function_error, service_error, service_error_json, status_line
+from invoke_api.responses import (
+    StartResponse,
+    function_error,
+    service_error,
+    service_error_json,
+    service_exception_json,
+    status_line,
+)
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
 from supervisor.config import Limits
 from supervisor.messages import Chunk, End, Head, Invoke, Outcome
@@ -29,6 +36,7 @@ log = logging.getLogger("pyrie.invoke_api")
 LIMITS: Final = Limits()
 CLIENT_CONTEXT_MAX: Final = 3583  # bytes of base64, Lambda's limit
 BUFFERED_CONTENT_TYPE: Final = "application/json"
+SUPERVISOR_UNAVAILABLE: Final = "The emulator's supervisor is unavailable; try again."
 _HEADER_SAFE: Final = re.compile(r"[\x20-\x7e\t]*")
 
 
@@ -95,8 +103,9 @@ def begin(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnecti
         return start(client, request)
     except SupervisorUnavailable as exc:
         log.error("%s", exc)
-        message = "The emulator's supervisor is unavailable; try again."
-        raise RequestError(503, "ServiceException", message, _service_exception(message)) from None
+        raise RequestError(
+            503, "ServiceException", SUPERVISOR_UNAVAILABLE, service_exception_json(SUPERVISOR_UNAVAILABLE)
+        ) from None
 
 
 def read_invoke(environ: dict[str, Any], name: str, *, stream: bool = False) -> Invoke:
@@ -191,7 +200,3 @@ def answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
         headers.append(("Content-Type", BUFFERED_CONTENT_TYPE))
     start_response(status_line(status), headers)
     return [b""]
-
-
-def _service_exception(message: str) -> bytes:
-    return json.dumps({"Type": "Service", "Message": message}, separators=(",", ":")).encode()

@@ -8,7 +8,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["StartResponse", "function_error", "plain_text", "service_error", "status_line"]
+__all__ = [
+    "StartResponse",
+    "function_error",
+    "json_response",
+    "plain_text",
+    "service_error",
+    "service_exception_json",
+    "service_unavailable",
+    "status_line",
+]
 
 StartResponse = Callable[..., Any]
 
@@ -65,6 +74,22 @@ def service_error_json(code: str, message: str, fields: dict[str, str] | None = 
     body = {"Type": "User"} if fields is None else dict(fields)
     body["message"] = message
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def service_exception_json(message: str) -> bytes:
+    """Lambda's body for a failure of the service itself (here: the supervisor)."""
+    return json.dumps({"Type": "Service", "Message": message}, separators=(",", ":")).encode()
+
+
+def service_unavailable(start_response: StartResponse, message: str) -> Iterable[bytes]:
+    """503 ``ServiceException``."""
+    return service_error(start_response, 503, "ServiceException", service_exception_json(message))
+
+
+def json_response(start_response: StartResponse, status: int, value: Any) -> Iterable[bytes]:
+    body = json.dumps(value, separators=(",", ":")).encode()
+    start_response(status_line(status), [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def function_error(

@@ -1,6 +1,13 @@
 """The front end's end of the pipe: connections to the supervisor, reused one invoke after another.
 
-Runs inside gunicorn's gevent workers, where the socket module is cooperative.
+Runs inside gunicorn's gevent workers, where the socket module is cooperative. The supervisor is found from the
+environment: ``PYRIE_SUPERVISOR_SOCKET`` (a Unix socket; pyrie sets it for the gunicorn it starts), else
+``PYRIE_SUPERVISOR_ADDRESS`` with ``PYRIE_SUPERVISOR_TOKEN`` (TCP, for a front end deployed on its own). A TCP
+connection opens with a ``Hello`` carrying the token, sent together with the first request (no round trip); a
+supervisor that refuses the token closes the connection, which the caller sees as ``SupervisorUnavailable``.
+
+Reaching the supervisor never hangs: connecting has a short timeout, and so does waiting for a status reply. An
+invoke's own reads have none, since a function may run for its whole timeout before it answers.
 """
 
 from __future__ import annotations
@@ -8,32 +15,80 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
+from supervisor.config import Address, ConfigError
 from supervisor.frames import FrameDecoder, FrameError, encode_frame
-from supervisor.messages import SUPERVISOR_SOCKET_ENV, Message, ProtocolError, encode
+from supervisor.messages import (
+    SUPERVISOR_ADDRESS_ENV,
+    SUPERVISOR_SOCKET_ENV,
+    SUPERVISOR_TOKEN_ENV,
+    Hello,
+    Message,
+    ProtocolError,
+    Status,
+    StatusRequest,
+    encode,
+)
 from supervisor.netio import read_message, send_all
 
-__all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorUnavailable"]
+__all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorEndpoint", "SupervisorUnavailable"]
 
 RECV_SIZE: Final = 128 * 1024
 MAX_IDLE: Final = 64  # connections kept open for reuse, per worker
+CONNECT_TIMEOUT_S: Final = 2.0
+STATUS_TIMEOUT_S: Final = 2.0
 
 
 class SupervisorUnavailable(Exception):
-    """The supervisor cannot be reached, or broke the protocol."""
+    """The supervisor cannot be reached, refused the connection, or broke the protocol."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorEndpoint:
+    """Where the supervisor listens: a Unix socket path, or a TCP address with the token it requires."""
+
+    path: str | None = None
+    address: Address | None = None
+    token: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SupervisorEndpoint | None:
+        """The endpoint the environment names, or ``None`` when it names none; ``SupervisorUnavailable`` when it
+        is misconfigured (the front end answers 503 saying why)."""
+        if env.get(SUPERVISOR_SOCKET_ENV):
+            return cls(path=env[SUPERVISOR_SOCKET_ENV])
+        text = env.get(SUPERVISOR_ADDRESS_ENV)
+        if not text:
+            return None
+        try:
+            address = Address.parse(text, SUPERVISOR_ADDRESS_ENV)
+        except ConfigError as exc:
+            raise SupervisorUnavailable(str(exc)) from None
+        token = env.get(SUPERVISOR_TOKEN_ENV)
+        if not token:
+            raise SupervisorUnavailable(f"{SUPERVISOR_ADDRESS_ENV} is set but {SUPERVISOR_TOKEN_ENV} is not")
+        return cls(address=address, token=token)
+
+    def __str__(self) -> str:
+        return self.path if self.path is not None else str(self.address)
 
 
 class SupervisorConnection:
-    def __init__(self, path: str) -> None:
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self._sock.connect(path)
-        except OSError as exc:
-            self._sock.close()
-            raise SupervisorUnavailable(f"cannot reach the supervisor at {path}: {exc.strerror}") from exc
+    def __init__(self, endpoint: SupervisorEndpoint) -> None:
+        self._endpoint = endpoint
+        self._sock = _connect(endpoint)
         self._decoder = FrameDecoder()
         self.reused = False
+        self._answered = False  # a frame has come back on this connection
+        if endpoint.token is not None:
+            try:
+                self.send(Hello(endpoint.token))
+            except SupervisorUnavailable:
+                self.close()
+                raise
 
     def send(self, message: Message) -> None:
         try:
@@ -41,24 +96,64 @@ class SupervisorConnection:
         except OSError as exc:
             raise SupervisorUnavailable(f"the supervisor connection broke: {exc.strerror}") from exc
 
-    def read(self) -> Message:
-        """The next message; ``SupervisorUnavailable`` if the supervisor went away or broke the protocol."""
+    def read(self, timeout: float | None = None) -> Message:
+        """The next message; ``SupervisorUnavailable`` if the supervisor went away, broke the protocol, or did not
+        answer within ``timeout`` seconds (``None``: wait as long as it takes)."""
+        if timeout is not None:
+            self._sock.settimeout(timeout)
         try:
             message = read_message(self._sock, self._decoder, RECV_SIZE)
+        except TimeoutError:
+            raise SupervisorUnavailable(f"the supervisor did not answer within {timeout} s") from None
         except (FrameError, ProtocolError) as exc:
             raise SupervisorUnavailable(f"bad frame from the supervisor: {exc}") from exc
+        finally:
+            if timeout is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.settimeout(None)
         if message is None:
-            raise SupervisorUnavailable("the supervisor closed the connection")
+            raise SupervisorUnavailable(self._closed_reason())
+        self._answered = True
         return message
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
 
+    def _closed_reason(self) -> str:
+        if self._endpoint.token is not None and not self._answered:
+            return f"the supervisor at {self._endpoint} closed the connection (is {SUPERVISOR_TOKEN_ENV} right?)"
+        return "the supervisor closed the connection"
+
+
+def _connect(endpoint: SupervisorEndpoint) -> socket.socket:
+    try:
+        if endpoint.address is not None:
+            sock = socket.create_connection((endpoint.address.host, endpoint.address.port), CONNECT_TIMEOUT_S)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each streamed chunk goes out at once
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # pooled connections notice a vanished peer
+        else:
+            assert endpoint.path is not None
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                sock.connect(endpoint.path)
+            except BaseException:
+                sock.close()
+                raise
+        sock.settimeout(None)
+    except TimeoutError:
+        message = f"cannot reach the supervisor at {endpoint}: no answer within {CONNECT_TIMEOUT_S} s"
+        raise SupervisorUnavailable(message) from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SupervisorUnavailable(f"cannot reach the supervisor at {endpoint}: {reason}") from exc
+    return sock
+
 
 class SupervisorClient:
-    def __init__(self, path: str | None = None) -> None:
-        self._path = path or os.environ.get(SUPERVISOR_SOCKET_ENV, "")
+    def __init__(self, endpoint: SupervisorEndpoint | None = None) -> None:
+        self._endpoint = endpoint
         self._idle: list[SupervisorConnection] = []
 
     def connect(self) -> SupervisorConnection:
@@ -67,13 +162,49 @@ class SupervisorClient:
             conn = self._idle.pop()
             conn.reused = True
             return conn
-        if not self._path:
-            raise SupervisorUnavailable(f"{SUPERVISOR_SOCKET_ENV} is not set: the front end was started without pyrie")
-        return SupervisorConnection(self._path)
+        endpoint = self._endpoint or SupervisorEndpoint.from_env(os.environ)
+        if endpoint is None:
+            raise SupervisorUnavailable(
+                f"neither {SUPERVISOR_SOCKET_ENV} nor {SUPERVISOR_ADDRESS_ENV} is set: "
+                "the front end does not know where the supervisor is"
+            )
+        return SupervisorConnection(endpoint)
 
     def release(self, conn: SupervisorConnection) -> None:
-        """Give back a connection whose invoke ended cleanly (its End frame was read)."""
+        """Give back a connection whose exchange ended cleanly (its End or Status frame was read)."""
         if len(self._idle) < MAX_IDLE:
             self._idle.append(conn)
         else:
+            conn.close()
+
+    def status(self) -> Status:
+        """The supervisor's status, fast: ``SupervisorUnavailable`` within a few seconds when it cannot answer.
+
+        A status request is safe to repeat, so a reused connection that turns out dead is replaced once (and the
+        other idle ones, likely dead too, are dropped)."""
+        conn = self.connect()
+        try:
+            return self._status_on(conn)
+        except SupervisorUnavailable:
+            if not conn.reused:
+                raise
+        self._drop_idle()
+        return self._status_on(self.connect())
+
+    def _status_on(self, conn: SupervisorConnection) -> Status:
+        try:
+            conn.send(StatusRequest())
+            reply = conn.read(STATUS_TIMEOUT_S)
+        except SupervisorUnavailable:
+            conn.close()
+            raise
+        if not isinstance(reply, Status):
+            conn.close()
+            raise SupervisorUnavailable(f"the supervisor answered a status request with {type(reply).__name__}")
+        self.release(conn)
+        return reply
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
             conn.close()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from supervisor.config import Address, Config, ConfigError, FunctionConfig, PoolConfig, frozen_env
+from supervisor.messages import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV
 
 __all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
 
@@ -35,6 +36,7 @@ _NUMBER_SHAPE: Final[dict[Any, re.Pattern[str]]] = {
     int: re.compile(r"[+-]?[0-9]+"),
     float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"),
 }
+MIN_TOKEN_LENGTH: Final = 16
 _HANDLER_SHAPE: Final = re.compile(r"^[A-Za-z_][\w/.-]*\.[A-Za-z_]\w*$")
 _LOG_LEVELS: Final = {
     "panic": "CRITICAL",
@@ -102,8 +104,24 @@ OPTIONS: Final = (
         "--workers",
         "PYRIE_WORKERS",
         None,
-        "front-end (gunicorn) worker processes; default: the number of CPUs",
+        "front-end (gunicorn) worker processes; default: the gunicorn configuration's, else the number of CPUs",
         "N",
+    ),
+    Option(
+        "--gunicorn-config",
+        "PYRIE_GUNICORN_CONFIG",
+        None,
+        "a gunicorn configuration file for the front end, applied over pyrie's defaults (GUNICORN_CMD_ARGS is "
+        "applied over both); for example deploy/gunicorn.conf.py",
+        "PATH",
+    ),
+    Option(
+        "--supervisor-address",
+        SUPERVISOR_ADDRESS_ENV,
+        None,
+        f"also take front-end connections over TCP here, for a front end deployed on its own; requires "
+        f"{SUPERVISOR_TOKEN_ENV} (at least {MIN_TOKEN_LENGTH} characters) in the environment",
+        "HOST:PORT",
     ),
     Option(
         "--init-timeout",
@@ -179,6 +197,10 @@ Function settings, read from the environment as the Go emulator does:
   AWS_LAMBDA_FUNCTION_HANDLER, _HANDLER
                                    the handler, ahead of the last word of the bootstrap command
   AWS_LAMBDA_LOG_FORMAT            Text (default) or JSON: platform lines as Lambda's JSON records
+
+pyrie's own, read from the environment only:
+  PYRIE_SUPERVISOR_TOKEN           the secret a front end must present on --supervisor-address
+  GUNICORN_CMD_ARGS                gunicorn options for the front end, over the configuration file
 """
 
 
@@ -266,7 +288,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
     log_level = _LOG_LEVELS.get(level_name.lower())
     if log_level is None:
         raise ConfigError(f"--log-level: {level_name!r} is not one of {', '.join(_LOG_LEVELS)}")
-    workers = _number(value("--workers") or str(os.cpu_count() or 1), "--workers", int, minimum=1)
+    workers_text = value("--workers")
+    workers = _number(workers_text, "--workers", int, minimum=1) if workers_text else None
     init_timeout = _number(_required(value("--init-timeout")), "--init-timeout", float, minimum=0.001)
     function = _function_config(command, env, cwd or os.getcwd())
     max_concurrency = _number(_required(value("--max-concurrency")), "--max-concurrency", int, minimum=1)
@@ -279,6 +302,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         watch_path = os.path.abspath(os.path.join(function.cwd, watch)) if watch != "true" else function.cwd
         if not os.path.exists(watch_path):
             raise ConfigError(f"--watch: {watch_path} does not exist")
+    gunicorn_config = _gunicorn_config(value("--gunicorn-config"), cwd or os.getcwd())
+    supervisor_address, supervisor_token = _supervisor_listener(value("--supervisor-address"), env)
 
     return Config(
         function=function,
@@ -297,6 +322,9 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         ),
         extensions_dir=_required(value("--extensions-dir")),
         function_url_address=function_url_address,
+        gunicorn_config=gunicorn_config,
+        supervisor_address=supervisor_address,
+        supervisor_token=supervisor_token,
     )
 
 
@@ -315,6 +343,30 @@ def _switch(text: str, what: str, allow_value: bool = False) -> bool:
     if allow_value and text.strip():
         return True
     raise ConfigError(f"{what}: {text!r} is not true or false")
+
+
+def _gunicorn_config(path: str | None, cwd: str) -> str | None:
+    if not path:
+        return None
+    path = os.path.join(cwd, path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"--gunicorn-config: {path} is not a file")
+    return path
+
+
+def _supervisor_listener(text: str | None, env: Mapping[str, str]) -> tuple[Address | None, str | None]:
+    """The TCP address of the split deployment's pipe and its token, both checked; (None, None) when it is off."""
+    if not text:
+        return None, None
+    address = Address.parse(text, "--supervisor-address")
+    token = env.get(SUPERVISOR_TOKEN_ENV, "")
+    if len(token) < MIN_TOKEN_LENGTH:
+        problem = "is not set" if not token else f"is shorter than {MIN_TOKEN_LENGTH} characters"
+        raise ConfigError(
+            f"--supervisor-address needs {SUPERVISOR_TOKEN_ENV} to keep strangers out, and it {problem} "
+            "(make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    return address, token
 
 
 def _function_config(command: list[str], env: dict[str, str], cwd: str) -> FunctionConfig:
@@ -375,6 +427,7 @@ def _runtime_base_env(env: Mapping[str, str], name: str, version: str, handler: 
         "AWS_LAMBDA_FUNCTION_NAME": "test_function",
     }
     runtime_env.update(env)
+    runtime_env.pop(SUPERVISOR_TOKEN_ENV, None)  # pyrie's secret, not the function's
     for credential in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         runtime_env[credential] = env.get(credential, "")
     if handler is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -134,11 +134,15 @@ class Config:
     invoke_address: Address
     runtime_api_address: Address
     log_level: str  # a logging level name: CRITICAL, ERROR, WARNING, INFO, DEBUG
-    workers: int  # gunicorn worker processes
+    workers: int | None  # gunicorn worker processes; None: as the gunicorn configuration says (default CPU count)
     init_timeout_s: float  # how long a runtime may take to reach its first /next (Lambda's INIT phase limit)
     pool: PoolConfig = PoolConfig()
     extensions_dir: str = "/opt/extensions"  # external extensions: the files of this directory
     function_url_address: Address | None = None  # where Function URLs listen; None: off
+    gunicorn_config: str | None = None  # the user's gunicorn configuration file, applied over pyrie's defaults
+    supervisor_address: Address | None = None  # the pipe's TCP listener of a split deployment (off: None)
+    # the secret a front end must present on supervisor_address
+    supervisor_token: str | None = field(default=None, repr=False)
     limits: Limits = Limits()
 
 

@@ -23,7 +23,7 @@ from supervisor.errors import ServiceError
 from supervisor.functions import InvalidFunctionName, parse_function_ref, resolves_to
 from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
 from supervisor.logs import FunctionLog
-from supervisor.messages import Invoke, Outcome
+from supervisor.messages import EnvironmentStatus, Invoke, Outcome, Status
 from supervisor.ports import RuntimeApiPorts
 from supervisor.states import EnvState
 from supervisor.timers import Timer
@@ -107,6 +107,18 @@ class Dispatcher:
             if env.state is EnvState.IDLE or (env.state is EnvState.STARTING and env.pending is None):
                 env.retire("code changed")
         self._keep_warm()
+
+    def status(self) -> Status:
+        """What /healthz shows: the function and each environment's state. Starts and uses nothing."""
+        function = self._config.function
+        return Status(
+            function=function.name,
+            version=function.version,
+            max_concurrency=self._pool.max_concurrency,
+            environments=tuple(
+                EnvironmentStatus(env.name, env.state.value, env.runtime.state.value) for env in self._environments
+            ),
+        )
 
     def shutdown(self, grace_s: float) -> None:
         """Refuse new invokes, give running ones up to ``grace_s`` to finish, then end every environment."""

@@ -56,7 +56,7 @@ class FrameDecoder:
         self._fresh: bytes | None = None
         self._offset = 0
         self._buffer = bytearray()
-        self._max = max_frame_size
+        self.max_frame_size = max_frame_size  # may be changed between frames (raised once a peer is trusted)
         self._eof = False
         self._failed: FrameError | None = None
 
@@ -90,8 +90,8 @@ class FrameDecoder:
         if len(buffer) < _PREFIX:
             return self._at_short_input()
         (length,) = _LENGTH.unpack_from(buffer)
-        if length > self._max:
-            return self._fail(f"frame of {length} bytes exceeds the maximum of {self._max}")
+        if length > self.max_frame_size:
+            return self._fail(f"frame of {length} bytes exceeds the maximum of {self.max_frame_size}")
         end = _PREFIX + length
         if len(buffer) < end:
             return self._at_short_input()
@@ -115,8 +115,8 @@ class FrameDecoder:
         assert data is not None
         if len(data) - start >= _PREFIX:
             (length,) = _LENGTH.unpack_from(data, start)
-            if length > self._max:
-                return self._fail(f"frame of {length} bytes exceeds the maximum of {self._max}")
+            if length > self.max_frame_size:
+                return self._fail(f"frame of {length} bytes exceeds the maximum of {self.max_frame_size}")
             end = start + _PREFIX + length
             if end <= len(data):
                 message = self._unpack(memoryview(data)[start + _PREFIX : end])

@@ -1,9 +1,10 @@
 """The invoke front end as the supervisor's child: gunicorn with gevent workers serving ``invoke_api.app``.
 
 The supervisor binds the invoke listener itself and hands gunicorn the file descriptor (``--bind fd://N``), so
-connections wait in the listener's backlog while gunicorn boots. gunicorn is spawned early
-(``supervisor.gunicorn_child``), before gevent is imported; this module watches it with gevent's child watcher and
-stops it when pyrie shuts down.
+connections wait in the listener's backlog while gunicorn boots, or boots again after it died. gunicorn is spawned
+by ``supervisor.gunicorn_child`` (the first time early, before gevent is imported); this module watches one gunicorn
+with gevent's child watcher, passes SIGHUP on to it, ends what is left of it when it died, and stops it when pyrie
+shuts down.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 
 import gevent
@@ -24,9 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class FrontEnd:
-    def __init__(self, process: subprocess.Popen[bytes], on_exit: Callable[[int], None]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], on_exit: Callable[[int, float], None]) -> None:
+        """``on_exit(returncode, uptime_s)`` is called once, when this gunicorn exits, whatever the cause."""
         self.pid = process.pid
         self._on_exit = on_exit
+        self._started = time.monotonic()
         self.returncode: int | None = None
         self._exited = gevent.event.Event()
         self._watcher = gevent.get_hub().loop.child(self.pid, False)
@@ -35,6 +39,18 @@ class FrontEnd:
         pid, status = os.waitpid(self.pid, os.WNOHANG)
         if pid == self.pid:
             gevent.spawn(self._exit, status)
+
+    def reload(self) -> None:
+        """SIGHUP to the gunicorn master: it rereads its configuration, starts new workers and lets the old ones
+        finish their requests (within ``graceful_timeout``)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGHUP)
+
+    def kill_leftovers(self) -> None:
+        """After the master died: end its workers now. They would exit by themselves within a second (gunicorn's
+        workers check for their parent), dropping whatever they hold, and until then accept connections that the
+        next gunicorn should get."""
+        self._signal(signal.SIGKILL)
 
     def stop_accepting(self) -> None:
         """SIGTERM: gunicorn closes its listener and lets the requests it has finish."""
@@ -63,4 +79,4 @@ class FrontEnd:
         self.returncode = os.waitstatus_to_exitcode(status)
         log.debug("front end (gunicorn, pid %d) exited: %s", self.pid, self.returncode)
         self._exited.set()
-        self._on_exit(self.returncode)
+        self._on_exit(self.returncode, time.monotonic() - self._started)

@@ -1,11 +1,20 @@
 """The root process: owns the sockets, the front end, the environments, and the order of shutdown.
 
-Start-up: bind the invoke listener and the private pipe socket (so a busy port stops pyrie at once), start gunicorn
-as a child, serve the pipe. Environments start lazily, on the first invoke, like the Go emulator's runtime.
+Start-up: bind the invoke listener, the private pipe socket and, for a split deployment, the pipe's TCP listener
+(so a busy port stops pyrie at once), start gunicorn as a child, serve the pipe. Environments start lazily, on the
+first invoke, like the Go emulator's runtime.
 
-Shutdown (SIGTERM/SIGINT, or the front end dying): refuse new invokes, let gunicorn finish its in-flight requests
-while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process group), stop
-gunicorn, remove the socket directory. Signal handlers only set an event; the main greenlet does the work.
+While running: if gunicorn dies, its leftover workers are ended and a new gunicorn serves the same listener (the
+connections that arrive meanwhile wait in its backlog); one that fails to boot is not restarted in a loop, pyrie
+gives up with one line and exits 1 (``supervisor.restart_policy``). SIGHUP is passed to the gunicorn master, which
+replaces its workers gracefully: in-flight responses finish on the old ones.
+
+Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
+requests while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process
+group), stop gunicorn, remove the socket directory.
+
+Signal handlers and the gunicorn watcher only queue an event; the main greenlet takes them one at a time and does
+the work, like gunicorn's arbiter.
 """
 
 from __future__ import annotations
@@ -13,19 +22,23 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
+from dataclasses import dataclass
 from typing import Final
 
 import gevent
-import gevent.event
+import gevent.queue
 import gevent.socket
 
 from supervisor.config import Config
 from supervisor.dispatcher import Dispatcher
+from supervisor.errors import exit_description
 from supervisor.frontend import FrontEnd
+from supervisor.gunicorn_child import spawn_gunicorn
 from supervisor.listeners import Listeners
 from supervisor.logs import FunctionLog
 from supervisor.pipe_server import PipeServer
 from supervisor.reaper import become_subreaper
+from supervisor.restart_policy import RestartPolicy, Verdict
 from supervisor.watcher import CodeWatcher
 
 __all__ = ["Supervisor"]
@@ -39,17 +52,39 @@ FLUSH_S: Final = 0.05
 FRONTEND_EXIT_S: Final = 2.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    signum: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Reload:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _FrontEndExited:
+    returncode: int
+    uptime_s: float
+
+
+_Event = _Stop | _Reload | _FrontEndExited
+
+
 class Supervisor:
     def __init__(self, config: Config, listeners: Listeners, gunicorn: subprocess.Popen[bytes]) -> None:
         """Take over the listeners and the gunicorn child that ``supervisor.__main__`` started."""
         self.config = config
         self._listeners = listeners
-        self._stop_requested = gevent.event.Event()
-        self._stopping = False
+        self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
         self._exit_code = 0
+        self._restarts = RestartPolicy()
         self.dispatcher = Dispatcher(config, FunctionLog())
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
-        self._pipe_server = PipeServer(pipe, self.dispatcher)
+        self._pipe_servers = [PipeServer(pipe, self.dispatcher)]
+        if listeners.pipe_tcp is not None:
+            pipe_tcp = gevent.socket.socket(fileno=listeners.pipe_tcp.detach())
+            self._pipe_servers.append(PipeServer(pipe_tcp, self.dispatcher, token=config.supervisor_token))
         self._frontend = FrontEnd(gunicorn, self._frontend_exited)
         watch = config.pool.watch_path
         self._watcher = CodeWatcher(watch, self.dispatcher.code_changed) if watch else None
@@ -57,12 +92,14 @@ class Supervisor:
     def run(self) -> int:
         """Serve until asked to stop; returns the process exit status."""
         become_subreaper()
-        self._pipe_server.start()
+        for server in self._pipe_servers:
+            server.start()
         self.dispatcher.start()
         if self._watcher is not None:
             self._watcher.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            gevent.signal_handler(signum, self._request_stop, signum)
+            gevent.signal_handler(signum, self._events.put, _Stop(signum))
+        gevent.signal_handler(signal.SIGHUP, self._events.put, _Reload())
         urls = f", Function URLs on {self.config.function_url_address}" if self._listeners.url is not None else ""
         log.info(
             "pyrie listening on %s (Invoke API%s), runtime API at %s, function %s: %s",
@@ -72,24 +109,42 @@ class Supervisor:
             self.config.function.name,
             " ".join(self.config.function.command),
         )
-        self._stop_requested.wait()
+        if self.config.supervisor_address is not None:
+            log.info("front ends may also connect on %s (token required)", self.config.supervisor_address)
+        while True:
+            event = self._events.get()
+            if isinstance(event, _Stop):
+                log.debug("received %s", signal.Signals(event.signum).name)
+                break
+            if isinstance(event, _Reload):
+                log.info("SIGHUP: reloading the front end (gunicorn replaces its workers gracefully)")
+                self._frontend.reload()
+            elif not self._recover(event):
+                break
         self._shutdown()
         return self._exit_code
 
-    def _request_stop(self, signum: int) -> None:
-        # A signal handler: only note the request; the main greenlet does the work.
-        log.debug("received %s", signal.Signals(signum).name)
-        self._stop_requested.set()
+    def _frontend_exited(self, returncode: int, uptime_s: float) -> None:
+        self._events.put(_FrontEndExited(returncode, uptime_s))
 
-    def _frontend_exited(self, returncode: int) -> None:
-        if self._stopping:
-            return
-        log.error("the front end (gunicorn) exited unexpectedly with status %s; shutting down", returncode)
-        self._exit_code = 1
-        self._stop_requested.set()
+    def _recover(self, exited: _FrontEndExited) -> bool:
+        """Start a new front end after one died; ``False`` when pyrie gives up (and will exit 1)."""
+        how = exit_description(exited.returncode)
+        self._frontend.kill_leftovers()
+        if self._restarts.after_exit(exited.uptime_s, exited.returncode) is Verdict.GIVE_UP:
+            log.error(
+                "the front end (gunicorn) failed to start (%s, after %.1f s); giving up: see its messages above "
+                "(--gunicorn-config, GUNICORN_CMD_ARGS)",
+                how,
+                exited.uptime_s,
+            )
+            self._exit_code = 1
+            return False
+        log.warning("the front end (gunicorn) exited unexpectedly (%s); starting a new one", how)
+        self._frontend = FrontEnd(spawn_gunicorn(self.config, self._listeners), self._frontend_exited)
+        return True
 
     def _shutdown(self) -> None:
-        self._stopping = True
         log.info("shutting down")
         self._frontend.stop_accepting()
         if self._watcher is not None:
@@ -97,5 +152,6 @@ class Supervisor:
         self.dispatcher.shutdown(SHUTDOWN_GRACE_S)
         gevent.sleep(FLUSH_S)
         self._frontend.stop(FRONTEND_EXIT_S)
-        self._pipe_server.stop()
+        for server in self._pipe_servers:
+            server.stop()
         self._listeners.close()

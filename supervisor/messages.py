@@ -1,10 +1,13 @@
 """The messages carried in frames between the invoke front end and the supervisor.
 
-Front end -> supervisor: ``INVOKE`` (one per invoke), ``CANCEL`` (the client went away).
-Supervisor -> front end: ``HEAD`` (the response starts), ``CHUNK`` (body bytes), ``END`` (exactly one, last).
+Front end -> supervisor: ``INVOKE`` (one per invoke), ``CANCEL`` (the client went away), ``STATUS_REQUEST`` (a
+health check), and ``HELLO`` (the shared token, first on every TCP connection of a split deployment).
+Supervisor -> front end: ``HEAD`` (the response starts), ``CHUNK`` (body bytes), ``END`` (exactly one, last), and
+``STATUS`` (the answer to a ``STATUS_REQUEST``).
 
 An invoke that fails before any byte of its response exists (throttled, unknown function, function error) is
-answered by ``END`` alone. Every message is a msgpack map whose key ``t`` is its ``Kind``; ``decode`` turns a frame
+answered by ``END`` alone. ``HELLO`` has no answer: a supervisor that does not accept the token closes the
+connection. Every message is a msgpack map whose key ``t`` is its ``Kind``; ``decode`` turns a frame
 into one of the dataclasses below and raises ``ProtocolError`` for anything else, so the I/O code never looks into
 raw maps.
 """
@@ -18,25 +21,34 @@ from typing import Any, Final
 __all__ = [
     "CHUNK_SIZE",
     "FUNCTION_URL_LISTENER_ENV",
+    "SUPERVISOR_ADDRESS_ENV",
     "SUPERVISOR_SOCKET_ENV",
+    "SUPERVISOR_TOKEN_ENV",
     "Cancel",
     "Chunk",
     "End",
+    "EnvironmentStatus",
     "Head",
+    "Hello",
     "Invoke",
     "Kind",
     "Message",
     "Outcome",
     "ProtocolError",
+    "Status",
+    "StatusRequest",
     "decode",
     "encode",
 ]
 
-# The environment variable that tells the front end where the supervisor's Unix socket is.
+# The environment variables that tell the front end where the supervisor is: its Unix socket (set by pyrie for its
+# own gunicorn), or, in a split deployment, its TCP address and the token that lets a connection in.
 SUPERVISOR_SOCKET_ENV: Final = "PYRIE_SUPERVISOR_SOCKET"
 # The environment variable that names the Function URL listener's bound address (HOST:PORT, as its getsockname()),
 # so the front end tells its requests from the Invoke API's; unset when Function URLs are off.
 FUNCTION_URL_LISTENER_ENV: Final = "PYRIE_FUNCTION_URL_LISTENER"
+SUPERVISOR_ADDRESS_ENV: Final = "PYRIE_SUPERVISOR_ADDRESS"
+SUPERVISOR_TOKEN_ENV: Final = "PYRIE_SUPERVISOR_TOKEN"
 
 # Body bytes travel in chunks of at most this size, so a frame never holds more than this much of a response.
 CHUNK_SIZE: Final = 1024 * 1024
@@ -52,6 +64,9 @@ class Kind(enum.IntEnum):
     HEAD = 3
     CHUNK = 4
     END = 5
+    HELLO = 6
+    STATUS_REQUEST = 7
+    STATUS = 8
 
 
 class Outcome(enum.StrEnum):
@@ -104,7 +119,32 @@ class End:
     log_result: str | None = None  # base64 of the log tail, when asked for
 
 
-Message = Invoke | Cancel | Head | Chunk | End
+@dataclass(frozen=True, slots=True)
+class Hello:
+    token: str  # the shared secret of a split deployment (PYRIE_SUPERVISOR_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """A health check: the supervisor answers with ``Status``; no environment is started or used."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentStatus:
+    name: str
+    state: str  # supervisor.states.EnvState value: starting, idle, invoking, resetting, gone
+    runtime_state: str  # runtime_api.states.RuntimeState value: Started, Ready, Running ...
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    function: str
+    version: str
+    max_concurrency: int
+    environments: tuple[EnvironmentStatus, ...] = ()
+
+
+Message = Invoke | Cancel | Head | Chunk | End | Hello | StatusRequest | Status
 
 _KIND_OF: Final[dict[type, Kind]] = {
     Invoke: Kind.INVOKE,
@@ -112,6 +152,9 @@ _KIND_OF: Final[dict[type, Kind]] = {
     Head: Kind.HEAD,
     Chunk: Kind.CHUNK,
     End: Kind.END,
+    Hello: Kind.HELLO,
+    StatusRequest: Kind.STATUS_REQUEST,
+    Status: Kind.STATUS,
 }
 _CLASS_OF: Final[dict[int, type]] = {kind.value: cls for cls, kind in _KIND_OF.items()}
 _NAMES: Final[dict[type, tuple[str, ...]]] = {cls: tuple(f.name for f in fields(cls)) for cls in _KIND_OF}
@@ -121,6 +164,8 @@ def encode(message: Message) -> dict[str, Any]:
     """The msgpack map of ``message``."""
     cls = type(message)
     encoded = {name: getattr(message, name) for name in _NAMES[cls]}
+    if isinstance(message, Status):
+        encoded["environments"] = [_encode_environment(env) for env in message.environments]
     encoded["t"] = _KIND_OF[cls].value
     return encoded
 
@@ -132,6 +177,8 @@ def decode(encoded: dict[str, Any]) -> Message:
     cls = _CLASS_OF.get(kind) if type(kind) is int else None
     if cls is None:
         raise ProtocolError(f"unknown message type {kind!r}")
+    if cls is Status and "environments" in fields:
+        fields["environments"] = _decode_environments(fields["environments"])
     try:
         message = cls(**fields)
     except TypeError as exc:
@@ -160,6 +207,26 @@ def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
     return expected if isinstance(expected, tuple) else (expected,)
 
 
+def _encode_environment(env: EnvironmentStatus) -> dict[str, str]:
+    return {name: getattr(env, name) for name in _ENVIRONMENT_FIELDS}
+
+
+def _decode_environments(value: Any) -> tuple[EnvironmentStatus, ...]:
+    if not isinstance(value, list):
+        raise ProtocolError(f"Status.environments must be a list, not {type(value).__name__}")
+    environments = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or set(item) != set(_ENVIRONMENT_FIELDS)
+            or not all(isinstance(v, str) for v in item.values())
+        ):
+            raise ProtocolError(f"malformed environment in a Status message: {item!r}")
+        environments.append(EnvironmentStatus(**item))
+    return tuple(environments)
+
+
+_ENVIRONMENT_FIELDS: Final = tuple(f.name for f in fields(EnvironmentStatus))
 _OPT_STR = (str, type(None))
 _TYPES: Final[dict[type, dict[str, Any]]] = {
     Invoke: {
@@ -192,4 +259,7 @@ _TYPES: Final[dict[type, dict[str, Any]]] = {
         "headers": dict,
         "log_result": _OPT_STR,
     },
+    Hello: {"token": str},
+    StatusRequest: {},
+    Status: {"function": str, "version": str, "max_concurrency": int, "environments": tuple},
 }

@@ -12,7 +12,8 @@ __all__ = ["read_message", "send_all"]
 
 def read_message(sock: Any, decoder: FrameDecoder, recv_size: int) -> Message | None:
     """The next message from ``sock``, or ``None`` when the peer closed the connection (a broken connection
-    counts as closed). Raises ``FrameError``/``ProtocolError`` for a bad frame."""
+    counts as closed). Raises ``FrameError``/``ProtocolError`` for a bad frame, and ``TimeoutError`` when the socket
+    has a timeout and it passes."""
     while True:
         frame = decoder.next_frame()
         if frame is None:
@@ -22,6 +23,8 @@ def read_message(sock: Any, decoder: FrameDecoder, recv_size: int) -> Message | 
             return decode(frame)
         try:
             data = sock.recv(recv_size)
+        except TimeoutError:
+            raise  # the caller set a timeout: it is not the peer closing
         except OSError:
             data = b""
         decoder.feed(data)

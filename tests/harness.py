@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,23 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01, wh
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def wait_answering(
+    process: subprocess.Popen[bytes], url: str, stderr: Callable[[], str], what: str, timeout: float
+) -> None:
+    """Wait until the HTTP server at ``url`` answers (a 404 for a path nobody serves); fail at once if it exits."""
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode}:\n{stderr()}")
+        try:
+            # The listener accepts at once (pyrie binds it first); gunicorn answers once it has booted.
+            return requests.get(f"{url}/ready-probe", timeout=5).status_code == 404
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+
+    wait_until(answers, timeout, what=f"{what} to answer")
 
 
 class Pyrie:
@@ -84,16 +101,7 @@ class Pyrie:
     # -- life ---------------------------------------------------------------------------------------------------
 
     def wait_ready(self, timeout: float = 15.0) -> Pyrie:
-        def answers() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"pyrie exited with {self.process.returncode}:\n{self.stderr()}")
-            try:
-                # The listener accepts at once (pyrie binds it first); gunicorn answers once it has booted.
-                return requests.get(f"{self.url}/ready-probe", timeout=5).status_code == 404
-            except (requests.ConnectionError, requests.Timeout):
-                return False
-
-        wait_until(answers, timeout, what="pyrie to answer")
+        wait_answering(self.process, self.url, self.stderr, "pyrie", timeout)
         return self
 
     def descendants(self) -> list[psutil.Process]:
@@ -160,6 +168,9 @@ class Pyrie:
     def wait_for_output(self, text: str, timeout: float = 10.0) -> str:
         return wait_until(lambda: self.stdout() if text in self.stdout() else "", timeout, what=repr(text))
 
+    def wait_for_stderr(self, text: str, timeout: float = 10.0) -> str:
+        return wait_until(lambda: self.stderr() if text in self.stderr() else "", timeout, what=repr(text))
+
     def wait_for_lines(self, prefix: str, count: int, timeout: float = 10.0) -> list[str]:
         """Wait until stdout has ``count`` lines starting with ``prefix`` (END and REPORT follow the response)."""
 
@@ -179,3 +190,55 @@ def running(args: Sequence[str], log_dir: Path, **kwargs: Any) -> Iterator[Pyrie
         if not pyrie.stopped:
             code = pyrie.stop()
             assert code == 0, f"pyrie exited with {code}:\n{pyrie.stderr()}"
+
+
+class FrontEnd:
+    """The invoke front end on its own, as a split deployment runs it: ``gunicorn -c deploy/gunicorn.conf.py
+    invoke_api.app:application`` on a free loopback port, finding the supervisor through ``env``."""
+
+    def __init__(self, env: Mapping[str, str], *, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("PYRIE_") and k != "GUNICORN_CMD_ARGS"}
+        environ.update({"PYRIE_RUNTIME_INTERFACE_EMULATOR_ADDRESS": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1"})
+        environ.update(env)
+        self.stderr_path = log_dir / f"frontend-{self.port}.err"
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (closed in stop)
+        argv = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+        self.process = subprocess.Popen(
+            [*argv, "invoke_api.app:application"],
+            cwd=ROOT,
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
+        self.session = requests.Session()
+        self.stopped = False
+
+    def wait_ready(self, timeout: float = 15.0) -> FrontEnd:
+        wait_answering(self.process, self.url, self.stderr, "the front end (gunicorn)", timeout)
+        return self
+
+    def invoke(self, payload: bytes = b"{}", timeout: float = 30, **kwargs: Any) -> requests.Response:
+        return self.session.post(self.url + INVOKE_PATH, data=payload, timeout=timeout, **kwargs)
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGQUIT, gunicorn's quick stop (SIGTERM would wait for idle keep-alive connections)."""
+        if self.stopped:
+            return self.process.returncode
+        self.stopped = True
+        tree = psutil.Process(self.process.pid).children(recursive=True)
+        self.session.close()
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            code = self.process.wait(timeout)
+        finally:
+            self._stderr.close()
+        _, alive = psutil.wait_procs(tree, timeout=5)
+        assert not alive, f"gunicorn left processes behind: {[p.pid for p in alive]}"
+        return code

@@ -156,6 +156,8 @@ def test_parse_raises_help_requested(tmp_path):
         ("--runtime-interface-emulator-address", "HOST:PORT"),
         ("--workers", "N"),
         ("--init-timeout", "SECONDS"),
+        ("--gunicorn-config", "PATH"),
+        ("--supervisor-address", "HOST:PORT"),
     ],
 )
 def test_missing_value(flag, metavar):
@@ -190,8 +192,11 @@ def test_defaults(tmp_path, boot):
     assert config.invoke_address == Address("0.0.0.0", 8080)
     assert config.runtime_api_address == Address("127.0.0.1", 9001)
     assert config.log_level == "INFO"
-    assert config.workers == (os.cpu_count() or 1)
+    assert config.workers is None  # gunicorn's configuration decides: one per CPU unless it says otherwise
     assert config.init_timeout_s == 10.0
+    assert config.gunicorn_config is None
+    assert config.supervisor_address is None
+    assert config.supervisor_token is None
     function = config.function
     assert function.name == "test_function"
     assert function.version == "$LATEST"
@@ -236,6 +241,8 @@ def test_empty_environment_values_count_as_unset(tmp_path, boot):
             "PYRIE_RUNTIME_INTERFACE_EMULATOR_ADDRESS",
             "PYRIE_WORKERS",
             "PYRIE_INIT_TIMEOUT",
+            "PYRIE_GUNICORN_CONFIG",
+            "PYRIE_SUPERVISOR_ADDRESS",
         )
     }
     config = run([boot], environ, cwd=tmp_path)
@@ -250,7 +257,7 @@ def test_empty_environment_values_count_as_unset(tmp_path, boot):
     assert config.log_level == "INFO"
     assert config.runtime_api_address == Address("127.0.0.1", 9001)
     assert config.invoke_address == Address("0.0.0.0", 8080)
-    assert config.workers == (os.cpu_count() or 1)
+    assert config.workers is None
     assert config.init_timeout_s == 10.0
     assert function.base_env["AWS_LAMBDA_FUNCTION_NAME"] == "test_function"
     assert function.base_env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
@@ -784,3 +791,57 @@ def test_parse_does_not_read_the_real_environment(tmp_path, boot, monkeypatch):
     config = run([boot], {}, cwd=tmp_path)
     assert config.function.name == "test_function"
     assert "from-os-environ" not in config.function.base_env.values()
+
+
+# --- the front end's gunicorn and the split deployment ------------------------------------------------------------
+
+TOKEN = "0123456789abcdef-token"
+
+
+def test_gunicorn_config_is_resolved_against_the_working_directory(tmp_path, boot):
+    (tmp_path / "gunicorn.conf.py").write_text("workers = 3\n")
+    assert run(["--gunicorn-config", "gunicorn.conf.py", boot], cwd=tmp_path).gunicorn_config == str(
+        tmp_path / "gunicorn.conf.py"
+    )
+    from_env = run([boot], {"PYRIE_GUNICORN_CONFIG": str(tmp_path / "gunicorn.conf.py")}, cwd=tmp_path)
+    assert from_env.gunicorn_config == str(tmp_path / "gunicorn.conf.py")
+
+
+@pytest.mark.parametrize("path", ["missing.conf.py", "."])
+def test_a_gunicorn_config_that_is_no_file_stops_pyrie(tmp_path, boot, path):
+    message = error_of(["--gunicorn-config", path, boot], cwd=tmp_path)
+    assert message == f"--gunicorn-config: {os.path.join(str(tmp_path), path)} is not a file"
+
+
+def test_supervisor_address_with_its_token(tmp_path, boot):
+    config = run(["--supervisor-address", "0.0.0.0:9100", boot], {"PYRIE_SUPERVISOR_TOKEN": TOKEN}, cwd=tmp_path)
+    assert config.supervisor_address == Address("0.0.0.0", 9100)
+    assert config.supervisor_token == TOKEN
+    assert TOKEN not in repr(config)
+    from_env = run(
+        [boot], {"PYRIE_SUPERVISOR_ADDRESS": "127.0.0.1:9100", "PYRIE_SUPERVISOR_TOKEN": TOKEN}, cwd=tmp_path
+    )
+    assert from_env.supervisor_address == Address("127.0.0.1", 9100)
+
+
+@pytest.mark.parametrize(
+    ("address", "token", "problem"),
+    [("0.0.0.0:9100", None, "is not set"), ("127.0.0.1:9100", "", "is not set"), ("[::]:9100", "short", "shorter")],
+)
+def test_supervisor_address_without_a_good_token_stops_pyrie(tmp_path, boot, address, token, problem):
+    environ = {} if token is None else {"PYRIE_SUPERVISOR_TOKEN": token}
+    message = error_of(["--supervisor-address", address, boot], environ, cwd=tmp_path)
+    assert message.startswith("--supervisor-address needs PYRIE_SUPERVISOR_TOKEN")
+    assert problem in message
+
+
+def test_a_malformed_supervisor_address_stops_pyrie(tmp_path, boot):
+    message = error_of(["--supervisor-address", "9100", boot], {"PYRIE_SUPERVISOR_TOKEN": TOKEN}, cwd=tmp_path)
+    assert message == "--supervisor-address: '9100' is not HOST:PORT (for example 127.0.0.1:9001)"
+
+
+def test_the_token_is_kept_from_the_runtime(tmp_path, boot):
+    environ = {"PYRIE_SUPERVISOR_TOKEN": TOKEN, "PYRIE_SUPERVISOR_ADDRESS": "127.0.0.1:9100", "OTHER": "kept"}
+    function = run([boot], environ, cwd=tmp_path).function
+    assert "PYRIE_SUPERVISOR_TOKEN" not in function.base_env
+    assert function.base_env["OTHER"] == "kept"

@@ -270,6 +270,24 @@ def test_a_frame_of_exactly_the_maximum_size_is_accepted():
     assert decoder.next_frame() == message
 
 
+def test_the_maximum_can_be_raised_between_frames():
+    # The supervisor's TCP listener reads a stranger's first frame (its Hello) under a small maximum, then raises it;
+    # a large frame that came in the same read as the Hello is measured against the new maximum.
+    small, large = encode_frame({"token": "t"}), encode_frame({"d": b"x" * 100})
+    decoder = FrameDecoder(max_frame_size=len(small) - 4)
+    decoder.feed(small + large)
+    assert decoder.next_frame() == {"token": "t"}
+    decoder.max_frame_size = len(large) - 4
+    assert decoder.next_frame() == {"d": b"x" * 100}
+
+
+def test_a_large_frame_under_the_small_maximum_fails():
+    decoder = FrameDecoder(max_frame_size=16)
+    decoder.feed(encode_frame({"d": b"x" * 100}))
+    with pytest.raises(FrameError, match="exceeds the maximum of 16"):
+        decoder.next_frame()
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [

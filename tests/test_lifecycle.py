@@ -57,6 +57,12 @@ def addresses() -> list[str]:
         (("--runtime-api-address", "nonsense", RAW_RUNTIME), {}, "--runtime-api-address: 'nonsense' is not HOST:PORT"),
         (("./no-such-bootstrap", "app.handler"), {}, "bootstrap './no-such-bootstrap' not found"),
         (("--log-level", "loud", RAW_RUNTIME), {}, "--log-level: 'loud' is not one of"),
+        (
+            ("--supervisor-address", "127.0.0.1:9100", RAW_RUNTIME),
+            {"PYRIE_SUPERVISOR_TOKEN": ""},
+            "--supervisor-address needs PYRIE_SUPERVISOR_TOKEN",
+        ),
+        (("--gunicorn-config", "/no/such/gunicorn.conf.py", RAW_RUNTIME), {}, "--gunicorn-config: /no/such/"),
     ],
 )
 def test_bad_configuration_stops_at_start_up_with_one_line(

@@ -12,12 +12,16 @@ from supervisor.messages import (
     Cancel,
     Chunk,
     End,
+    EnvironmentStatus,
     Head,
+    Hello,
     Invoke,
     Kind,
     Message,
     Outcome,
     ProtocolError,
+    Status,
+    StatusRequest,
     decode,
     encode,
 )
@@ -58,6 +62,18 @@ MESSAGES: list[Message] = [
         status=429,
         headers={"Retry-After": "1"},
     ),
+    Hello(token="s3cret-token-0123456789"),
+    StatusRequest(),
+    Status(function="test_function", version="$LATEST", max_concurrency=1),
+    Status(
+        function="orders",
+        version="7",
+        max_concurrency=10,
+        environments=(
+            EnvironmentStatus(name="environment-1", state="idle", runtime_state="Ready"),
+            EnvironmentStatus(name="environment-2", state="invoking", runtime_state="Running"),
+        ),
+    ),
 ]
 IDS = [
     "invoke-minimal",
@@ -71,6 +87,10 @@ IDS = [
     "end-ok",
     "end-function-error",
     "end-service-error",
+    "hello",
+    "status-request",
+    "status-no-environments",
+    "status-two-environments",
 ]
 
 
@@ -111,17 +131,48 @@ def test_encode_gives_every_field_and_the_kind(message):
     encoded = encode(message)
     assert set(encoded) == {f.name for f in fields(message)} | {"t"}
     assert type(encoded["t"]) is int  # the plain number on the wire, not the enum
-    kinds = {Invoke: Kind.INVOKE, Cancel: Kind.CANCEL, Head: Kind.HEAD, Chunk: Kind.CHUNK, End: Kind.END}
+    kinds = {
+        Invoke: Kind.INVOKE,
+        Cancel: Kind.CANCEL,
+        Head: Kind.HEAD,
+        Chunk: Kind.CHUNK,
+        End: Kind.END,
+        Hello: Kind.HELLO,
+        StatusRequest: Kind.STATUS_REQUEST,
+        Status: Kind.STATUS,
+    }
     assert encoded["t"] == kinds[type(message)]
 
 
 def test_kind_numbers_are_fixed():
     # They are the wire format shared by the front end and the supervisor: changing one breaks a mixed deployment.
-    assert {kind.name: kind.value for kind in Kind} == {"INVOKE": 1, "CANCEL": 2, "HEAD": 3, "CHUNK": 4, "END": 5}
+    assert {kind.name: kind.value for kind in Kind} == {
+        "INVOKE": 1,
+        "CANCEL": 2,
+        "HEAD": 3,
+        "CHUNK": 4,
+        "END": 5,
+        "HELLO": 6,
+        "STATUS_REQUEST": 7,
+        "STATUS": 8,
+    }
 
 
 def test_every_message_type_is_covered_by_the_round_trip():
-    assert {type(message) for message in MESSAGES} == {Invoke, Cancel, Head, Chunk, End}
+    assert {type(message) for message in MESSAGES} == {Invoke, Cancel, Head, Chunk, End, Hello, StatusRequest, Status}
+
+
+def test_status_environments_travel_as_plain_maps():
+    # msgpack cannot carry dataclasses: on the wire each environment is a map of strings, decoded back to the class.
+    status = MESSAGES[IDS.index("status-two-environments")]
+    encoded = through_the_pipe(encode(status))
+    assert encoded["environments"] == [
+        {"name": "environment-1", "state": "idle", "runtime_state": "Ready"},
+        {"name": "environment-2", "state": "invoking", "runtime_state": "Running"},
+    ]
+    decoded = decode(encoded)
+    assert isinstance(decoded, Status)
+    assert all(type(env) is EnvironmentStatus for env in decoded.environments)
 
 
 def test_binary_fields_arrive_as_bytes_and_text_fields_as_str():
@@ -171,7 +222,7 @@ def test_end_outcome_of_the_wrong_type_is_a_protocol_error():
 # --- malformed messages ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("t", [0, 6, -1, 255, "1", "INVOKE", 1.0, None, b"\x01", [1]])
+@pytest.mark.parametrize("t", [0, 9, -1, 255, "1", "INVOKE", 1.0, None, b"\x01", [1]])
 def test_unknown_message_type_is_a_protocol_error(t):
     with pytest.raises(ProtocolError, match="unknown message type"):
         decode(through_the_pipe({"t": t, "reason": "x"}))
@@ -203,7 +254,7 @@ def test_a_missing_required_field_is_a_protocol_error(kind, missing):
 
 @pytest.mark.parametrize("kind", list(Kind))
 def test_an_extra_field_is_a_protocol_error(kind):
-    with pytest.raises(ProtocolError, match=f"malformed {kind.name.title()} message"):
+    with pytest.raises(ProtocolError, match=f"malformed {kind.name.title().replace('_', '')} message"):
         decode(valid_map(kind, surprise=1))
 
 
@@ -244,10 +295,24 @@ def test_a_bytes_key_is_a_protocol_error():
         (Kind.END, "status", "429"),
         (Kind.END, "headers", [["Retry-After", "1"]]),
         (Kind.END, "log_result", b"U1RBUlQK"),
+        (Kind.HELLO, "token", b"s3cret"),
+        (Kind.HELLO, "token", None),
+        (Kind.STATUS, "function", None),
+        (Kind.STATUS, "version", b"$LATEST"),
+        (Kind.STATUS, "max_concurrency", "10"),
+        (Kind.STATUS, "max_concurrency", True),
     ],
 )
 def test_a_field_of_the_wrong_type_is_a_protocol_error(kind, name, value):
-    cls = {Kind.INVOKE: "Invoke", Kind.CANCEL: "Cancel", Kind.HEAD: "Head", Kind.CHUNK: "Chunk", Kind.END: "End"}
+    cls = {
+        Kind.INVOKE: "Invoke",
+        Kind.CANCEL: "Cancel",
+        Kind.HEAD: "Head",
+        Kind.CHUNK: "Chunk",
+        Kind.END: "End",
+        Kind.HELLO: "Hello",
+        Kind.STATUS: "Status",
+    }
     with pytest.raises(ProtocolError, match=rf"^{cls[kind]}\.{name} must be "):
         decode(valid_map(kind, **{name: value}))
 
@@ -274,3 +339,27 @@ def test_a_bool_where_an_int_belongs_is_a_protocol_error(encoded):
 def test_end_headers_must_map_str_to_str(headers):
     with pytest.raises(ProtocolError):
         decode(valid_map(Kind.END, headers=headers))
+
+
+@pytest.mark.parametrize(
+    "environments",
+    [
+        "environment-1",
+        {"name": "environment-1", "state": "idle", "runtime_state": "Ready"},
+        [["environment-1", "idle", "Ready"]],
+        [{"name": "environment-1", "state": "idle"}],
+        [{"name": "environment-1", "state": "idle", "runtime_state": "Ready", "extra": "x"}],
+        [{"name": "environment-1", "state": 1, "runtime_state": "Ready"}],
+        [{"name": b"environment-1", "state": "idle", "runtime_state": "Ready"}],
+    ],
+    ids=["str", "map", "list-of-lists", "missing-field", "extra-field", "int-state", "bytes-name"],
+)
+def test_a_malformed_status_environment_is_a_protocol_error(environments):
+    with pytest.raises(ProtocolError, match="environment"):
+        decode(valid_map(Kind.STATUS, environments=environments))
+
+
+def test_status_request_takes_no_fields():
+    assert decode(through_the_pipe({"t": 7})) == StatusRequest()
+    with pytest.raises(ProtocolError, match="malformed StatusRequest message"):
+        decode(through_the_pipe({"t": 7, "token": "x"}))

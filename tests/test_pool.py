@@ -37,17 +37,17 @@ def runtimes(pyrie: Pyrie) -> list[psutil.Process]:
 
 def test_concurrent_invokes_get_their_own_environments(start_pyrie: StartPyrie) -> None:
     pyrie = start_pyrie("pool.whoami", cwd=FUNCTIONS)
-    started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(lambda _: invoke_json(pyrie, {"sleep": 0.5}), range(8)))
-    elapsed = time.monotonic() - started
+        responses = list(pool.map(lambda _: invoke_json(pyrie, {"sleep": 1}), range(8)))
     assert [r.status_code for r in responses] == [200] * 8
     results = [r.json() for r in responses]
     assert len({r["pid"] for r in results}) == 8  # eight runtimes
     ports = sorted(int(r["runtime_api"].rpartition(":")[2]) for r in results)
     assert len(set(ports)) == 8  # each with its own Runtime API
     assert ports[0] == pyrie.runtime_api_port  # the first takes the configured address
-    assert elapsed < 3.5, elapsed  # side by side, not one after the other (8 x 0.5 s)
+    # side by side, not one after the other: at the moment the last one started, most others were still running
+    last_start = max(r["ran"][0] for r in results)
+    assert sum(began <= last_start <= ended for began, ended in (r["ran"] for r in results)) >= 4
     reports = pyrie.wait_for_lines("REPORT", 8)
     assert sum("Init Duration" in line for line in reports) == 8  # each cold start reports its own init
 

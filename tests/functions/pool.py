@@ -9,8 +9,14 @@ from runtime_client import streaming
 
 
 def whoami(event, context):
+    began = time.monotonic()
     time.sleep(event.get("sleep", 0))
-    return {"pid": os.getpid(), "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"], "id": context.aws_request_id}
+    return {
+        "pid": os.getpid(),
+        "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"],
+        "id": context.aws_request_id,
+        "ran": [began, time.monotonic()],  # the machine's monotonic clock, shared by every process
+    }
 
 
 def shout(event, context):

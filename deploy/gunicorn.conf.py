@@ -1,0 +1,61 @@
+"""gunicorn configuration for pyrie's invoke front end, every knob explained.
+
+Two ways to use it (pyrie must be installed, since the front end is pyrie's ``invoke_api``):
+
+    pyrie --gunicorn-config deploy/gunicorn.conf.py app.handler
+        pyrie's own gunicorn with these settings. pyrie keeps control of what it must: the listening socket it
+        opened (``--bind fd://N`` replaces ``bind`` below), the worker class and ``--no-control-socket``.
+
+    PYRIE_SUPERVISOR_ADDRESS=supervisor:9100 PYRIE_SUPERVISOR_TOKEN=... \\
+        gunicorn -c deploy/gunicorn.conf.py invoke_api.app:application
+        the front end as a deployment of its own, talking to a supervisor started with
+        ``pyrie --supervisor-address 0.0.0.0:9100`` (the same token in its environment).
+
+gunicorn's precedence applies: this file < ``GUNICORN_CMD_ARGS`` < command-line flags, so
+``GUNICORN_CMD_ARGS="--workers 4 --access-logfile -"`` adjusts a run without editing anything. Values that depend on
+the function are read from the environment; ``invoke_api/gunicorn_settings.py`` works them out, and pyrie uses the
+same values as its defaults when it is given no configuration file.
+"""
+
+from invoke_api import gunicorn_settings as pyrie
+
+# Where the Invoke API listens when gunicorn runs on its own: PYRIE_RUNTIME_INTERFACE_EMULATOR_ADDRESS, else
+# 0.0.0.0:8080 (the Go emulator's address). Under pyrie this is ignored: gunicorn serves pyrie's own listener.
+bind = pyrie.bind()
+
+# Streamed responses need an asynchronous worker: each request is a greenlet that relays chunks as they arrive.
+# gevent_pywsgi serves HTTP with gevent's pywsgi (lighter than gunicorn's own parser, the "gevent" class). Under pyrie
+# this is fixed: pyrie passes it on gunicorn's command line.
+worker_class = pyrie.WORKER_CLASS
+
+# Import the application once in the master, before the workers are forked: they boot in milliseconds.
+preload_app = True
+
+# Worker processes: WEB_CONCURRENCY, else one per CPU. pyrie's --workers / PYRIE_WORKERS overrides it.
+workers = pyrie.workers()
+
+# Simultaneous connections per worker; each in-flight invoke (and each idle keep-alive connection) holds one.
+worker_connections = pyrie.WORKER_CONNECTIONS
+
+# Seconds old workers get to finish their requests on a reload (SIGHUP) or a stop before they are killed: the
+# function's timeout (AWS_LAMBDA_FUNCTION_TIMEOUT, default 300) + the init timeout (PYRIE_INIT_TIMEOUT, default 10)
+# + 10, so a graceful reload never cuts a stream.
+graceful_timeout = pyrie.graceful_timeout()
+
+# Seconds an idle keep-alive connection is kept: 75, longer than the 60 s idle timeout of most load balancers (so
+# they close first) and long enough for SDK connection pools to reuse connections between invokes. gunicorn applies
+# it with worker_class = "gevent"; gevent_pywsgi keeps an idle connection until the client closes it (and on a
+# reload an old worker serves its open connections until they close or graceful_timeout ends).
+keepalive = pyrie.KEEPALIVE_S
+
+# Seconds a worker may go without a heartbeat before the master restarts it. This does not limit requests: gevent
+# workers keep beating while they stream.
+timeout = 30
+
+# gunicorn's control socket (gunicornc) has one default path per machine, which several front ends on one machine
+# would share; turn it back on with a path of your own (control_socket = "...") if you use it.
+control_socket_disable = True
+
+# gunicorn's own log: PYRIE_FRONTEND_LOG_LEVEL (pyrie sets it from its --log-level), else info. Add
+# accesslog = "-" to log every request to stdout.
+loglevel = pyrie.log_level()

@@ -1,0 +1,158 @@
+"""The front end's gunicorn dies, reloads or cannot boot: pyrie keeps serving, or stops with one clear line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from supervisor.restart_policy import RestartPolicy, Verdict
+from tests.conftest import StartPyrie
+from tests.harness import INVOKE_PATH, Pyrie, free_port, wait_until
+from tests.streaming import Received, stream_invoke
+from tests.test_lifecycle import RAW_RUNTIME
+
+FUNCTIONS = Path(__file__).parent / "functions"
+
+
+def frontend_master(pyrie: Pyrie) -> psutil.Process:
+    return wait_until(
+        lambda: next((p for p in pyrie.psutil.children() if "gunicorn" in " ".join(p.cmdline())), None),
+        what="gunicorn",
+    )
+
+
+def dead(process: psutil.Process) -> bool:
+    """Gone, or a zombie: orphans wait for PID 1 to reap them, which may take a while outside a container."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def workers_of(master: psutil.Process) -> set[int]:
+    return {p.pid for p in master.children()}
+
+
+# --- the policy ----------------------------------------------------------------------------------------------------
+
+
+def test_a_front_end_that_had_booted_is_always_restarted():
+    policy = RestartPolicy(boot_window_s=5, max_failed_boots=3)
+    for returncode in (-9, 0, 1, 3, -15) * 3:
+        assert policy.after_exit(60.0, returncode) is Verdict.RESTART
+    assert policy.failed_boots == 0
+
+
+def test_a_front_end_that_chose_to_exit_during_boot_is_given_up_at_once():
+    assert RestartPolicy(boot_window_s=5).after_exit(0.3, 1) is Verdict.GIVE_UP
+    assert RestartPolicy(boot_window_s=5).after_exit(4.9, 3) is Verdict.GIVE_UP
+
+
+def test_a_front_end_killed_during_boot_is_tried_a_bounded_number_of_times():
+    policy = RestartPolicy(boot_window_s=5, max_failed_boots=3)
+    assert [policy.after_exit(0.5, -9) for _ in range(3)] == [Verdict.RESTART, Verdict.RESTART, Verdict.GIVE_UP]
+
+
+def test_a_successful_boot_clears_the_failures():
+    policy = RestartPolicy(boot_window_s=5, max_failed_boots=3)
+    assert policy.after_exit(0.5, -9) is Verdict.RESTART
+    assert policy.after_exit(0.5, -9) is Verdict.RESTART
+    assert policy.after_exit(30.0, -9) is Verdict.RESTART
+    assert policy.after_exit(0.5, -9) is Verdict.RESTART  # a fresh count
+
+
+# --- a real pyrie --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("victim", ["master", "process-group"])
+def test_killing_gunicorn_restores_service_within_2_s(start_pyrie: StartPyrie, victim):
+    pyrie = start_pyrie(sys.executable, RAW_RUNTIME, extra_env={"RAW_SCENARIO": "echo"})
+    assert pyrie.invoke(b'{"n": 0}').json() == {"n": 0}
+    master = frontend_master(pyrie)
+    old_workers = [psutil.Process(pid) for pid in workers_of(master)]
+    killed = time.monotonic()
+    if victim == "master":
+        master.kill()
+    else:
+        os.killpg(master.pid, signal.SIGKILL)
+    pyrie.wait_for_stderr("exited unexpectedly (signal: killed); starting a new one", timeout=2)
+    wait_until(lambda: all(dead(p) for p in old_workers), timeout=2, what="the dead master's workers to die")
+    # A new connection: the test's pooled one died with the old worker (an SDK would retry it).
+    response = requests.post(pyrie.url + INVOKE_PATH, data=b'{"n": 1}', timeout=5)
+    restored = time.monotonic() - killed
+    assert response.json() == {"n": 1}
+    assert restored < 2.0, f"service came back after {restored:.2f} s"
+    assert frontend_master(pyrie).pid != master.pid
+    assert pyrie.invoke(b'{"n": 2}').json() == {"n": 2}
+    assert pyrie.process.poll() is None
+
+
+def test_a_stream_in_flight_during_sighup_completes_on_the_old_worker(start_pyrie: StartPyrie):
+    pyrie = start_pyrie("streams.ticks", cwd=FUNCTIONS)
+    master = frontend_master(pyrie)
+    wait_until(lambda: workers_of(master), what="a worker")
+    before = workers_of(master)
+    result: list[Received] = []
+    reader = threading.Thread(
+        target=lambda: result.append(stream_invoke(pyrie.port, INVOKE_PATH, b'{"count": 15, "interval": 0.2}'))
+    )
+    reader.start()
+    pyrie.wait_for_output("START RequestId")
+    pyrie.process.send_signal(signal.SIGHUP)
+    replaced = wait_until(lambda: workers_of(master) - before, timeout=10, what="new workers")
+    assert reader.is_alive(), "the stream ended before the reload was done; it proves nothing"
+    assert frontend_master(pyrie).pid == master.pid  # the same master, new workers
+    reader.join(15)
+    (received,) = result
+    assert received.complete
+    assert [chunk.split()[1] for _, chunk in received.chunks] == [str(n).encode() for n in range(15)]
+    wait_until(lambda: not (workers_of(master) & before), timeout=10, what="the old worker to leave")
+    assert workers_of(master) == replaced
+    assert pyrie.invoke(b'{"count": 1}').content.startswith(b"data: 0 ")  # the new worker serves
+    assert "reloading the front end" in pyrie.stderr()
+
+
+def pyrie_exits(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    addresses = [
+        "--runtime-interface-emulator-address",
+        f"127.0.0.1:{free_port()}",
+        "--runtime-api-address",
+        f"127.0.0.1:{free_port()}",
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor", *addresses, *args, sys.executable, RAW_RUNTIME],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("how", "gunicorn_says"),
+    [("config-file", "Failed to read config file"), ("cmd-args", "invalid int value: 'abc'")],
+)
+def test_a_front_end_that_cannot_boot_stops_pyrie_with_one_line(tmp_path, how, gunicorn_says):
+    bad = tmp_path / "gunicorn.conf.py"
+    bad.write_text("raise RuntimeError('this configuration is broken')\n")
+    if how == "config-file":
+        result = pyrie_exits("--gunicorn-config", str(bad), env={})
+    else:
+        result = pyrie_exits(env={"GUNICORN_CMD_ARGS": "--workers abc"})
+    assert result.returncode == 1
+    assert result.stderr.count(gunicorn_says) == 1, result.stderr  # gunicorn ran once: no respawn loop
+    ours = [line for line in result.stderr.splitlines() if "[ERROR] (pyrie)" in line]
+    assert len(ours) == 1, result.stderr
+    assert "the front end (gunicorn) failed to start (exit status " in ours[0]
+    assert "giving up" in ours[0]
