@@ -116,8 +116,17 @@ class HttpConnection:
         return b"".join(parts), size
 
     def discard_body(self) -> None:
-        for _ in self.body():
-            pass
+        """Read the rest of the request body and drop it."""
+        assert self._request is not None
+        while True:
+            event = self._next_event()
+            if isinstance(event, h11.EndOfMessage):
+                self._request.trailers = {
+                    name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
+                }
+                return
+            if not isinstance(event, h11.Data):
+                raise ConnectionClosed(f"connection ended inside a request body ({type(event).__name__})")
 
     def respond(self, status: int, headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> None:
         """Send a whole response. A request body the handler did not read is read and dropped first, so the

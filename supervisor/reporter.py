@@ -10,6 +10,7 @@ its END and REPORT) also goes into that invoke's log tail when its caller asked 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from supervisor.config import FunctionConfig
@@ -76,31 +77,35 @@ class PlatformReporter:
         self._out.output(line)
         if invocation is not None and invocation.log_tail is not None:
             invocation.log_tail.append(line)
-        self._hub.publish(log_line(category, line))
+        if self._hub.listening:
+            self._hub.publish(log_line(category, line))
 
     # -- init ---------------------------------------------------------------------------------------------------
 
     def init_start(self) -> None:
-        self._platform(init_start(self._function.name, self._function.version))
+        self._platform(lambda: init_start(self._function.name, self._function.version))
 
     def init_runtime_done(self, status: Status, error_type: str | None = None) -> None:
-        self._platform(init_runtime_done(status, error_type))
+        self._platform(lambda: init_runtime_done(status, error_type))
 
     def init_report(self, duration_ms: float, status: Status, error_type: str | None = None) -> None:
-        self._platform(init_report(duration_ms, status, error_type))
+        self._platform(lambda: init_report(duration_ms, status, error_type))
 
     def extension_ready(self, name: str, events: list[str]) -> None:
         """An extension is initialised (Lambda's ``EXTENSION`` line, ``platform.extension``)."""
         text = f"EXTENSION\tName: {name}\tState: Ready\tEvents: [{','.join(events)}]"
-        self._platform(extension_event(name, "Ready", events), text)
+        self._platform(lambda: extension_event(name, "Ready", events), text)
 
     # -- invoke -------------------------------------------------------------------------------------------------
 
     def start(self, invocation: Invocation) -> None:
         invocation.open_log()
         version = self._function.version
-        event = platform_start(invocation.request_id, version, invocation.trace_id, invocation.span_id)
-        self._platform(event, start_line(invocation.request_id, version), invocation)
+        self._platform(
+            lambda: platform_start(invocation.request_id, version, invocation.trace_id, invocation.span_id),
+            start_line(invocation.request_id, version),
+            invocation,
+        )
 
     def timed_out(self, invocation: Invocation, message: str) -> None:
         """Lambda's timeout line (text format only: in JSON, ``platform.report`` says ``timeout``)."""
@@ -111,18 +116,21 @@ class PlatformReporter:
     def runtime_done(self, invocation: Invocation, now: float) -> None:
         """The runtime is done with ``invocation`` (it came back to ``/next``, or it is gone)."""
         invocation.runtime_done = now
-        status, error_type = invoke_status(invocation)
-        started = invocation.delivered or invocation.arrived
-        event = runtime_done(
-            invocation.request_id,
-            status,
-            duration_ms=(now - started) * 1000,
-            produced_bytes=invocation.bytes_out,
-            spans=self._spans(invocation),
-            trace_id=invocation.trace_id,
-            span_id=invocation.span_id,
-            error_type=error_type,
-        )
+
+        def event() -> dict[str, Any]:
+            status, error_type = invoke_status(invocation)
+            started = invocation.delivered or invocation.arrived
+            return runtime_done(
+                invocation.request_id,
+                status,
+                duration_ms=(now - started) * 1000,
+                produced_bytes=invocation.bytes_out,
+                spans=self._spans(invocation),
+                trace_id=invocation.trace_id,
+                span_id=invocation.span_id,
+                error_type=error_type,
+            )
+
         self._platform(event, None, invocation)
 
     def end_report(
@@ -136,20 +144,23 @@ class PlatformReporter:
         """END and REPORT; then the invoke's log is complete and its tail goes to the caller."""
         if invocation.runtime_done is None:
             self.runtime_done(invocation, now)
-        status, error_type = invoke_status(invocation)
         memory_mb = self._function.memory_mb
-        event = report(
-            invocation.request_id,
-            status,
-            duration_ms=duration_ms,
-            memory_mb=memory_mb,
-            max_memory_used_mb=max_memory_used_mb,
-            init_duration_ms=init_duration_ms,
-            spans=self._spans(invocation),
-            trace_id=invocation.trace_id,
-            span_id=invocation.span_id,
-            error_type=error_type,
-        )
+
+        def event() -> dict[str, Any]:
+            status, error_type = invoke_status(invocation)
+            return report(
+                invocation.request_id,
+                status,
+                duration_ms=duration_ms,
+                memory_mb=memory_mb,
+                max_memory_used_mb=max_memory_used_mb,
+                init_duration_ms=init_duration_ms,
+                spans=self._spans(invocation),
+                trace_id=invocation.trace_id,
+                span_id=invocation.span_id,
+                error_type=error_type,
+            )
+
         text = (
             end_line(invocation.request_id)
             + "\n"
@@ -172,13 +183,20 @@ class PlatformReporter:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
-    def _platform(self, event: dict[str, Any], text: str | None = None, invocation: Invocation | None = None) -> None:
-        """Publish ``event``; write it as JSON, or as ``text`` (when Lambda has a text line for it)."""
-        self._hub.publish(event)
-        if self._json:
-            self._write(encode_event(event).decode(), invocation)
-        elif text is not None:
-            self._write(text, invocation)
+    def _platform(
+        self, event: Callable[[], dict[str, Any]], text: str | None = None, invocation: Invocation | None = None
+    ) -> None:
+        """Publish the ``event`` (built only when someone takes it); write it as JSON, or as ``text`` (when Lambda
+        has a text line for it)."""
+        if not self._json:
+            if self._hub.listening:
+                self._hub.publish(event())
+            if text is not None:
+                self._write(text, invocation)
+            return
+        built = event()
+        self._hub.publish(built)
+        self._write(encode_event(built).decode(), invocation)
 
     def _write(self, text: str, invocation: Invocation | None) -> None:
         data = f"{text}\n".encode()

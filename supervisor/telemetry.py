@@ -350,6 +350,11 @@ class TelemetryHub:
     def open(self) -> bool:
         return self._replay is not None
 
+    @property
+    def listening(self) -> bool:
+        """Whether a published event goes anywhere: to a subscriber, or to those still to come (during init)."""
+        return bool(self._subscribers) or self._replay is not None
+
     def publish(self, event: dict[str, Any]) -> None:
         if self._replay is not None and len(self._replay) < REPLAY_LIMIT:
             self._replay.append(event)
