@@ -19,6 +19,7 @@ SHUTDOWN and gives them two seconds. What the environment reports goes through o
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -518,6 +519,12 @@ def _extension_paths(directory: str) -> list[str] | None:
         return None
     paths = discover(directory)
     if paths is None:
-        log.info('The extension\'s directory "%s" does not exist, assuming no extensions to be loaded.', directory)
+        _note_no_extensions_dir(directory)
         return []
     return paths
+
+
+@functools.lru_cache(maxsize=8)
+def _note_no_extensions_dir(directory: str) -> None:
+    """Say it once per directory, not at every environment's start (the Go emulator's line)."""
+    log.info('The extension\'s directory "%s" does not exist, assuming no extensions to be loaded.', directory)

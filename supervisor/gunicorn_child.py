@@ -27,7 +27,9 @@ from supervisor.messages import (
 
 __all__ = ["gunicorn_command", "gunicorn_environment", "spawn_gunicorn"]
 
-_GUNICORN_LOG_LEVELS: Final = {"DEBUG": "debug", "INFO": "warning", "WARNING": "warning", "ERROR": "error"}
+# gunicorn's own log stays quiet unless pyrie's is turned up: at pyrie's default (info), gunicorn's warnings are
+# about the workers pyrie itself stops or replaces.
+_GUNICORN_LOG_LEVELS: Final = {"DEBUG": "debug", "INFO": "error", "WARNING": "warning", "ERROR": "error"}
 
 
 def gunicorn_command(config: Config, listeners: Listeners) -> list[str]:
