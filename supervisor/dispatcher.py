@@ -55,10 +55,6 @@ class Dispatcher:
     def environments(self) -> list[Environment]:
         return list(self._environments)
 
-    @property
-    def queued_events(self) -> int:
-        return len(self._events)
-
     def start(self) -> None:
         """Pre-warm the environments ``--init-eagerly`` asks for."""
         self._keep_warm()

@@ -325,10 +325,6 @@ class ExtensionSet:
     def close_registration(self) -> None:
         self._registration_open = False
 
-    @property
-    def registration_open(self) -> bool:
-        return self._registration_open
-
     def _check_registered(self) -> None:
         if all(e.state is not ExtensionState.STARTED for e in self._extensions if e.external):
             self.all_registered.set()

@@ -77,10 +77,6 @@ class Invocation:
 
     # -- the response, as the runtime produces it --------------------------------------------------------------
 
-    @property
-    def head_sent(self) -> bool:
-        return self._head is not None
-
     def respond(self, content_type: str | None, body: bytes) -> None:
         """A whole buffered response: one write of head, body and end."""
         if self.finished.is_set():
