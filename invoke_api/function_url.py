@@ -30,7 +30,7 @@ from invoke_api.url_response import (
     from_prelude,
     split_prelude,
 )
-from supervisor.invocation import new_trace_id
+from supervisor.ids import new_trace_id
 from supervisor.messages import End, Invoke, Outcome
 
 __all__ = ["handle"]

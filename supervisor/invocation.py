@@ -9,18 +9,17 @@ the response) change nothing the caller sees.
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
-import uuid
 from typing import Final, Protocol
 
 import gevent.event
 
 from supervisor import errors
+from supervisor.ids import new_request_id, new_span_id, new_trace_id
 from supervisor.logs import LogTail
 from supervisor.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
 
-__all__ = ["DiscardingSink", "Invocation", "ResponseSink", "new_trace_id"]
+__all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
 
 DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
 
@@ -45,7 +44,7 @@ class Invocation:
     ) -> None:
         self.request = request
         self.sink = sink
-        self.request_id = request_id or _new_request_id()
+        self.request_id = request_id or new_request_id()
         self.executed_version = executed_version
         self.arrived = time.monotonic()
         self.delivered: float | None = None  # when the runtime's /next received it
@@ -60,7 +59,7 @@ class Invocation:
         self.response_started: float | None = None  # when the runtime began its /response or /error
         self.runtime_done: float | None = None  # when the runtime was done with it (back at /next, or gone)
         self.platform_failure = False  # the failure was seen by the platform (timeout, crash), not reported
-        self.span_id = f"{_random.getrandbits(64):016x}"  # the invoke's span in telemetry's tracing context
+        self.span_id = new_span_id()  # the invoke's span in telemetry's tracing context
         # The caller asked for the log tail: the final frame then waits until the log is complete (END, REPORT).
         tail = request.log_type == "Tail" and request.invocation_type == "RequestResponse"
         self.log_tail: LogTail | None = LogTail() if tail else None
@@ -192,18 +191,3 @@ class Invocation:
 
     def __repr__(self) -> str:
         return f"<Invocation {self.request_id}>"
-
-
-# Request and trace ids need to be unique, not secret: a seeded PRNG gives them without a system call each.
-_random = random.Random()
-
-
-def _new_request_id() -> str:
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
-
-
-def new_trace_id() -> str:
-    """An X-Ray trace header, as Lambda sends in Lambda-Runtime-Trace-Id when the caller gave none."""
-    return (
-        f"Root=1-{int(time.time()):08x}-{_random.getrandbits(96):024x};Parent={_random.getrandbits(64):016x};Sampled=0"
-    )
