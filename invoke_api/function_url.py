@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
@@ -30,7 +29,7 @@ from invoke_api.url_response import (
     from_prelude,
     split_prelude,
 )
-from supervisor.ids import new_trace_id
+from supervisor.ids import new_request_id, new_trace_id
 from supervisor.messages import End, Invoke, Outcome
 
 __all__ = ["handle"]
@@ -46,7 +45,7 @@ _FUNCTION: Final = "function"  # the Go emulator's name for the one function: al
 def handle(client: SupervisorClient, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     body = environ["wsgi.input"].read(LIMITS.request_bytes + 1)
     trace_id = environ.get("HTTP_X_AMZN_TRACE_ID") or new_trace_id()
-    event = build_event(_url_request(environ, body), request_id=str(uuid.uuid4()), trace_id=trace_id)
+    event = build_event(_url_request(environ, body), request_id=new_request_id(), trace_id=trace_id)
     payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
     try:
         if len(body) > LIMITS.request_bytes or len(payload) > LIMITS.request_bytes:
@@ -169,7 +168,7 @@ def _service_error(start_response: StartResponse, status: int, code: str, messag
     # x-amzn-ErrorType and {"Message": ...}.
     body = json.dumps({"Message": message or None}, separators=(",", ":")).encode()
     headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
-    return _respond(start_response, HttpResponse(status, headers, body), str(uuid.uuid4()))
+    return _respond(start_response, HttpResponse(status, headers, body), new_request_id())
 
 
 def _start(start_response: StartResponse, response: HttpResponse, request_id: str) -> None:

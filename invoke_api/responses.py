@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import http
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from supervisor.ids import new_request_id
 
 __all__ = [
     "StartResponse",
@@ -38,7 +39,7 @@ def plain_text(start_response: StartResponse, status: int, text: str) -> Iterabl
             ("Content-Type", "text/plain; charset=utf-8"),
             ("X-Content-Type-Options", "nosniff"),
             ("Content-Length", str(len(body))),
-            ("X-Amzn-RequestId", str(uuid.uuid4())),
+            ("X-Amzn-RequestId", new_request_id()),
         ],
     )
     return [body]
@@ -60,7 +61,7 @@ def service_error(
         [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            ("X-Amzn-RequestId", request_id or str(uuid.uuid4())),
+            ("X-Amzn-RequestId", request_id or new_request_id()),
             ("X-Amz-Executed-Version", executed_version),
             ("X-Amzn-ErrorType", code),
             *extra_headers,

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 INVOCATION_TYPES: Final = ("RequestResponse", "Event", "DryRun")
 LOG_TYPES: Final = ("None", "Tail")
 THROTTLE_REASON: Final = "ReservedFunctionConcurrentInvocationLimitExceeded"
+# Which accepting environment takes an invoke first: an idle one, one about to be free, one still initialising.
+_PREFERENCE: Final = {EnvState.IDLE: 0, EnvState.INVOKING: 1, EnvState.STARTING: 2}
 
 
 class Dispatcher:
@@ -218,7 +220,7 @@ class Dispatcher:
         for env in self._environments:
             if not env.accepting:
                 continue
-            order = {EnvState.IDLE: 0, EnvState.INVOKING: 1, EnvState.STARTING: 2}.get(env.state, 3)
+            order = _PREFERENCE.get(env.state, 3)
             if order < rank:
                 best, rank = env, order
                 if order == 0:

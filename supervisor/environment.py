@@ -491,7 +491,10 @@ class Environment:
         function = self._config.function
         started = invocation.delivered or invocation.arrived
         duration_ms = min((now - started) * 1000, function.timeout_s * 1000)
-        self._flush_output()  # the function's last lines come before its END
+        # The function's last lines come before its END. When its runtimeDone was reported, the runtime's output was
+        # flushed right then; only extensions can have written since.
+        if invocation.runtime_done is None or self.extensions.present:
+            self._flush_output()
         peak_mb = self._memory.peak_mb if self._memory is not None else 0
         init_ms, self._init_duration_ms = self._init_duration_ms, None
         self._report.end_report(invocation, duration_ms, peak_mb, init_ms, now)

@@ -48,7 +48,6 @@ class Invocation:
         self.executed_version = executed_version
         self.arrived = time.monotonic()
         self.delivered: float | None = None  # when the runtime's /next received it
-        self.deadline: float | None = None  # monotonic; set at delivery
         self.deadline_ms: int = 0  # epoch milliseconds, the runtime's Lambda-Runtime-Deadline-Ms
         self.trace_id = request.trace_id or new_trace_id()
         self.responded: float | None = None  # when the final outcome was decided
@@ -71,7 +70,6 @@ class Invocation:
     def deliver(self, timeout_s: int) -> None:
         """The runtime takes the invoke now: its timer starts."""
         self.delivered = time.monotonic()
-        self.deadline = self.delivered + timeout_s
         self.deadline_ms = int(time.time() * 1000) + timeout_s * 1000
 
     # -- the response, as the runtime produces it --------------------------------------------------------------
