@@ -17,7 +17,7 @@ from typing import Any, Final
 from invoke_api import function_url, health, invoke, stream_invoke
 from invoke_api.responses import StartResponse, plain_text
 from invoke_api.supervisor_client import SupervisorClient
-from supervisor.messages import FUNCTION_URL_LISTENER_ENV
+from pyrie_core.frontend_contract import FUNCTION_URL_LISTENER_ENV
 
 __all__ = ["application", "listener_address", "on_url_listener"]
 

@@ -29,8 +29,8 @@ from invoke_api.url_response import (
     from_prelude,
     split_prelude,
 )
-from supervisor.ids import new_request_id, new_trace_id
-from supervisor.messages import End, Invoke, Outcome
+from pyrie_core.ids import new_request_id, new_trace_id
+from pyrie_core.pipe.messages import End, Invoke, Outcome
 
 __all__ = ["handle"]
 

@@ -19,10 +19,11 @@ import os
 from collections.abc import Mapping
 from typing import Final
 
+from pyrie_core.frontend_contract import FRONTEND_LOG_LEVEL_ENV, USER_CONFIG_ENV, WORKER_CLASS
+
 __all__ = [
     "DEFAULT_BIND",
     "FRONTEND_LOG_LEVEL_ENV",
-    "GUNICORN_CONF",
     "KEEPALIVE_S",
     "USER_CONFIG_ENV",
     "WORKER_CLASS",
@@ -33,17 +34,6 @@ __all__ = [
     "workers",
 ]
 
-# The user's gunicorn configuration file, applied over pyrie's defaults (pyrie's --gunicorn-config sets it).
-USER_CONFIG_ENV: Final = "PYRIE_GUNICORN_CONFIG"
-# gunicorn's log level, as pyrie's own --log-level maps to it (pyrie sets it for the gunicorn it starts).
-FRONTEND_LOG_LEVEL_ENV: Final = "PYRIE_FRONTEND_LOG_LEVEL"
-
-# The configuration file pyrie hands its gunicorn (by path: importing it would run it).
-GUNICORN_CONF: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gunicorn_conf.py")
-
-# gunicorn's gevent worker that serves requests with gevent's own pywsgi: the same greenlet-per-connection model as
-# the "gevent" class, with a lighter HTTP layer (about a third less CPU per request, measured on the echo bench).
-WORKER_CLASS: Final = "gevent_pywsgi"
 
 DEFAULT_BIND: Final = "0.0.0.0:8080"  # the Go emulator's invoke address
 # Idle keep-alive connections stay open this long: longer than the 60 s idle timeout of common load balancers, so

@@ -26,8 +26,8 @@ from invoke_api.responses import (
     status_line,
 )
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
-from supervisor.config import Limits
-from supervisor.messages import Chunk, End, Head, Invoke, Outcome
+from pyrie_core.limits import Limits
+from pyrie_core.pipe.messages import Chunk, End, Head, Invoke, Outcome
 
 __all__ = ["RequestError", "answer_end", "begin", "handle", "read_invoke"]
 

@@ -19,8 +19,8 @@ from invoke_api.invoke import RequestError, answer_end, begin, read_invoke
 from invoke_api.relay import Relay, RelayBody, start_streaming
 from invoke_api.responses import StartResponse, service_error
 from invoke_api.supervisor_client import SupervisorClient
-from supervisor import errors
-from supervisor.messages import Chunk, End, Outcome
+from pyrie_core import lambda_errors as errors
+from pyrie_core.pipe.messages import Chunk, End, Outcome
 
 __all__ = ["complete_event", "handle"]
 

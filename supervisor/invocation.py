@@ -14,10 +14,10 @@ from typing import Final, Protocol
 
 import gevent.event
 
-from supervisor import errors
-from supervisor.ids import new_request_id, new_span_id, new_trace_id
-from supervisor.logs import LogTail
-from supervisor.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
+from pyrie_core import lambda_errors as errors
+from pyrie_core.ids import new_request_id, new_span_id, new_trace_id
+from pyrie_core.pipe.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
+from supervisor.observe.log_tail import LogTail
 
 __all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from supervisor.config import FunctionConfig
-from supervisor.errors import (
+from pyrie_core.function_names import FunctionRef, InvalidFunctionName, parse_function_ref, resolves_to
+from pyrie_core.lambda_errors import (
     FunctionError,
     ServiceError,
     error_type_of,
@@ -19,8 +19,9 @@ from supervisor.errors import (
     response_too_large_body,
     service_error_body,
 )
-from supervisor.functions import FunctionRef, InvalidFunctionName, parse_function_ref, resolves_to
-from supervisor.logs import FunctionLog, end_line, report_line, start_line
+from supervisor.config import FunctionConfig
+from supervisor.observe.function_log import FunctionLog
+from supervisor.observe.platform_lines import end_line, report_line, start_line
 
 RID = "b8953d9f-8b08-4505-93fb-b83d19333e78"
 
@@ -398,11 +399,11 @@ def test_invalid_function_names(text):
     ],
 )
 def test_resolves_to(text, qualifier, version, expected):
-    assert resolves_to(parse_function_ref(text, qualifier), function(version=version)) is expected
+    assert resolves_to(parse_function_ref(text, qualifier), "test_function", version) is expected
 
 
 def test_resolves_to_a_renamed_function():
-    orders = function(name="orders")
-    assert resolves_to(parse_function_ref("orders", None), orders)
-    assert resolves_to(parse_function_ref("function", None), orders)  # the Go emulator's fixed name always works
-    assert not resolves_to(parse_function_ref("test_function", None), orders)
+    assert resolves_to(parse_function_ref("orders", None), "orders", "$LATEST")
+    # the Go emulator's fixed name always works
+    assert resolves_to(parse_function_ref("function", None), "orders", "$LATEST")
+    assert not resolves_to(parse_function_ref("test_function", None), "orders", "$LATEST")

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from runtime_api.http import Request
-from runtime_api.runtime import init_error, invocation_error, invocation_response, next_invocation
-from runtime_api.states import RUNTIME_TRANSITIONS, RuntimeState, runtime_machine
-from supervisor.machine import InvalidTransition, Machine
-from supervisor.states import ENVIRONMENT_TRANSITIONS, EnvState, environment_machine
+from pyrie_core.machine import InvalidTransition, Machine
+from runtime_api.http_connection import Request
+from runtime_api.runtime_routes import init_error, invocation_error, invocation_response, next_invocation
+from runtime_api.runtime_states import RUNTIME_TRANSITIONS, RuntimeState, runtime_machine
+from supervisor.environment.environment_states import ENVIRONMENT_TRANSITIONS, EnvState, environment_machine
 
 E = EnvState
 R = RuntimeState
@@ -61,7 +61,7 @@ PAIRS = [
 def clock(monkeypatch):
     """A fake monotonic clock for supervisor.machine that advances by one second each time it is read."""
     ticks = itertools.count(1000.0)
-    monkeypatch.setattr("supervisor.machine.time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    monkeypatch.setattr("pyrie_core.machine.time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
     return ticks
 
 
