@@ -30,6 +30,7 @@ from types import FrameType
 
 from bench import report, runtimes, workloads
 from bench.emulator import Emulator, EmulatorError, EmulatorKind
+from bench.profiler import FORMATS, ProfileError, Profiler, find_py_spy
 from bench.rounds import GO, PYRIE, build_rows, schedule
 from bench.workloads import Result, Settings
 
@@ -46,12 +47,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=DEFAULT_ROUNDS,
         metavar="N",
         help=f"rounds; each runs every selected workload on each emulator, which take turns going first "
-        f"(default {DEFAULT_ROUNDS})",
+        f"(default {DEFAULT_ROUNDS}, 1 with --profile)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer iterations per round (for smoke tests)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="multiply each workload's iterations per round by N (default 1, 10 with --profile: enough samples)",
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -64,7 +70,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="command that starts pyrie, split like a shell would (default: the pyrie beside this Python, "
         "else `python -m supervisor`)",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the JSON")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the JSON (default bench/results/latest.json; with --profile, DIR/results.json)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="profile pyrie's supervisor and gunicorn workers with `py-spy record --native` during each session "
+        "(not spawn) and leave the files and a summary in DIR; runs pyrie only (figures slowed by the profiler)",
+    )
+    parser.add_argument(
+        "--profile-format",
+        choices=sorted(FORMATS),
+        default="speedscope",
+        help="py-spy's output format (default speedscope; raw is collapsed stacks, flamegraph an SVG)",
+    )
+    parser.add_argument("--profile-rate", type=int, default=100, metavar="HZ", help="samples per second (100)")
     parser.add_argument(
         "--ready-timeout", type=float, default=None, help="seconds to wait for an emulator's first answer (15)"
     )
@@ -80,8 +104,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not selected:
         parser.error("--only needs at least one workload name")
     args.selected = [name for name in workloads.WORKLOAD_NAMES if name in selected]
+    if args.rounds is None:
+        args.rounds = 1 if args.profile is not None else DEFAULT_ROUNDS
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.scale is None:
+        args.scale = 10 if args.profile is not None else 1
+    if args.scale < 1:
+        parser.error("--scale must be at least 1")
+    if args.output is None:
+        args.output = RESULTS_DIR / "latest.json" if args.profile is None else args.profile / "results.json"
+    if args.profile is not None:
+        args.py_spy = find_py_spy()
+        if args.py_spy is None:
+            parser.error("--profile needs py-spy: `make install` installs it (the dev extras)")
+        if args.profile_rate < 1:
+            parser.error("--profile-rate must be positive")
     if args.ready_timeout is not None and args.ready_timeout <= 0:
         parser.error("--ready-timeout must be positive")
     if args.emulator_cmd is not None:
@@ -123,10 +161,11 @@ def progress(message: str) -> None:
 class Runner:
     """Runs the selected workloads against one emulator kind, one round at a time."""
 
-    def __init__(self, settings: Settings, workdir: Path, bootstrap: Path) -> None:
+    def __init__(self, settings: Settings, workdir: Path, bootstrap: Path, profiler: Profiler | None) -> None:
         self.settings = settings
         self.workdir = workdir
         self.bootstrap = bootstrap
+        self.profiler = profiler  # attached to pyrie's processes during each session
         self.round = 0  # the current round's index, for labels
 
     def make(self, kind: EmulatorKind, label: str) -> Emulator:
@@ -185,7 +224,16 @@ class Runner:
                 for name in session:
                     results += workloads.failed(name, f"emulator not usable: {exc}")
                 return results
-            results += self.session(kind, emu, session)
+            if self.profiler is None or kind.name != PYRIE:
+                return results + self.session(kind, emu, session)
+            try:
+                self.profiler.attach(emu, f"r{self.round + 1}")
+            except ProfileError as exc:
+                progress(f"[round {self.round + 1} {kind.name}] not profiled: {exc}")
+            try:
+                results += self.session(kind, emu, session)
+            finally:
+                self.profiler.detach()
         return results
 
     def session(self, kind: EmulatorKind, emu: Emulator, session: Sequence[str]) -> list[Result]:
@@ -236,11 +284,19 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.for_mode(args.quick)
+    settings = Settings.for_mode(args.quick).scaled(args.scale)
     if args.ready_timeout is not None:
         settings = dataclasses.replace(settings, ready_timeout=args.ready_timeout)
     kinds = [EmulatorKind(PYRIE, pyrie_command(args.emulator_cmd))]
     go = go_command()
+    profiler = None
+    if args.profile is not None:
+        profiler = Profiler(args.profile.resolve(), args.py_spy, args.profile_format, args.profile_rate)
+        if go is not None:
+            progress("--profile: pyrie only, the Go emulator is not run")
+            go = None
+        if "spawn" in args.selected:
+            progress("--profile: spawn is measured but not profiled (try `python -X importtime -m supervisor`)")
     if go is not None:
         kinds.append(EmulatorKind(GO, go))
     order = schedule(kinds, args.rounds)
@@ -251,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
         bootstrap = workdir / "bootstrap"
         bootstrap.write_text(runtimes.bootstrap_source(sys.executable), encoding="utf-8")
         bootstrap.chmod(0o755)
-        runner = Runner(settings, workdir, bootstrap)
+        runner = Runner(settings, workdir, bootstrap, profiler)
         try:
             for index, turn in enumerate(order):
                 runner.round = index
@@ -267,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = [[kind.name for kind in turn] for turn in order]
     rows = build_rows(rounds, go_ran=go is not None)
-    print(report.render_table(rows, order=names, go_ran=go is not None, profiled=False))
+    print(report.render_table(rows, order=names, go_ran=go is not None, profiled=profiler is not None))
     document = report.to_json(
         rows,
         order=names,
@@ -275,10 +331,16 @@ def run(args: argparse.Namespace) -> int:
         quick=settings.quick,
         selected=args.selected,
         client_note=CLIENT_NOTE,
-        profile=None,
+        profile=None if profiler is None else profiler.directory,
     )
     report.write_json(args.output, document)
     print(f"\nwritten {args.output} (emulator logs in {args.output.parent / 'logs'})")
+    if profiler is not None:
+        summary = profiler.summary()
+        path = profiler.directory / "summary.txt"
+        path.write_text(summary + "\n", encoding="utf-8")
+        print(f"\nprofiles in {profiler.directory} (summary in {path}):")
+        print(profiler.summary(top=6) if profiler.recordings else "none: py-spy did not attach (see above)")
     pyrie_failed = any(result.value is None for found in rounds for result in found[PYRIE])
     return 1 if pyrie_failed else 0
 

@@ -10,6 +10,7 @@ round by round, and only when the Go emulator ran (on a shared machine only such
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import statistics
@@ -174,6 +175,20 @@ class Settings:
             stall_s=0.5,
             ready_timeout=15.0,
             budget_s=30.0,
+        )
+
+    def scaled(self, factor: int) -> Settings:
+        """Each workload's iterations per round (and its time budget) times `factor`, e.g. to give a profiler
+        enough samples."""
+        return dataclasses.replace(
+            self,
+            echo_count=self.echo_count * factor,
+            large_runs=self.large_runs * factor,
+            stream_runs=self.stream_runs * factor,
+            flood_runs=self.flood_runs * factor,
+            spawn_runs=self.spawn_runs * factor,
+            concurrent_invokes=self.concurrent_invokes * factor,
+            budget_s=self.budget_s * factor,
         )
 
 
