@@ -227,10 +227,10 @@ class Runner:
             if self.profiler is None or kind.name != PYRIE:
                 return results + self.session(kind, emu, session)
             try:
-                self.profiler.attach(emu, f"r{self.round + 1}")
-            except ProfileError as exc:
-                progress(f"[round {self.round + 1} {kind.name}] not profiled: {exc}")
-            try:
+                try:
+                    self.profiler.attach(emu, f"r{self.round + 1}")
+                except ProfileError as exc:
+                    progress(f"[round {self.round + 1} {kind.name}] not profiled: {exc}")
                 results += self.session(kind, emu, session)
             finally:
                 self.profiler.detach()
@@ -329,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
         order=names,
         commands={PYRIE: kinds[0].command, GO: go},
         quick=settings.quick,
+        scale=args.scale,
         selected=args.selected,
         client_note=CLIENT_NOTE,
         profile=None if profiler is None else profiler.directory,

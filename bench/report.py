@@ -147,6 +147,7 @@ def to_json(
     order: Sequence[Sequence[str]],
     commands: Mapping[str, Sequence[str] | None],
     quick: bool,
+    scale: int,
     selected: Sequence[str],
     client_note: str,
     profile: Path | None,
@@ -154,6 +155,7 @@ def to_json(
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": quick,
+        "scale": scale,
         "rounds": len(order),
         "order": [list(names) for names in order],
         "workloads": list(selected),
