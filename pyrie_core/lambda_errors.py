@@ -63,9 +63,11 @@ def response_too_large_body(limit: int) -> bytes:
 
 
 def service_error_body(code: str, message: str, **extra: str) -> bytes:
-    # ResourceNotFoundException and ServiceException spell the member "Message"; the others "message".
+    # ResourceNotFoundException and ServiceException spell the member "Message"; the others "message". A failure of
+    # the service itself is the "Service"'s, every other refusal the "User"'s.
     key = "Message" if code in (ServiceError.NOT_FOUND, ServiceError.SERVICE) else "message"
-    return json.dumps({"Type": "User", key: message, **extra}, separators=(",", ":")).encode()
+    blame = "Service" if code == ServiceError.SERVICE else "User"
+    return json.dumps({"Type": blame, key: message, **extra}, separators=(",", ":")).encode()
 
 
 def normalise_error_type(value: str | None) -> str | None:

@@ -1,15 +1,16 @@
 """A finite state machine over an explicit table: every transition goes through ``Machine.transition``.
 
 The table maps each state to the states it may move to; anything not listed is refused (deny by default), and a
-refused transition raises ``InvalidTransition`` and leaves the state unchanged. This module must not depend on any
-other module of pyrie.
+refused transition raises ``InvalidTransition`` and leaves the state unchanged. A transition only records the new
+state: it calls nobody back, so whoever makes it decides what follows, after it has returned. This module must not
+depend on any other module of pyrie.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 __all__ = ["InvalidTransition", "Machine"]
@@ -36,12 +37,10 @@ class Machine(Generic[S]):
         name: str,
         table: Mapping[S, frozenset[S]],
         initial: S,
-        on_change: Callable[[S, S], None] | None = None,
     ) -> None:
         self.name = name  # used in error messages: "... failed for <name>"
         self._table = table
         self._state = initial
-        self._on_change = on_change
         self.changed_at = time.monotonic()  # when the current state was entered
 
     @property
@@ -58,8 +57,6 @@ class Machine(Generic[S]):
             raise InvalidTransition(self.name, previous, target)
         self._state = target
         self.changed_at = time.monotonic()
-        if self._on_change is not None:
-            self._on_change(previous, target)
         return previous
 
     def __repr__(self) -> str:

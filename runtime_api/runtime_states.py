@@ -16,7 +16,6 @@ State values are the Go emulator's names, because they appear in the 403 bodies 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from typing import Final
 
 from pyrie_core.machine import Machine
@@ -45,5 +44,5 @@ RUNTIME_TRANSITIONS: Final = {
 }
 
 
-def runtime_machine(on_change: Callable[[RuntimeState, RuntimeState], None] | None = None) -> Machine[RuntimeState]:
-    return Machine("runtime", RUNTIME_TRANSITIONS, RuntimeState.STARTED, on_change)
+def runtime_machine() -> Machine[RuntimeState]:
+    return Machine("runtime", RUNTIME_TRANSITIONS, RuntimeState.STARTED)

@@ -37,9 +37,11 @@ from supervisor.frontend.listeners import Listeners
 from supervisor.frontend.pipe_server import PipeServer
 from supervisor.frontend.restart_policy import RestartPolicy, Verdict
 from supervisor.observe.function_log import FunctionLog
+from supervisor.observe.logging_setup import flush_log
 from supervisor.pool.code_watcher import CodeWatcher
-from supervisor.pool.dispatcher import Dispatcher
+from supervisor.pool.placement import Pool
 from supervisor.processes.subreaper import become_subreaper
+from supervisor.reactor import Reactor
 
 __all__ = ["Supervisor"]
 
@@ -50,6 +52,8 @@ SHUTDOWN_GRACE_S: Final = 2.0
 # Then gunicorn gets this long to write the last bytes it was given, and this long to exit.
 FLUSH_S: Final = 0.05
 FRONTEND_EXIT_S: Final = 2.0
+# What is left to write to stdout and stderr gets this long (a reader that stays paused loses it).
+OUTPUT_FLUSH_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +83,24 @@ class Supervisor:
         self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
         self._exit_code = 0
         self._restarts = RestartPolicy()
-        self.dispatcher = Dispatcher(config, FunctionLog())
+        self._function_log = FunctionLog()
+        self._reactor = Reactor()
+        self.pool = Pool(config, self._function_log, self._reactor)
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
-        self._pipe_servers = [PipeServer(pipe, self.dispatcher)]
+        self._pipe_servers = [PipeServer(pipe, self.pool)]
         if listeners.pipe_tcp is not None:
             pipe_tcp = gevent.socket.socket(fileno=listeners.pipe_tcp.detach())
-            self._pipe_servers.append(PipeServer(pipe_tcp, self.dispatcher, token=config.supervisor_token))
+            self._pipe_servers.append(PipeServer(pipe_tcp, self.pool, token=config.supervisor_token))
         self._frontend = FrontEnd(gunicorn, self._frontend_exited)
         watch = config.pool.watch_path
-        self._watcher = CodeWatcher(watch, self.dispatcher.code_changed) if watch else None
+        self._watcher = CodeWatcher(watch, self.pool.code_changed) if watch else None
 
     def run(self) -> int:
         """Serve until asked to stop; returns the process exit status."""
         become_subreaper()
         for server in self._pipe_servers:
             server.start()
-        self.dispatcher.start()
+        self.pool.start()
         if self._watcher is not None:
             self._watcher.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -149,9 +155,12 @@ class Supervisor:
         self._frontend.stop_accepting()
         if self._watcher is not None:
             self._watcher.stop()
-        self.dispatcher.shutdown(SHUTDOWN_GRACE_S)
+        self.pool.shutdown(SHUTDOWN_GRACE_S)
         gevent.sleep(FLUSH_S)
         self._frontend.stop(FRONTEND_EXIT_S)
         for server in self._pipe_servers:
             server.stop()
         self._listeners.close()
+        self._reactor.stop()
+        self._function_log.flush(OUTPUT_FLUSH_S)
+        flush_log(OUTPUT_FLUSH_S)

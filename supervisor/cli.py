@@ -165,6 +165,13 @@ OPTIONS: Final = (
         "N",
     ),
     Option(
+        "--max-queued-event-bytes",
+        "PYRIE_MAX_QUEUED_EVENT_BYTES",
+        str(128 * 1024 * 1024),
+        "bytes of payload the waiting Event invokes may hold together; beyond them Event invokes get 429",
+        "BYTES",
+    ),
+    Option(
         "--watch",
         "PYRIE_WATCH",
         None,
@@ -318,6 +325,9 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
             min_environments=min_environments,
             idle_timeout_s=_number(_required(value("--idle-timeout")), "--idle-timeout", float, minimum=0),
             max_queued_events=_number(_required(value("--max-queued-events")), "--max-queued-events", int, 0),
+            max_queued_event_bytes=_number(
+                _required(value("--max-queued-event-bytes")), "--max-queued-event-bytes", int, minimum=0
+            ),
             watch_path=watch_path,
         ),
         extensions_dir=_required(value("--extensions-dir")),

@@ -59,6 +59,7 @@ class PoolConfig:
     min_environments: int = 1  # with init_eagerly
     idle_timeout_s: float = 600.0  # an idle environment is retired after this long; 0: never
     max_queued_events: int = 1000  # Event invokes waiting for an environment
+    max_queued_event_bytes: int = 128 * 1024 * 1024  # and the bytes of their payloads
     watch_path: str | None = None  # restart environments when code under it changes
 
     @property

@@ -49,6 +49,7 @@ __all__ = [
     "LaunchError",
     "ShutdownReason",
     "discover",
+    "extension_paths",
     "invoke_event",
     "shutdown_event",
 ]
@@ -156,6 +157,7 @@ class ExtensionSet:
         on_output: Callable[[bytes], None],
         on_exit: Callable[[Extension, int], None],
         on_ready: Callable[[], None],
+        wait_for_room: Callable[[], None] | None = None,
     ) -> None:
         """``paths`` are the external extensions to launch; ``None`` when the Extensions API is off (its routes then
         answer 404, as the Go emulator's do with the disable file)."""
@@ -166,6 +168,7 @@ class ExtensionSet:
         self._on_output = on_output
         self._on_exit = on_exit
         self._on_ready = on_ready
+        self._wait_for_room = wait_for_room
         self._extensions: list[Extension] = []
         self._registration_open = True
         self.all_registered = gevent.event.Event()  # every external extension has registered (or failed)
@@ -195,6 +198,7 @@ class ExtensionSet:
                     env=env,
                     on_output=self._on_output,
                     on_exit=functools.partial(self._exited, extension),
+                    wait_for_room=self._wait_for_room,
                 )
             except OSError as exc:
                 extension.machine.transition(ExtensionState.LAUNCH_ERROR)  # Started -> LaunchError
@@ -300,6 +304,12 @@ class ExtensionSet:
                 _move(extension, ExtensionState.EXITED)
             process.stop()  # SIGKILL to its group: whatever it left running goes too
 
+    def flush_output(self) -> None:
+        """Relay the lines the extensions have written so far."""
+        for extension in self._extensions:
+            if extension.process is not None:
+                extension.process.flush_output()
+
     def kill(self) -> None:
         for extension in self._extensions:
             if extension.process is not None:
@@ -309,3 +319,20 @@ class ExtensionSet:
 def _move(extension: Extension, target: ExtensionState) -> None:
     if extension.machine.can(target):
         extension.machine.transition(target)
+
+
+def extension_paths(directory: str) -> list[str] | None:
+    """The external extensions to launch; ``None`` when the Go emulator's disable file turns extensions off."""
+    if os.path.exists(DISABLE_EXTENSIONS_FILE):
+        return None
+    paths = discover(directory)
+    if paths is None:
+        _note_no_extensions_dir(directory)
+        return []
+    return paths
+
+
+@functools.lru_cache(maxsize=8)
+def _note_no_extensions_dir(directory: str) -> None:
+    """Say it once per directory, not at every environment's start (the Go emulator's line)."""
+    log.info('The extension\'s directory "%s" does not exist, assuming no extensions to be loaded.', directory)

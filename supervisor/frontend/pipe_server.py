@@ -1,93 +1,90 @@
 """The supervisor's end of the pipe: the front end's connections, one invoke at a time on each.
 
-Each connection is served by one greenlet that reads frames: an ``Invoke`` is handed to the dispatcher with the
-connection itself as the response sink; a ``Cancel`` or the connection's end while an invoke runs means the client
-went away, and the invoke goes on with its output dropped (as Lambda does); a ``StatusRequest`` between invokes is
-answered at once with the dispatcher's ``Status``. The response's frames are written by whichever greenlet produces
-them (the Runtime API's, a timer's), one frame group at a time under a lock.
+Each connection is served by one greenlet that reads frames: an ``Invoke`` is handed to the pool with the connection
+itself as the response sink; a ``Cancel`` or the connection's end while an invoke runs means the client went away,
+and the invoke goes on with its output dropped (as Lambda does); a ``StatusRequest`` between invokes is answered at
+once with the pool's ``Status``. The response's frames are queued on the connection by whichever greenlet produces
+them (the Runtime API's, a timer's) and never wait for the peer (``supervisor.frontend.pipe_connection``).
 
-A server given a token (the TCP listener of a split deployment) requires a ``Hello`` carrying it as the first frame
-of every connection; any other first frame, or a wrong token, closes the connection and is logged, and everyone else
-is served as before. The Unix socket needs no token: only pyrie's user can open its directory.
+Nothing a peer does holds the supervisor: a frame that has begun must arrive whole within ``FRAME_REST_S``; a server
+given a token (the TCP listener of a split deployment) requires a ``Hello`` carrying it as the first frame of every
+connection, within ``HELLO_S``, and until then accepts frames no larger than a Hello needs; and each server takes at
+most ``max_connections`` at once. Every refusal closes that connection and is logged in one line; everyone else is
+served as before. The Unix socket needs no token: only pyrie's user can open its directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
 import socket
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import gevent
-import gevent.lock
 import gevent.pool
 import gevent.server
 
-from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, FrameError, encode_frame
-from pyrie_core.pipe.messages import Cancel, Hello, Invoke, Message, ProtocolError, StatusRequest, encode
-from pyrie_core.socket_io import read_message, send_all
-from supervisor.invocation import Invocation
-from supervisor.pool.dispatcher import Dispatcher
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameError
+from pyrie_core.pipe.messages import Cancel, Hello, Invoke, ProtocolError, Status, StatusRequest
+from supervisor.frontend.pipe_connection import FRAME_REST_S, SEND_BUFFER, PipeConnection
+from supervisor.invocation import Invocation, ResponseSink
 
-__all__ = ["PipeConnection", "PipeServer"]
+__all__ = ["HELLO_S", "MAX_CONNECTIONS", "InvokeTaker", "PipeServer"]
 
 log = logging.getLogger(__name__)
 
-RECV_SIZE: Final = 256 * 1024
-PIPE_BUFFER: Final = 1024 * 1024
 # Until a connection has shown the token, its frames may be no larger than a Hello needs: a stranger cannot make the
 # supervisor buffer a full-size frame.
 UNTRUSTED_FRAME_SIZE: Final = 4096
+HELLO_S: Final = 5.0
+# A front end holds one connection per invoke in flight plus a few idle ones per worker (gunicorn's
+# worker_connections, 1,000 per worker by default).
+MAX_CONNECTIONS: Final = 10_000
 
 
-class PipeConnection:
-    """One front-end connection; it is also the ``ResponseSink`` of the invoke it carries."""
+class InvokeTaker(Protocol):
+    """What the pipe hands its requests to (the pool)."""
 
-    def __init__(self, sock: Any, max_frame_size: int = MAX_FRAME_SIZE) -> None:
-        self._sock = sock
-        self.decoder = FrameDecoder(max_frame_size)
-        self._write_lock = gevent.lock.Semaphore()
-        self.closed = False  # the peer is gone: what is sent is dropped
+    def submit(self, request: Invoke, sink: ResponseSink) -> Invocation: ...
 
-    def read_message(self) -> Message | None:
-        """The next message, or ``None`` when the peer closed the connection."""
-        return read_message(self._sock, self.decoder, RECV_SIZE)
-
-    def send(self, *messages: Message) -> None:
-        if self.closed:
-            return
-        data = b"".join(encode_frame(encode(message)) for message in messages)
-        with self._write_lock:
-            if self.closed:
-                return
-            try:
-                send_all(self._sock, data)
-            except OSError:
-                self.closed = True
-
-    def close(self) -> None:
-        self.closed = True
-        with contextlib.suppress(OSError):
-            self._sock.close()
+    def status(self) -> Status: ...
 
 
 class PipeServer:
-    def __init__(self, listener: socket.socket, dispatcher: Dispatcher, token: str | None = None) -> None:
-        self._dispatcher = dispatcher
+    def __init__(
+        self,
+        listener: socket.socket,
+        pool: InvokeTaker,
+        token: str | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self._pool = pool
         self._token = token.encode() if token is not None else None
-        self._connections = gevent.pool.Pool()
-        self._server = gevent.server.StreamServer(listener, self._serve, spawn=self._connections)
+        self._max_connections = max_connections
+        self._connections: set[PipeConnection] = set()
+        self._greenlets = gevent.pool.Pool()
+        self._server = gevent.server.StreamServer(listener, self._serve, spawn=self._greenlets)
 
     def start(self) -> None:
         self._server.start()
 
     def stop(self) -> None:
+        """Take no more connections and drop the open ones (whatever they still had queued is given up)."""
         self._server.close()
+        for conn in list(self._connections):
+            conn.close()
+        self._greenlets.kill(block=False)
 
     def _serve(self, sock: Any, peer: Any) -> None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
+        if len(self._connections) >= self._max_connections:
+            log.warning(
+                "refused a front-end connection from %s: %d are open already", _describe(peer), len(self._connections)
+            )
+            sock.close()
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         conn = PipeConnection(sock, MAX_FRAME_SIZE if self._token is None else UNTRUSTED_FRAME_SIZE)
+        self._connections.add(conn)
         invocation: Invocation | None = None
         try:
             if sock.family != socket.AF_UNIX:
@@ -96,33 +93,45 @@ class PipeServer:
                 return
             while True:
                 message = conn.read_message()
+                running = invocation is not None and not invocation.finished.is_set()
                 if message is None or isinstance(message, Cancel):
-                    if invocation is not None and not invocation.finished.is_set():
+                    if running:
                         log.info("%s: the client went away; the invoke runs on, its output dropped", invocation)
-                        conn.closed = True
+                        conn.close()
                     if message is None:
                         return
+                elif running:
+                    raise ProtocolError(f"{type(message).__name__} while an Invoke is running on the connection")
                 elif isinstance(message, Invoke):
-                    if invocation is not None and not invocation.finished.is_set():
-                        raise ProtocolError("a second Invoke before the first one ended")
-                    invocation = self._dispatcher.submit(message, conn)
+                    conn.start_invoke()
+                    invocation = self._pool.submit(message, conn)
                 elif isinstance(message, StatusRequest):
-                    if invocation is not None and not invocation.finished.is_set():
-                        raise ProtocolError("a StatusRequest while an Invoke is running on the connection")
-                    conn.send(self._dispatcher.status())
+                    conn.send(self._pool.status())
                 else:
                     raise ProtocolError(f"unexpected {type(message).__name__} from the front end")
         except (FrameError, ProtocolError) as exc:
-            log.error("supervisor protocol error from the front end, closing its connection: %s", exc)
-            if invocation is not None and not invocation.finished.is_set():
-                conn.closed = True
+            log.error("supervisor protocol error from the front end, closing its connection: %s", _reason(exc))
+        except TimeoutError:
+            log.error(
+                "supervisor protocol error from the front end, closing its connection: a frame began but did not "
+                "arrive whole within %g s",
+                FRAME_REST_S,
+            )
         finally:
+            self._connections.discard(conn)
             conn.close()
 
     def _admit(self, conn: PipeConnection, peer: Any) -> bool:
-        """Whether the connection's first frame is a ``Hello`` with the right token."""
+        """Whether the connection's first frame is a ``Hello`` with the right token, within ``HELLO_S``."""
         assert self._token is not None
-        message = conn.read_message()
+        try:
+            message = conn.read_message(first_within=HELLO_S)
+        except TimeoutError:
+            log.warning("refused a front-end connection from %s: no Hello within %g s", _describe(peer), HELLO_S)
+            return False
+        except (FrameError, ProtocolError) as exc:
+            log.warning("refused a front-end connection from %s: %s", _describe(peer), _reason(exc))
+            return False
         if message is None:
             return False
         if not isinstance(message, Hello):
@@ -134,6 +143,10 @@ class PipeServer:
             return False
         conn.decoder.max_frame_size = MAX_FRAME_SIZE
         return True
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _describe(peer: Any) -> str:

@@ -135,14 +135,11 @@ class PlatformReporter:
         self._platform(event, None, invocation)
 
     def end_report(
-        self,
-        invocation: Invocation,
-        duration_ms: float,
-        max_memory_used_mb: int,
-        init_duration_ms: float | None,
-        now: float,
+        self, invocation: Invocation, max_memory_used_mb: int, init_duration_ms: float | None, now: float
     ) -> None:
-        """END and REPORT; then the invoke's log is complete and its tail goes to the caller."""
+        """END and REPORT, ``Duration`` from the invoke's delivery (or its arrival, if it never reached the runtime) to
+        ``now``; then the invoke's log is complete and its tail goes to the caller."""
+        duration_ms = (now - (invocation.delivered or invocation.arrived)) * 1000
         if invocation.runtime_done is None:
             self.runtime_done(invocation, now)
         memory_mb = self._function.memory_mb

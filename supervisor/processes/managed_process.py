@@ -39,8 +39,10 @@ class ManagedProcess:
         env: Mapping[str, str],
         on_output: Callable[[bytes], None],
         on_exit: Callable[[int], None],
+        wait_for_room: Callable[[], None] | None = None,
     ) -> None:
-        """Start the process; raises ``OSError`` when it cannot be executed."""
+        """Start the process; raises ``OSError`` when it cannot be executed. ``wait_for_room``, when given, is called
+        before each read of the output pipe: while it waits, the pipe is not read and the process slows down."""
         self.name = name
         read_end, write_end = os.pipe()
         try:
@@ -64,6 +66,7 @@ class ManagedProcess:
         self.returncode: int | None = None
         self._on_output = on_output
         self._on_exit = on_exit
+        self._wait_for_room = wait_for_room
         self._output_fd: int | None = read_end
         self._partial = bytearray()  # the start of a line whose newline has not arrived yet
         self._pump = gevent.spawn(self._relay_output)
@@ -106,6 +109,8 @@ class ManagedProcess:
 
     def _relay_output(self) -> None:
         while self._output_fd is not None:
+            if self._wait_for_room is not None:
+                self._wait_for_room()
             try:
                 gevent.socket.wait_read(self._output_fd)
             except OSError:

@@ -1,52 +1,57 @@
-"""Placing invokes on the pool of execution environments (DESIGN §6).
+"""The pool of execution environments, and which one takes each invoke (DESIGN §6).
 
-A synchronous invoke goes to an idle environment, else to one that is about to be free (its invoke answered, its
-runtime not yet back at ``/next``), else to one still initialising that nobody waits for, else to a new one while
-fewer than ``--max-concurrency`` run; beyond that it is throttled (429). An Event invoke is acknowledged at once
-(202) and queued in order; queued invokes take environments as they free up.
+A synchronous invoke goes to an idle environment, else to one still initialising that no invoke waits for, else to
+a new one while fewer than ``--max-concurrency`` run; only when none can be started does it wait behind an
+environment whose invoke has been answered (its runtime not yet back at ``/next``), and beyond that it is throttled
+(429). So an invoke never waits on a busy environment while another could be started. An Event invoke is
+acknowledged at once (202) and queued in order (``supervisor.pool.event_queue``); queued invokes take environments as
+they free up.
 
 Environments come and go: on demand, or ``--init-eagerly`` (kept at ``--min-environments``); idle ones are retired
 after ``--idle-timeout``; with ``--watch``, a change of code retires the idle ones and lets busy ones finish first.
+The environments tell the pool what became of them through the reactor, after the change, never from inside it.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 from typing import Final
 
 import gevent
 
-from pyrie_core.function_names import InvalidFunctionName, parse_function_ref, resolves_to
 from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.pipe.messages import EnvironmentStatus, Invoke, Outcome, Status
 from supervisor.config import Config
 from supervisor.environment.environment_states import EnvState
-from supervisor.environment.lifecycle import Environment
+from supervisor.environment.lifecycle import TEARDOWN_S, Environment
 from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
 from supervisor.observe.function_log import FunctionLog
+from supervisor.pool.admission import refusal
+from supervisor.pool.event_queue import EventQueue
 from supervisor.pool.runtime_api_ports import RuntimeApiPorts
+from supervisor.reactor import Reactor
 from supervisor.timers import Timer
 
-__all__ = ["Dispatcher"]
+__all__ = ["Pool"]
 
 log = logging.getLogger(__name__)
 
-INVOCATION_TYPES: Final = ("RequestResponse", "Event", "DryRun")
-LOG_TYPES: Final = ("None", "Tail")
 THROTTLE_REASON: Final = "ReservedFunctionConcurrentInvocationLimitExceeded"
-# Which accepting environment takes an invoke first: an idle one, one about to be free, one still initialising.
-_PREFERENCE: Final = {EnvState.IDLE: 0, EnvState.INVOKING: 1, EnvState.STARTING: 2}
+# Which environment takes an invoke: an idle one, one initialising that nobody waits for, a new one (rank 2, when
+# one may be started), and only then one whose invoke has been answered.
+_RANK: Final = {EnvState.IDLE: 0, EnvState.STARTING: 1, EnvState.INVOKING: 3}
+_NEW: Final = 2
 
 
-class Dispatcher:
-    def __init__(self, config: Config, function_log: FunctionLog) -> None:
+class Pool:
+    def __init__(self, config: Config, function_log: FunctionLog, reactor: Reactor) -> None:
         self._config = config
-        self._pool = config.pool
+        self._settings = config.pool
         self._log = function_log
+        self._reactor = reactor
         self._environments: list[Environment] = []
         self._ports = RuntimeApiPorts(config.runtime_api_address)
-        self._events: collections.deque[Invocation] = collections.deque()  # Event invokes waiting, oldest first
+        self._events = EventQueue(self._settings.max_queued_events, self._settings.max_queued_event_bytes)
         self._idle_timers: dict[Environment, Timer] = {}
         self._generation = 0  # of the function's code; raised by code_changed
         self._started = 0  # environments started so far (their names count up)
@@ -63,33 +68,14 @@ class Dispatcher:
 
     def submit(self, request: Invoke, sink: ResponseSink) -> Invocation:
         """Start ``request``; its response (or error) goes to ``sink``."""
-        function = self._config.function
-        invocation = Invocation(request, sink, function.version)
+        invocation = Invocation(request, sink, self._config.function.version)
         if not self._accepting:
             invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down")
             return invocation
-        try:
-            ref = parse_function_ref(request.function, request.qualifier)
-        except InvalidFunctionName as exc:
-            invocation.reject(400, exc.code, str(exc))
-            return invocation
-        if not resolves_to(ref, function.name, function.version):
-            qualified = f"{function.arn.rpartition(':')[0]}:{ref.name}:{ref.qualifier or '$LATEST'}"
-            invocation.reject(404, ServiceError.NOT_FOUND, f"Function not found: {qualified}")
-            return invocation
-        for value, allowed, member in (
-            (request.invocation_type, INVOCATION_TYPES, "invocationType"),
-            (request.log_type, LOG_TYPES, "logType"),
-        ):
-            if value not in allowed:
-                invocation.reject(
-                    400,
-                    ServiceError.INVALID_PARAMETER,
-                    f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
-                    f"Member must satisfy enum value set: [{', '.join(allowed)}]",
-                )
-                return invocation
-        if request.invocation_type == "DryRun":
+        refused = refusal(request, self._config.function)
+        if refused is not None:
+            invocation.reject(refused.status, refused.code, refused.message)
+        elif request.invocation_type == "DryRun":
             invocation.acknowledge(204)
         elif request.invocation_type == "Event":
             self._queue_event(invocation)
@@ -112,34 +98,39 @@ class Dispatcher:
         return Status(
             function=function.name,
             version=function.version,
-            max_concurrency=self._pool.max_concurrency,
+            max_concurrency=self._settings.max_concurrency,
             environments=tuple(
-                EnvironmentStatus(env.name, env.state.value, env.runtime.state.value) for env in self._environments
+                EnvironmentStatus(env.name, env.state.value, env.runtime_state.value) for env in self._environments
             ),
         )
 
     def shutdown(self, grace_s: float) -> None:
-        """Refuse new invokes, give running ones up to ``grace_s`` to finish, then end every environment."""
+        """Refuse new invokes, give running ones up to ``grace_s`` to finish, then end every environment (each
+        teardown bounded); returns within ``grace_s`` plus one teardown."""
         self._accepting = False
-        for event in self._events:
+        for event in self._events.drain():
             log.warning("Event invoke %s dropped: pyrie is shutting down", event.request_id)
-        self._events.clear()
         with gevent.Timeout(grace_s, False):
             for invocation in list(self._in_flight):
                 invocation.finished.wait()
-        gevent.joinall([gevent.spawn(env.retire, "SandboxTerminated") for env in list(self._environments)])
+        environments = list(self._environments)
+        for env in environments:
+            env.retire("SandboxTerminated")
+        gevent.wait([env.gone for env in environments], timeout=TEARDOWN_S)
 
-    # -- EnvironmentObserver ------------------------------------------------------------------------------------
+    # -- what the environments report (from the reactor) ----------------------------------------------------------
 
     def environment_idle(self, env: Environment) -> None:
+        if env.state is not EnvState.IDLE:
+            return  # it has moved on since (an invoke was assigned meanwhile, or it is going)
         if env.generation != self._generation:
             env.retire("code changed")
             return
         if self._events and self._accepting:
-            env.assign(self._take_event(env))
+            self._run_on(env, self._events.take())
             return
-        if self._pool.idle_timeout_s > 0:
-            self._idle_timers[env] = Timer(self._pool.idle_timeout_s, self._retire_if_idle, env)
+        if self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
+            self._idle_timers[env] = Timer(self._settings.idle_timeout_s, self._retire_if_idle, env)
 
     def environment_gone(self, env: Environment, orphan: Invocation | None) -> None:
         self._cancel_idle_timer(env)
@@ -147,19 +138,18 @@ class Dispatcher:
             self._environments.remove(env)
         if env.address is not None:
             self._ports.release(env.address.port)
-        if not self._accepting:
-            if orphan is not None and not orphan.finished.is_set():
-                orphan.reject(503, ServiceError.SERVICE, "pyrie is shutting down")
-            return
         if orphan is not None and not orphan.finished.is_set():
-            if orphan.request.invocation_type == "Event":
-                self._events.appendleft(orphan)
+            if not self._accepting:
+                orphan.reject(503, ServiceError.SERVICE, "pyrie is shutting down")
+            elif orphan.request.invocation_type == "Event":
+                self._events.put_back(orphan)
             else:
                 self._place(orphan)
-        self._run_events()
-        self._keep_warm()
+        if self._accepting:
+            self._run_events()
+            self._keep_warm()
 
-    # -- placement ----------------------------------------------------------------------------------------------
+    # -- placement ------------------------------------------------------------------------------------------------
 
     def _place(self, invocation: Invocation) -> None:
         env = self._acquire()
@@ -171,11 +161,12 @@ class Dispatcher:
         self._run_on(env, invocation)
 
     def _queue_event(self, invocation: Invocation) -> None:
-        if len(self._events) >= self._pool.max_queued_events:
+        full = self._events.full_for(len(invocation.request.payload))
+        if full is not None:
             invocation.reject(
                 429,
                 ServiceError.TOO_MANY_REQUESTS,
-                f"Rate Exceeded: {len(self._events)} Event invokes are already waiting for an environment.",
+                f"Rate Exceeded: {full}.",
                 {"Retry-After": "1"},
                 Reason=THROTTLE_REASON,
             )
@@ -192,14 +183,23 @@ class Dispatcher:
             env = self._acquire()
             if env is None:
                 return
-            self._run_on(env, self._take_event(env))
+            invocation = self._events.take()
+            log.debug("Event invoke %s goes to %s", invocation.request_id, env.name)
+            self._run_on(env, invocation)
 
     def _acquire(self) -> Environment | None:
-        """An environment for one more invoke: a chosen one, else a new one while below the limit."""
-        env = self._choose()
-        if env is None and self._live_count() < self._pool.max_concurrency:
-            env = self._new_environment()
-        return env
+        """The environment that takes one more invoke (a new one, bound but not started, when that ranks first);
+        ``None`` when every one is taken and no more may be started."""
+        best: Environment | None = None
+        rank = _NEW if self._live_count() < self._settings.max_concurrency else len(_RANK) + 1
+        for env in self._environments:
+            if env.accepting and (order := _RANK.get(env.state, _NEW + 1)) < rank:
+                best, rank = env, order
+                if order == 0:
+                    break
+        if best is None and rank == _NEW:
+            best = self._new_environment()
+        return best
 
     def _run_on(self, env: Environment, invocation: Invocation) -> None:
         self._track(invocation)
@@ -208,33 +208,14 @@ class Dispatcher:
         if not env.started:
             env.start()
 
-    def _take_event(self, env: Environment) -> Invocation:
-        invocation = self._events.popleft()
-        log.debug("Event invoke %s goes to %s", invocation.request_id, env.name)
-        return invocation
-
-    def _choose(self) -> Environment | None:
-        """An idle environment, else one about to be free, else one initialising that no invoke waits for."""
-        best: Environment | None = None
-        rank = 3
-        for env in self._environments:
-            if not env.accepting:
-                continue
-            order = _PREFERENCE.get(env.state, 3)
-            if order < rank:
-                best, rank = env, order
-                if order == 0:
-                    break
-        return best
-
     def _live_count(self) -> int:
         """Environments that count against the limit: all but those being torn down."""
-        return sum(1 for env in self._environments if env.state not in (EnvState.RESETTING, EnvState.GONE))
+        return sum(1 for env in self._environments if not env.closing)
 
     def _new_environment(self) -> Environment | None:
         """A new environment with its Runtime API bound (not yet started), or None when no address is free."""
         self._started += 1
-        env = Environment(self._started, self._config, self._log, self, self._generation)
+        env = Environment(self._started, self._config, self._log, self._reactor, self, generation=self._generation)
         for address in self._ports.candidates():
             try:
                 bound = env.bind(address)
@@ -251,7 +232,7 @@ class Dispatcher:
         """Keep ``--min-environments`` environments alive when ``--init-eagerly`` is on."""
         if not self._accepting:
             return
-        while self._live_count() < self._pool.warm_minimum:
+        while self._live_count() < self._settings.warm_minimum:
             env = self._new_environment()
             if env is None:
                 return
@@ -263,7 +244,7 @@ class Dispatcher:
 
     def _retire_if_idle(self, env: Environment) -> None:
         self._idle_timers.pop(env, None)
-        if env.state is EnvState.IDLE and self._live_count() > self._pool.warm_minimum:
+        if env.state is EnvState.IDLE and self._live_count() > self._settings.warm_minimum:
             env.retire("idle timeout")
 
     def _cancel_idle_timer(self, env: Environment) -> None:
