@@ -2,29 +2,33 @@
 them; this package never imports it).
 
 The handlers see an environment as a ``RuntimeHost``: the function it runs, its limits, the runtime's state machine,
-the invoke the runtime is working on (a ``RuntimeInvocation``), its extensions (an ``ExtensionRegistry`` of
-``RegisteredExtension``) and its telemetry subscriptions.
+the invokes the runtime is working on (each a ``RuntimeInvocation`` on its ``Lane``), its extensions (an
+``ExtensionRegistry`` of ``RegisteredExtension``) and its telemetry subscriptions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from pyrie_core.machine import InvalidTransition, Machine
+from runtime_api.runtime_states import RuntimeState
 
 if TYPE_CHECKING:
     from pyrie_core.limits import Limits
-    from pyrie_core.machine import Machine
     from pyrie_core.pipe.messages import Invoke
     from runtime_api.extension_states import ExtensionState
     from runtime_api.registration import ExtensionEvent
-    from runtime_api.runtime_states import RuntimeState
     from runtime_api.subscription import Subscription
 
 __all__ = [
     "ExtensionRegistry",
     "FunctionIdentity",
+    "Lane",
     "RegisteredExtension",
     "RuntimeHost",
     "RuntimeInvocation",
+    "RuntimeRefusal",
     "TelemetrySubscriptions",
 ]
 
@@ -121,6 +125,33 @@ class TelemetrySubscriptions(Protocol):
         ...
 
 
+class RuntimeRefusal(Exception):
+    """A Runtime API call the environment refuses: the status, ``errorType`` and ``errorMessage`` the runtime gets."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+    @classmethod
+    def invalid_request_id(cls) -> RuntimeRefusal:
+        return cls(400, "InvalidRequestID", "Invalid request ID")
+
+    @classmethod
+    def refused_transition(cls, refused: InvalidTransition) -> RuntimeRefusal:
+        return cls(403, "InvalidStateTransition", str(refused))
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """One invoke the runtime answers, and the state machine its answer moves: the runtime's own when it runs one
+    invoke at a time, the invoke's own when it runs several at once (Managed Instances)."""
+
+    invocation: RuntimeInvocation
+    machine: Machine[RuntimeState]
+
+
 class RuntimeHost(Protocol):
     @property
     def function(self) -> FunctionIdentity: ...
@@ -140,22 +171,25 @@ class RuntimeHost(Protocol):
 
     @property
     def runtime(self) -> Machine[RuntimeState]:
-        """The runtime's state machine; the Runtime API's handlers move it, and say what they did through the
-        methods below, which the environment acts on after the handler's transition has returned."""
+        """The runtime's state machine (its init; and its invokes, when it runs one at a time)."""
         ...
 
-    @property
-    def current(self) -> RuntimeInvocation | None:
-        """The invocation the runtime has been given and not yet finished with."""
+    def next_invocation(self, peer: tuple[str, int]) -> RuntimeInvocation:
+        """``/next`` from ``peer``: wait until an invoke is delivered to this caller and return it;
+        ``RuntimeRefusal`` when the call is refused, ``ConnectionClosed`` if the environment goes away meanwhile."""
         ...
 
-    def wait_for_invocation(self) -> RuntimeInvocation:
-        """The runtime waits in ``/next`` (its state is Ready): block until an invocation is delivered to it (its
-        state is then Running) and return it; ``ConnectionClosed`` if the environment goes away meanwhile."""
+    def lane(self, request_id: str) -> Lane:
+        """The invoke ``request_id`` names, for its ``/response`` or ``/error``; ``RuntimeRefusal`` when there is
+        none to answer."""
         ...
 
-    def response_started(self) -> None:
-        """The runtime began its ``/response`` or ``/error`` for the current invocation."""
+    def response_started(self, invocation: RuntimeInvocation) -> None:
+        """The runtime began its ``/response`` or ``/error`` for ``invocation``."""
+        ...
+
+    def answered(self, invocation: RuntimeInvocation) -> None:
+        """The runtime's answer for ``invocation`` is complete (or was refused): its lane is ResponseSent."""
         ...
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None:

@@ -45,8 +45,9 @@ class Request:
 class HttpConnection:
     """The server side of one keep-alive connection from a runtime or extension."""
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, peer: tuple[str, int] = ("", 0)) -> None:
         self._sock = sock
+        self.peer = peer  # the runtime's or extension's end: its address and port
         self._h11 = h11.Connection(h11.SERVER)
         self._request: Request | None = None
 

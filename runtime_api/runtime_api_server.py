@@ -47,7 +47,7 @@ class RuntimeApiServer:
                 greenlet.kill(block=False)
 
     def _serve(self, sock: Any, peer: tuple[str, int]) -> None:
-        conn = HttpConnection(sock)
+        conn = HttpConnection(sock, peer)
         try:
             while (request := conn.next_request()) is not None:
                 router.dispatch(self._host, request, conn)

@@ -13,8 +13,8 @@ from typing import Final
 
 from pyrie_core import lambda_errors as errors
 from pyrie_core.lambda_errors import FunctionError
-from pyrie_core.machine import InvalidTransition
-from runtime_api.host import RuntimeHost, RuntimeInvocation
+from pyrie_core.machine import InvalidTransition, Machine
+from runtime_api.host import Lane, RuntimeHost, RuntimeInvocation, RuntimeRefusal
 from runtime_api.http_connection import ConnectionClosed, HttpConnection, Request, error_response, json_body
 from runtime_api.runtime_states import RuntimeState
 
@@ -39,49 +39,50 @@ def ping(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict
 
 
 def next_invocation(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    if host.runtime.state is RuntimeState.RUNNING and host.current is not None:
-        invocation = host.current  # asked again before answering: the same event again, as the Go emulator does
-    else:
-        if not _transition(host, RuntimeState.READY, conn):
-            return
-        invocation = host.wait_for_invocation()
+    try:
+        invocation = host.next_invocation(conn.peer)
+    except RuntimeRefusal as refused:
+        error_response(conn, refused.status, refused.error_type, refused.message)
+        return
     conn.respond(200, _event_headers(host, invocation), invocation.request.payload)
 
 
 def invocation_response(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    invocation = _invocation(host, params, conn)
-    if invocation is None or not _transition(host, RuntimeState.INVOCATION_RESPONSE, conn):
+    lane = _lane(host, params, conn)
+    if lane is None or not _transition(lane.machine, RuntimeState.INVOCATION_RESPONSE, conn):
         return
-    host.response_started()
+    invocation = lane.invocation
+    host.response_started(invocation)
     mode = request.header(RESPONSE_MODE)
     if mode is not None and mode != "streaming":
         invocation.fail_platform(
             FunctionError.INVALID_RESPONSE_MODE,
             f"Lambda-Runtime-Function-Response-Mode must be 'streaming' when given, not {mode!r}",
         )
-        host.runtime.transition(RuntimeState.RESPONSE_SENT)
+        _answered(host, lane)
         error_response(conn, 400, "InvalidFunctionResponseMode", "Invalid function response mode")
         return
     content_type = request.header("content-type")
     if mode == "streaming":
-        _relay_stream(host, invocation, request, conn, content_type)
+        _relay_stream(host, lane, request, conn, content_type)
         return
     limit = host.limits.response_bytes
     body, size = conn.read_body(limit)
     if size > limit:
         invocation.fail(FunctionError.RESPONSE_TOO_LARGE, errors.response_too_large_body(limit))
-        host.runtime.transition(RuntimeState.RESPONSE_SENT)
+        _answered(host, lane)
         error_response(conn, 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes).")
         return
     invocation.respond(content_type, body)
-    host.runtime.transition(RuntimeState.RESPONSE_SENT)
+    _answered(host, lane)
     conn.respond(202, [JSON], ACCEPTED)
 
 
 def _relay_stream(
-    host: RuntimeHost, invocation: RuntimeInvocation, request: Request, conn: HttpConnection, content_type: str | None
+    host: RuntimeHost, lane: Lane, request: Request, conn: HttpConnection, content_type: str | None
 ) -> None:
     """Hand each piece of a streamed body on as it arrives, then end it as its trailers say."""
+    invocation = lane.invocation
     invocation.start_stream(content_type)
     limit = host.limits.streamed_response_bytes
     size = 0
@@ -90,7 +91,7 @@ def _relay_stream(
             size += len(piece)
             if size > limit:
                 invocation.fail(FunctionError.RESPONSE_TOO_LARGE, errors.response_too_large_body(limit))
-                host.runtime.transition(RuntimeState.RESPONSE_SENT)
+                _answered(host, lane)
                 error_response(
                     conn, 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."
                 )
@@ -98,32 +99,32 @@ def _relay_stream(
             invocation.write(piece)
     except ConnectionClosed:
         host.stream_broken(invocation)
-        host.runtime.transition(RuntimeState.RESPONSE_SENT)
+        _answered(host, lane)
         raise
     error_type = request.trailers.get(ERROR_TYPE)
     if error_type:
         invocation.fail(error_type, _decode_base64(request.trailers.get(ERROR_BODY, "")))
     else:
         invocation.succeed()
-    host.runtime.transition(RuntimeState.RESPONSE_SENT)
+    _answered(host, lane)
     conn.respond(202, [JSON], ACCEPTED)
 
 
 def invocation_error(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    invocation = _invocation(host, params, conn)
-    if invocation is None or not _transition(host, RuntimeState.INVOCATION_ERROR_RESPONSE, conn):
+    lane = _lane(host, params, conn)
+    if lane is None or not _transition(lane.machine, RuntimeState.INVOCATION_ERROR_RESPONSE, conn):
         return
-    host.response_started()
+    host.response_started(lane.invocation)
     body, _ = conn.read_body(host.limits.response_bytes)
     body = _client_error_body(request, body)
     error_type = errors.error_type_of(body) or errors.normalise_error_type(request.header(ERROR_TYPE))
-    invocation.fail(error_type or FunctionError.UNKNOWN, body)
-    host.runtime.transition(RuntimeState.RESPONSE_SENT)
+    lane.invocation.fail(error_type or FunctionError.UNKNOWN, body)
+    _answered(host, lane)
     conn.respond(202, [JSON], ACCEPTED)
 
 
 def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    if not _transition(host, RuntimeState.INIT_ERROR, conn):
+    if not _transition(host.runtime, RuntimeState.INIT_ERROR, conn):
         return
     body, _ = conn.read_body(host.limits.response_bytes)
     body = _client_error_body(request, body)
@@ -148,17 +149,22 @@ def _event_headers(host: RuntimeHost, invocation: RuntimeInvocation) -> list[tup
     return headers
 
 
-def _invocation(host: RuntimeHost, params: dict[str, str], conn: HttpConnection) -> RuntimeInvocation | None:
-    invocation = host.current
-    if invocation is None or invocation.request_id != params["request_id"]:
-        error_response(conn, 400, "InvalidRequestID", "Invalid request ID")
-        return None
-    return invocation
-
-
-def _transition(host: RuntimeHost, target: RuntimeState, conn: HttpConnection) -> bool:
+def _lane(host: RuntimeHost, params: dict[str, str], conn: HttpConnection) -> Lane | None:
     try:
-        host.runtime.transition(target)
+        return host.lane(params["request_id"])
+    except RuntimeRefusal as refused:
+        error_response(conn, refused.status, refused.error_type, refused.message)
+        return None
+
+
+def _answered(host: RuntimeHost, lane: Lane) -> None:
+    lane.machine.transition(RuntimeState.RESPONSE_SENT)
+    host.answered(lane.invocation)
+
+
+def _transition(machine: Machine[RuntimeState], target: RuntimeState, conn: HttpConnection) -> bool:
+    try:
+        machine.transition(target)
     except InvalidTransition as refused:
         error_response(conn, 403, "InvalidStateTransition", str(refused))
         return False

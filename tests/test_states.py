@@ -13,11 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from pyrie_core.limits import Limits
 from pyrie_core.machine import InvalidTransition, Machine
 from runtime_api.http_connection import Request
 from runtime_api.runtime_routes import init_error, invocation_error, invocation_response, next_invocation
 from runtime_api.runtime_states import RUNTIME_TRANSITIONS, RuntimeState, runtime_machine
+from supervisor.config import FunctionConfig
 from supervisor.environment.environment_states import ENVIRONMENT_TRANSITIONS, EnvState, environment_machine
+from supervisor.environment.runtime_host import RuntimeSide
 
 E = EnvState
 R = RuntimeState
@@ -199,11 +202,24 @@ def test_runtime_refusals_quoted_in_the_spec(current, target, text):
     assert str(refused.value) == text + " Error: State transition is not allowed"
 
 
+# How the runtime's machine gets from Started to each state the refusals below start from.
+PATHS = {
+    R.RESPONSE_SENT: (R.READY, R.RUNNING, R.INVOCATION_RESPONSE, R.RESPONSE_SENT),
+    R.READY: (R.READY,),
+    R.INIT_ERROR: (R.INIT_ERROR,),
+}
+
+
+def function() -> FunctionConfig:
+    return FunctionConfig("f", "$LATEST", 128, 3, ("bootstrap",), "/", None, {})
+
+
 class RecordingConnection:
-    """Stands in for runtime_api.http.HttpConnection: records the one response a handler sends."""
+    """Stands in for runtime_api.http_connection.HttpConnection: records the one response a handler sends."""
 
     def __init__(self) -> None:
         self.responses: list[tuple[int, list[tuple[str, str]], bytes]] = []
+        self.peer = ("127.0.0.1", 40000)
 
     def respond(self, status, headers=(), body=b""):
         self.responses.append((status, list(headers), body))
@@ -238,8 +254,11 @@ class RecordingConnection:
     ids=["response-twice", "error-after-response", "init-error-after-next", "next-after-init-error"],
 )
 def test_runtime_api_answers_a_refused_transition_with_403_and_the_exact_body(handler, state, message):
-    machine = Machine("runtime", RUNTIME_TRANSITIONS, state)
-    host = SimpleNamespace(runtime=machine, current=SimpleNamespace(request_id="req-1"))
+    events = SimpleNamespace(current=SimpleNamespace(request_id="req-1"), closing=False, runtime_ready=lambda: None)
+    host = RuntimeSide(function(), Limits(), extensions=None, telemetry=None, events=events)
+    machine = host.runtime
+    for step in PATHS[state]:  # along the table's own edges
+        machine.transition(step)
     conn = RecordingConnection()
     request = Request("POST", "/2018-06-01/runtime/invocation/req-1/response", {}, chunked=False)
     handler(host, request, conn, {"request_id": "req-1"})

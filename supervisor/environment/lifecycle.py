@@ -198,6 +198,13 @@ class Environment:
         else:
             log.debug("%s: %s waits for the environment (%s)", self.name, invocation, self.machine.state.value)
 
+    def withdraw(self, invocation: Invocation) -> bool:
+        """Give back ``invocation`` if it is still waiting here, not yet delivered; whether it was."""
+        if self.slot.pending is not invocation:
+            return False
+        self.slot.take_pending()
+        return True
+
     def retire(self, reason: str) -> None:
         """End an environment that has nothing to do (idle timeout, changed code, pyrie's shutdown)."""
         self.reset(reason, ShutdownReason.SPINDOWN)
@@ -248,8 +255,8 @@ class Environment:
             self._report.runtime_done(self.slot.current, time.monotonic())
         self._settle_soon()
 
-    def response_started(self) -> None:
-        if self.slot.current is not None:
+    def response_started(self, invocation: RuntimeInvocation) -> None:
+        if invocation is self.slot.current:
             self.slot.current.response_started = time.monotonic()
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None:

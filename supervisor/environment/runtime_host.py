@@ -14,8 +14,8 @@ import gevent.event
 
 from pyrie_core.address import Address
 from pyrie_core.limits import Limits
-from pyrie_core.machine import Machine
-from runtime_api.host import RegisteredExtension, RuntimeInvocation
+from pyrie_core.machine import InvalidTransition, Machine
+from runtime_api.host import Lane, RegisteredExtension, RuntimeInvocation, RuntimeRefusal
 from runtime_api.http_connection import ConnectionClosed
 from runtime_api.runtime_api_server import RuntimeApiServer
 from runtime_api.runtime_states import RuntimeState, runtime_machine
@@ -46,7 +46,7 @@ class RuntimeEvents(Protocol):
         """The runtime waits in ``/next``: its init, or its last invoke, is done."""
         ...
 
-    def response_started(self) -> None: ...
+    def response_started(self, invocation: RuntimeInvocation) -> None: ...
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None: ...
 
@@ -121,10 +121,18 @@ class RuntimeSide:
     def current(self) -> Invocation | None:
         return self._events.current
 
-    # -- /next ----------------------------------------------------------------------------------------------------
+    # -- /next and the answers ----------------------------------------------------------------------------------
 
-    def wait_for_invocation(self) -> Invocation:
-        """The runtime is Ready in ``/next``: tell the environment, then wait until it hands an invoke over."""
+    def next_invocation(self, peer: tuple[str, int]) -> Invocation:
+        """``/next``: the runtime is Ready (its init, or its last invoke, is done); wait until the environment hands
+        it an invoke. Asked again before answering, it gets the same event again, as from the Go emulator."""
+        current = self._events.current
+        if self._runtime.state is RuntimeState.RUNNING and current is not None:
+            return current
+        try:
+            self._runtime.transition(RuntimeState.READY)
+        except InvalidTransition as refused:
+            raise RuntimeRefusal.refused_transition(refused) from None
         self._events.runtime_ready()
         while self._runtime.state is not RuntimeState.RUNNING or self._events.current is None:
             if self._events.closing:
@@ -137,6 +145,12 @@ class RuntimeSide:
             self._delivered.clear()
         return self._events.current
 
+    def lane(self, request_id: str) -> Lane:
+        current = self._events.current
+        if current is None or current.request_id != request_id:
+            raise RuntimeRefusal.invalid_request_id()
+        return Lane(current, self._runtime)
+
     def hand_over(self, invocation: Invocation) -> None:
         """Give ``invocation`` to the runtime waiting (or about to wait) in ``/next``."""
         self._runtime.transition(RuntimeState.RUNNING)  # Ready -> Running
@@ -148,8 +162,11 @@ class RuntimeSide:
 
     # -- what the handlers report ---------------------------------------------------------------------------------
 
-    def response_started(self) -> None:
-        self._events.response_started()
+    def response_started(self, invocation: RuntimeInvocation) -> None:
+        self._events.response_started(invocation)
+
+    def answered(self, invocation: RuntimeInvocation) -> None:
+        """Nothing to do: the runtime's invoke is over when it comes back to ``/next``."""
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None:
         self._events.stream_broken(invocation)

@@ -1,11 +1,12 @@
 """The pool of execution environments, and which one takes each invoke (DESIGN §6).
 
 A synchronous invoke goes to an idle environment, else to one still initialising that no invoke waits for, else to
-a new one while fewer than ``--max-concurrency`` run; only when none can be started does it wait behind an
-environment whose invoke has been answered (its runtime not yet back at ``/next``), and beyond that it is throttled
-(429). So an invoke never waits on a busy environment while another could be started. An Event invoke is
-acknowledged at once (202) and queued in order (``supervisor.pool.event_queue``); queued invokes take environments as
-they free up.
+one whose invoke has just been answered (its runtime about to be back at ``/next``), else to a new one while fewer
+than ``--max-concurrency`` run; beyond that it is throttled (429). The preference for a warm environment over a new
+one is short: an invoke that waits behind an answered one for ``WARM_PATIENCE_S`` while another could be started
+is taken back and placed again, so an invoke never waits long on one environment while capacity to start another
+exists. An Event invoke is acknowledged at once (202) and queued in order (``supervisor.pool.event_queue``); queued
+invokes take environments as they free up.
 
 Environments come and go: on demand, or ``--init-eagerly`` (kept at ``--min-environments``); idle ones are retired
 after ``--idle-timeout``; with ``--watch``, a change of code retires the idle ones and lets busy ones finish first.
@@ -37,10 +38,12 @@ __all__ = ["Pool"]
 log = logging.getLogger(__name__)
 
 THROTTLE_REASON: Final = "ReservedFunctionConcurrentInvocationLimitExceeded"
-# Which environment takes an invoke: an idle one, one initialising that nobody waits for, a new one (rank 2, when
-# one may be started), and only then one whose invoke has been answered.
-_RANK: Final = {EnvState.IDLE: 0, EnvState.STARTING: 1, EnvState.INVOKING: 3}
-_NEW: Final = 2
+# How long an invoke may wait behind an environment whose last invoke was answered, while a new one could start.
+WARM_PATIENCE_S: Final = 0.1
+# Which environment takes an invoke: an idle one, one initialising that nobody waits for, one whose invoke has been
+# answered, and then a new one (when one may be started).
+_RANK: Final = {EnvState.IDLE: 0, EnvState.STARTING: 1, EnvState.INVOKING: 2}
+_NEW: Final = 3
 
 
 class Pool:
@@ -159,6 +162,14 @@ class Pool:
             )
             return
         self._run_on(env, invocation)
+        if env.state is EnvState.INVOKING and self._can_start():
+            Timer(WARM_PATIENCE_S, self._move_if_waiting, env, invocation)
+
+    def _move_if_waiting(self, env: Environment, invocation: Invocation) -> None:
+        """``invocation`` still waits behind ``env``: if a new environment may start, it goes there instead."""
+        if self._accepting and env.pending is invocation and self._can_start() and env.withdraw(invocation):
+            log.debug("%s was slow to take %s; placing it again", env.name, invocation)
+            self._place(invocation)
 
     def _queue_event(self, invocation: Invocation) -> None:
         full = self._events.full_for(len(invocation.request.payload))
@@ -191,7 +202,7 @@ class Pool:
         """The environment that takes one more invoke (a new one, bound but not started, when that ranks first);
         ``None`` when every one is taken and no more may be started."""
         best: Environment | None = None
-        rank = _NEW if self._live_count() < self._settings.max_concurrency else len(_RANK) + 1
+        rank = _NEW if self._can_start() else _NEW + 1
         for env in self._environments:
             if env.accepting and (order := _RANK.get(env.state, _NEW + 1)) < rank:
                 best, rank = env, order
@@ -207,6 +218,9 @@ class Pool:
         env.assign(invocation)
         if not env.started:
             env.start()
+
+    def _can_start(self) -> bool:
+        return self._live_count() < self._settings.max_concurrency
 
     def _live_count(self) -> int:
         """Environments that count against the limit: all but those being torn down."""
