@@ -5,6 +5,8 @@ as the Go emulator accepts any), ``/2021-11-15/functions/{name}/response-streami
 (InvokeWithResponseStream) and ``GET /healthz`` (the supervisor's status, ``invoke_api.health``); other paths answer
 the Go emulator's plain-text 404. On the Function URL listener, when there is one, every method and path is the
 function.
+
+Every request reaches the application whole: the worker (``invoke_api.worker``) reads its head and body first.
 """
 
 from __future__ import annotations

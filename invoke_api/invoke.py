@@ -29,7 +29,7 @@ from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection,
 from supervisor.config import Limits
 from supervisor.messages import Chunk, End, Head, Invoke, Outcome
 
-__all__ = ["RequestError", "answer_end", "begin", "handle", "read_invoke"]
+__all__ = ["RequestError", "answer_end", "begin", "handle", "read_invoke", "refuse"]
 
 log = logging.getLogger("pyrie.invoke_api")
 
@@ -60,7 +60,7 @@ def handle(
         request = read_invoke(environ, name)
         conn, first = begin(client, request)
     except RequestError as exc:
-        return service_error(start_response, exc.status, exc.code, exc.body)
+        return refuse(start_response, exc)
     if isinstance(first, End):
         client.release(conn)
         return answer_end(start_response, first)
@@ -94,6 +94,14 @@ def _answer_with_log(relay: Relay, start_response: StartResponse, headers: list[
         headers.append(("X-Amz-Log-Result", message.log_result))
     start_response("200 OK", headers)
     return body
+
+
+def refuse(start_response: StartResponse, exc: RequestError) -> Iterable[bytes]:
+    """Answer a request refused before it reached any function, with one log line (``begin`` has logged why the
+    supervisor is unavailable)."""
+    if exc.status < 500:
+        log.info("invoke refused: %d %s: %s", exc.status, exc.code, exc.message.replace("\n", " "))
+    return service_error(start_response, exc.status, exc.code, exc.body)
 
 
 def begin(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
