@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from invoke_api.json_payload import json_error
 from invoke_api.relay import Relay, RelayBody, start, start_streaming
 from invoke_api.responses import (
     StartResponse,
@@ -126,6 +127,8 @@ def read_invoke(environ: dict[str, Any], name: str, *, stream: bool = False) -> 
     payload = environ["wsgi.input"].read(limit + 1) if length_text != "0" else b""
     if len(payload) > limit:
         raise _too_large(invocation_type, len(payload), limit)
+    if (message := json_error(payload)) is not None:
+        raise RequestError(400, "InvalidRequestContentException", message)
     qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
     return Invoke(
         function=name,

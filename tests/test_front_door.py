@@ -1,6 +1,7 @@
-"""The front door under broken and hostile requests, over raw sockets: requests cut short, stalled, malformed, or
-with too many headers. Each gets Lambda's answer (or, when it stalls, the connection closed at its deadline) and one
-line in pyrie's log, never a traceback, and none of them runs anything: no START line, no execution environment."""
+"""The front door under broken and hostile requests, over raw sockets: requests cut short, stalled, malformed, with
+too many headers or a payload that is not JSON. Each gets Lambda's answer (or, when it stalls, the connection closed
+at its deadline) and one line in pyrie's log, never a traceback, and none of them runs anything: no START line, no
+execution environment."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+import botocore.config
 import pytest
 
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, free_port, wait_until
+from tests.test_json_payload import RECORDED, SOURCE
 
 RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -278,6 +282,43 @@ def test_a_body_announced_with_expect_100_continue_is_asked_for_and_read(echo: P
         sock.sendall(b'{"a": 1}')
         answer = parse(read_to_end(sock))
     assert (answer.status, answer.body) == (200, b'{"a": 1}')
+
+
+# --- Lambda's answer to a payload that is not JSON --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("invocation_type", ["RequestResponse", "Event", "DryRun"])
+@pytest.mark.parametrize(("payload", "message"), RECORDED)
+def test_a_payload_that_is_not_json_is_lambdas_400(
+    echo: Pyrie, payload: bytes, message: str, invocation_type: str
+) -> None:
+    log = StderrLines(echo)
+    response = echo.invoke(payload, headers={"X-Amz-Invocation-Type": invocation_type})
+    assert response.status_code == 400
+    assert response.headers["X-Amzn-ErrorType"] == "InvalidRequestContentException"
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"Type": "User", "message": message}
+    log.one("invoke refused: 400 InvalidRequestContentException: " + message.replace("\n", " "))
+    assert_nothing_ran(echo)
+
+
+def test_the_sdk_raises_invalid_request_content_for_both_invoke_apis(echo: Pyrie) -> None:
+    client = boto3.client(
+        "lambda",
+        endpoint_url=echo.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+    payload, message = RECORDED[0]
+    with pytest.raises(client.exceptions.InvalidRequestContentException) as invoke:
+        client.invoke(FunctionName="function", Payload=payload)
+    assert invoke.value.response["Error"]["Message"] == message
+    with pytest.raises(client.exceptions.InvalidRequestContentException) as stream:
+        client.invoke_with_response_stream(FunctionName="function", Payload=b'{"unfinished": ')
+    assert stream.value.response["Error"]["Message"].endswith(f"[Source: {SOURCE}; line: 1, column: 16]")
+    assert_nothing_ran(echo)
 
 
 # --- Function URLs ---------------------------------------------------------------------------------------------------
