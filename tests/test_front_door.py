@@ -1,7 +1,7 @@
 """The front door under broken and hostile requests, over raw sockets: requests cut short, stalled, malformed, with
-too many headers or a payload that is not JSON. Each gets Lambda's answer (or, when it stalls, the connection closed
-at its deadline) and one line in pyrie's log, never a traceback, and none of them runs anything: no START line, no
-execution environment."""
+too many headers, an invalid JSON payload or the wrong method. Each gets Lambda's answer (or, when it stalls, the
+connection closed at its deadline) and one line in pyrie's log, never a traceback, and none of them runs anything:
+no START line, no execution environment."""
 
 from __future__ import annotations
 
@@ -284,7 +284,23 @@ def test_a_body_announced_with_expect_100_continue_is_asked_for_and_read(echo: P
     assert (answer.status, answer.body) == (200, b'{"a": 1}')
 
 
-# --- Lambda's answer to a payload that is not JSON --------------------------------------------------------------------
+# --- Lambda's answers to a wrong method and to a payload that is not JSON ------------------------------------------
+
+NO_OPERATION = {"Message": "Unable to determine service/operation name to be authorized"}
+
+
+@pytest.mark.parametrize("path", [INVOKE_PATH, STREAM_PATH])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_the_invoke_paths_take_post_only(echo: Pyrie, method: str, path: str) -> None:
+    log = StderrLines(echo)
+    response = echo.session.request(method, echo.url + path, data=b"{}", timeout=10)
+    assert response.status_code == 403
+    assert response.headers["X-Amzn-ErrorType"] == "AccessDeniedException"
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-Amzn-RequestId"]
+    assert response.json() == NO_OPERATION
+    log.one(f"{method} '{path}' refused: 403 AccessDeniedException: the Invoke API takes POST only")
+    assert_nothing_ran(echo)
 
 
 @pytest.mark.parametrize("invocation_type", ["RequestResponse", "Event", "DryRun"])

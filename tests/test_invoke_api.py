@@ -73,11 +73,6 @@ def test_a_json_payload_reaches_the_runtime_byte_for_byte(echo: Pyrie) -> None:
     assert echo.invoke(b"").content == b""  # boto3 sends no body when no Payload is given
 
 
-def test_get_is_accepted_like_the_go_emulator(echo: Pyrie) -> None:
-    response = echo.session.get(echo.url + "/2015-03-31/functions/function/invocations", timeout=10)
-    assert response.status_code == 200
-
-
 def test_unknown_path_is_the_go_emulators_404(echo: Pyrie) -> None:
     response = echo.session.post(echo.url + "/2015-03-31/functions/function/invocationsX", timeout=10)
     assert response.status_code == 404
