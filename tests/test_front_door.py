@@ -70,6 +70,8 @@ class StderrLines:
 
     def __init__(self, pyrie: Pyrie) -> None:
         self.pyrie = pyrie
+        # pyrie may answer before it has logged that it listens (its front end starts first): count from there
+        pyrie.wait_for_stderr("pyrie listening on")
         self.start = len(pyrie.stderr().splitlines())
 
     def new(self) -> list[str]:
