@@ -23,6 +23,8 @@ graceful_timeout = _settings.graceful_timeout()
 keepalive = _settings.KEEPALIVE_S
 control_socket_disable = True
 loglevel = _settings.log_level()
+# Not a gunicorn setting: pyrie's worker reads it. Read here too, so that a wrong value stops gunicorn at start-up.
+_request_read_timeout_s = _settings.request_read_timeout()
 
 _user_config = os.environ.get(_settings.USER_CONFIG_ENV)
 if _user_config:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Final
 
+from pyrie_core.log_format import GoStyleFormatter
 from supervisor.observe.stream_writer import StreamWriter
 
 __all__ = ["flush_log", "setup_logging"]
@@ -15,16 +15,6 @@ LOG_ROOM: Final = 1024 * 1024
 LOG_LIMIT: Final = 4 * 1024 * 1024
 
 _writer: StreamWriter | None = None
-
-
-class _GoStyleFormatter(logging.Formatter):
-    """``25 Nov 2026 12:32:00,560 [INFO] (pyrie) message``, the Go emulator's layout for its own log."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s [%(levelname)s] (pyrie) %(message)s")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime("%d %b %Y %H:%M:%S", self.converter(record.created)) + f",{int(record.msecs):03d}"
 
 
 class _WriterHandler(logging.Handler):
@@ -44,7 +34,7 @@ def setup_logging(level: str) -> None:
     global _writer  # noqa: PLW0603 - one writer for the process's stderr
     _writer = StreamWriter(STDERR, LOG_ROOM, LOG_LIMIT)
     handler = _WriterHandler(_writer)
-    handler.setFormatter(_GoStyleFormatter())
+    handler.setFormatter(GoStyleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
