@@ -7,7 +7,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["EXTENSION_LIMIT", "INVOKE", "SHUTDOWN", "ExtensionError", "ExtensionEvent", "parse_register_body"]
+__all__ = [
+    "EXTENSION_LIMIT",
+    "INVOKE",
+    "SHUTDOWN",
+    "ExtensionError",
+    "ExtensionEvent",
+    "check_events",
+    "parse_register_body",
+]
 
 EXTENSION_LIMIT: Final = 10  # external and internal together (core.MaxAgentsAllowed)
 INVOKE: Final = "INVOKE"
@@ -80,3 +88,26 @@ def _go_type(value: Any) -> str:
     if value is None:
         return "null"
     return "object"
+
+
+def check_events(events: list[str], *, external: bool, invoke: bool = True) -> None:
+    """``ExtensionError`` unless an extension may subscribe to ``events``: an external one to INVOKE and SHUTDOWN,
+    an internal one (a process the runtime started) to INVOKE only. Where the environment runs several invokes at
+    once (Managed Instances) there are no INVOKE events: an external extension may take SHUTDOWN only, an internal
+    one nothing (the Go emulator's LMI mode answers these words)."""
+    if not invoke:
+        if not external and events:
+            raise ExtensionError("Extension.InvalidEventType", "No events allowed for internal extensions")
+        for event in events:
+            if event != SHUTDOWN:
+                raise ExtensionError("Extension.InvalidEventType", f"{event}: ErrorInvalidEventType")
+        return
+    for event in events:
+        if external and event not in (INVOKE, SHUTDOWN):
+            raise ExtensionError("Extension.InvalidEventType", f"{event}: ErrorInvalidEventType")
+        if not external and event == SHUTDOWN:
+            raise ExtensionError(
+                "Extension.InvalidEventType", "SHUTDOWN: ShutdownEventNotSupportedForInternalExtension"
+            )
+        if not external and event != INVOKE:
+            raise ExtensionError("Extension.InvalidEventType", f"{event}: ErrorInvalidEventType")

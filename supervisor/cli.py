@@ -37,6 +37,10 @@ _NUMBER_SHAPE: Final[dict[Any, re.Pattern[str]]] = {
     float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"),
 }
 MIN_TOKEN_LENGTH: Final = 16
+# Lambda Managed Instances: pyrie is told as Lambda and the Go emulator are, through its environment.
+MAX_CONCURRENCY_ENV: Final = "AWS_LAMBDA_MAX_CONCURRENCY"
+INITIALIZATION_TYPE_ENV: Final = "AWS_LAMBDA_INITIALIZATION_TYPE"
+MANAGED_INSTANCES_INIT_S: Final = 130
 _HANDLER_SHAPE: Final = re.compile(r"^[A-Za-z_][\w/.-]*\.[A-Za-z_]\w*$")
 _LOG_LEVELS: Final = {
     "panic": "CRITICAL",
@@ -204,6 +208,7 @@ Function settings, read from the environment as the Go emulator does:
   AWS_LAMBDA_FUNCTION_HANDLER, _HANDLER
                                    the handler, ahead of the last word of the bootstrap command
   AWS_LAMBDA_LOG_FORMAT            Text (default) or JSON: platform lines as Lambda's JSON records
+  AWS_LAMBDA_MAX_CONCURRENCY       Lambda Managed Instances: each environment takes up to this many invokes at once
 
 pyrie's own, read from the environment only:
   PYRIE_SUPERVISOR_TOKEN           the secret a front end must present on --supervisor-address
@@ -297,8 +302,11 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         raise ConfigError(f"--log-level: {level_name!r} is not one of {', '.join(_LOG_LEVELS)}")
     workers_text = value("--workers")
     workers = _number(workers_text, "--workers", int, minimum=1) if workers_text else None
-    init_timeout = _number(_required(value("--init-timeout")), "--init-timeout", float, minimum=0.001)
     function = _function_config(command, env, cwd or os.getcwd())
+    init_timeout = _number(_required(value("--init-timeout")), "--init-timeout", float, minimum=0.001)
+    if function.concurrency is not None and "--init-timeout" not in values and not env.get("PYRIE_INIT_TIMEOUT"):
+        # Managed Instances: init may take up to the larger of 130 s and the function's timeout
+        init_timeout = float(max(MANAGED_INSTANCES_INIT_S, function.timeout_s))
     max_concurrency = _number(_required(value("--max-concurrency")), "--max-concurrency", int, minimum=1)
     min_environments = _number(_required(value("--min-environments")), "--min-environments", int, minimum=0)
     if min_environments > max_concurrency:
@@ -388,6 +396,8 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str) -> Funct
     timeout = _number(setting("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"), "AWS_LAMBDA_FUNCTION_TIMEOUT", int, minimum=0)
     memory = _number(setting("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, 1)
     env_handler = env.get("AWS_LAMBDA_FUNCTION_HANDLER") or env.get("_HANDLER") or None
+    concurrency_text = env.get(MAX_CONCURRENCY_ENV)
+    concurrency = _number(concurrency_text, MAX_CONCURRENCY_ENV, int, minimum=1) if concurrency_text else None
 
     run_client = list(RUNTIME_CLIENT)
     if not command:
@@ -422,13 +432,17 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str) -> Funct
         command=tuple(argv),
         cwd=workdir,
         handler=handler,
-        base_env=frozen_env(_runtime_base_env(env, name, version, handler)),
+        base_env=frozen_env(_runtime_base_env(env, name, version, handler, concurrency)),
         log_format="JSON" if env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "Text",
+        concurrency=concurrency,
     )
 
 
-def _runtime_base_env(env: Mapping[str, str], name: str, version: str, handler: str | None) -> dict[str, str]:
-    """The runtime's environment as the Go emulator computes it (rie-behaviour.md §3.2), later maps winning."""
+def _runtime_base_env(
+    env: Mapping[str, str], name: str, version: str, handler: str | None, concurrency: int | None
+) -> dict[str, str]:
+    """The runtime's environment as the Go emulator computes it (rie-behaviour.md §3.2), later maps winning; for
+    Managed Instances, with the initialization type Lambda sets (AWS_LAMBDA_MAX_CONCURRENCY passes on as it is)."""
     runtime_env = {
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/Functions",
         "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
@@ -444,6 +458,8 @@ def _runtime_base_env(env: Mapping[str, str], name: str, version: str, handler: 
         runtime_env["_HANDLER"] = handler
     runtime_env["AWS_LAMBDA_FUNCTION_NAME"] = name
     runtime_env["AWS_LAMBDA_FUNCTION_VERSION"] = version
+    if concurrency is not None:
+        runtime_env[INITIALIZATION_TYPE_ENV] = "lambda-managed-instances"
     return runtime_env
 
 

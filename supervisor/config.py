@@ -30,6 +30,8 @@ class FunctionConfig:
     handler: str | None  # the effective _HANDLER, or None when it is not set at all
     base_env: Mapping[str, str]  # the runtime's environment except AWS_LAMBDA_RUNTIME_API, which is per environment
     log_format: str = "Text"  # AWS_LAMBDA_LOG_FORMAT: "Text" or "JSON" (platform lines as JSON records)
+    # AWS_LAMBDA_MAX_CONCURRENCY: invokes one environment takes at once (Lambda Managed Instances); None: one at a time
+    concurrency: int | None = None
 
     @property
     def arn(self) -> str:

@@ -285,6 +285,9 @@ def test_environment_stays_busy_until_the_extension_comes_back(start_pyrie: Star
         str(directory),
         "--log-level",
         "debug",
+        # one environment: with room for another, the second invoke would go there instead of waiting
+        "--max-concurrency",
+        "1",
         extra_env={
             "RAW_SCENARIO": "echo",
             "PROBE_PLAN": json.dumps({"probe": {"scenario": "gate"}}),

@@ -36,7 +36,7 @@ import gevent.event
 from pyrie_core.function_names import ACCOUNT_ID
 from pyrie_core.machine import InvalidTransition, Machine
 from runtime_api.extension_states import ExtensionState, extension_machine
-from runtime_api.registration import EXTENSION_LIMIT, INVOKE, SHUTDOWN, ExtensionError, ExtensionEvent
+from runtime_api.registration import EXTENSION_LIMIT, INVOKE, SHUTDOWN, ExtensionError, ExtensionEvent, check_events
 from supervisor.config import FunctionConfig
 from supervisor.observe.telemetry_events import encode_event
 from supervisor.processes.managed_process import ManagedProcess
@@ -158,6 +158,7 @@ class ExtensionSet:
         on_exit: Callable[[Extension, int], None],
         on_ready: Callable[[], None],
         wait_for_room: Callable[[], None] | None = None,
+        invoke_events: bool = True,
     ) -> None:
         """``paths`` are the external extensions to launch; ``None`` when the Extensions API is off (its routes then
         answer 404, as the Go emulator's do with the disable file)."""
@@ -169,6 +170,7 @@ class ExtensionSet:
         self._on_exit = on_exit
         self._on_ready = on_ready
         self._wait_for_room = wait_for_room
+        self._invoke_events = invoke_events  # INVOKE may be subscribed to (not with Managed Instances)
         self._extensions: list[Extension] = []
         self._registration_open = True
         self.all_registered = gevent.event.Event()  # every external extension has registered (or failed)
@@ -211,22 +213,13 @@ class ExtensionSet:
     def register(self, name: str, events: list[str], with_account: bool) -> tuple[Extension, bytes]:
         """Register ``name`` (``/extension/register``): the extension and the response body, or ``ExtensionError``."""
         extension = next((e for e in self._extensions if e.external and e.name == name), None)
+        check_events(events, external=extension is not None, invoke=self._invoke_events)
         if extension is not None:
-            for event in events:
-                if event not in (INVOKE, SHUTDOWN):
-                    raise ExtensionError("Extension.InvalidEventType", f"{event}: ErrorInvalidEventType")
             try:
                 extension.machine.transition(ExtensionState.REGISTERED)  # Started -> Registered
             except InvalidTransition as refused:
                 raise ExtensionError("Extension.InvalidExtensionState", str(refused)) from None
         else:
-            for event in events:
-                if event == SHUTDOWN:
-                    raise ExtensionError(
-                        "Extension.InvalidEventType", "SHUTDOWN: ShutdownEventNotSupportedForInternalExtension"
-                    )
-                if event != INVOKE:
-                    raise ExtensionError("Extension.InvalidEventType", f"{event}: ErrorInvalidEventType")
             if not self._registration_open:
                 raise ExtensionError("Extension.RegistrationClosed", "Extension registration closed already")
             if any(e.name == name for e in self._extensions):

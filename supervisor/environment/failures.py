@@ -19,7 +19,6 @@ from runtime_api.runtime_states import RuntimeState
 from supervisor.config import FunctionConfig
 from supervisor.environment.extension_set import Extension, ShutdownReason
 from supervisor.environment.init_phase import InitPhase
-from supervisor.environment.invoke_slot import InvokeSlot
 from supervisor.invocation import Invocation
 from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.telemetry_events import Status
@@ -31,6 +30,14 @@ log = logging.getLogger(__name__)
 
 # A streamed response cut short by a runtime that then exits within this time is reported as its exit.
 BROKEN_STREAM_GRACE_S: Final = 0.2
+
+
+class HeldInvokes(Protocol):
+    """The invokes an environment holds, as its failures see them."""
+
+    def delivered(self) -> list[Invocation]: ...
+
+    def take_waiting(self) -> list[Invocation]: ...
 
 
 class FailingEnvironment(Protocol):
@@ -54,13 +61,17 @@ class FailingEnvironment(Protocol):
         """END and REPORT of ``invocation``."""
         ...
 
+    def invoke_timed_out(self, invocation: Invocation) -> None:
+        """``invocation`` has failed with its timeout: what that does to the environment."""
+        ...
+
 
 class Failures:
     def __init__(
         self,
         env: FailingEnvironment,
         function: FunctionConfig,
-        slot: InvokeSlot,
+        slot: HeldInvokes,
         reporter: PlatformReporter,
         init: InitPhase,
     ) -> None:
@@ -89,8 +100,7 @@ class Failures:
         """Report the failed init, fail the invoke that waited for it (with its START, END and REPORT), reset."""
         runtime_unreported = self._env.runtime_state in (RuntimeState.STARTED, RuntimeState.INIT_ERROR)
         self._init.failed(status, error_type, runtime_unreported)
-        invocation = self._slot.take_pending()
-        if invocation is not None:
+        for invocation in self._slot.take_waiting():
             fail(invocation)
             self._reporter.start(invocation)
             self._env.end_report(invocation)
@@ -130,20 +140,22 @@ class Failures:
         if self._env.initialising:
             self.init_failed(error_type, message)
             return
-        current = self._slot.current
-        if current is not None:
-            current.fail_platform(error_type, message)
+        for invocation in self._slot.delivered():
+            invocation.fail_platform(error_type, message)
         self._env.reset(reason)
 
     def out_of_memory(self, used_mb: int) -> None:
         """The tree went past the function's memory size: Lambda kills the environment (its cgroup limit)."""
         log.info("%s: %d MB used of %d MB: killed (out of memory)", self._env.name, used_mb, self._function.memory_mb)
-        victim = self._slot.current or self._slot.take_pending()
-        if victim is not None:
-            victim.fail_platform(FunctionError.OUT_OF_MEMORY, "Runtime exited with error: signal: killed")
-            if victim is not self._slot.current:  # it never reached the runtime
-                self._reporter.start(victim)
-                self._env.end_report(victim)
+        message = "Runtime exited with error: signal: killed"
+        delivered = self._slot.delivered()
+        for invocation in delivered:
+            invocation.fail_platform(FunctionError.OUT_OF_MEMORY, message)
+        if not delivered:  # it happened during init: the invokes that waited for it fail, never having run
+            for invocation in self._slot.take_waiting():
+                invocation.fail_platform(FunctionError.OUT_OF_MEMORY, message)
+                self._reporter.start(invocation)
+                self._env.end_report(invocation)
         self._env.reset("out of memory")
 
     # -- the invoke -----------------------------------------------------------------------------------------------
@@ -152,7 +164,7 @@ class Failures:
         message = f"Task timed out after {self._function.timeout_s:.2f} seconds"
         invocation.fail_platform(FunctionError.TIMEOUT, message)
         self._reporter.timed_out(invocation, message)
-        self._env.reset("timeout", ShutdownReason.TIMEOUT)
+        self._env.invoke_timed_out(invocation)
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None:
         """The runtime's streamed response ended without its end. If the runtime exited, that is reported as its

@@ -59,6 +59,21 @@ class InvokeSlot:
         invocation, self.pending = self.pending, None
         return invocation
 
+    def delivered(self) -> list[Invocation]:
+        """The invokes the runtime has and has not answered yet."""
+        current = self.current
+        return [current] if current is not None and not current.finished.is_set() else []
+
+    def take_waiting(self) -> list[Invocation]:
+        """The invokes not delivered yet, which leave the environment."""
+        pending = self.take_pending()
+        return [pending] if pending is not None else []
+
+    def finish_all(self) -> list[Invocation]:
+        """Every invoke the environment still holds as delivered (it is going): none is current any more."""
+        current = self.finish()
+        return [current] if current is not None else []
+
     def cancel_timer(self) -> None:
         timer, self._timer = self._timer, None
         if timer is not None:

@@ -1,28 +1,28 @@
-"""One execution environment: a runtime process, its Runtime API server, and the invokes it runs one at a time.
+"""An execution environment: a runtime process, its Runtime API server, its extensions, and the invokes it runs.
 
-The environment follows its lifecycle machine (``supervisor.environment.environment_states``), which the pool sees;
-the runtime's protocol state is moved by the Runtime API handlers (``supervisor.environment.runtime_host``). The
-environment's parts each do one job: ``InvokeSlot`` holds the current and the pending invoke, ``MemoryGuard``
-watches memory, ``ExtensionSet`` runs the extensions, ``PlatformReporter`` writes what happens, and the processes
-are ``ManagedProcess``.
+The environment follows its lifecycle machine (``supervisor.environment.environment_states``), which the pool sees.
+Its parts each do one job: ``InitPhase`` times and reports init, ``MemoryGuard`` (in ``RuntimeProcess``) watches
+memory, ``ExtensionSet`` runs the extensions, ``PlatformReporter`` writes what happens, ``Failures`` decides what a
+failure costs. How it holds invokes is its subclass's: one at a time, as Lambda's default model
+(``supervisor.environment.serial_environment``), or several at once, as Lambda Managed Instances
+(``supervisor.environment.concurrent_environment``).
 
 What happens is recorded where it happens, and the work it implies runs afterwards from the supervisor's loop
-(``supervisor.reactor``): the runtime's ``/next`` records that it is back, and ``settle`` then ends init or the
-previous invoke (END, REPORT) and delivers the next one or tells the pool the environment is idle. Failures (a crash,
-a timeout, running out of memory, an init error) fail what the environment owes at once and ``reset`` it: the
-teardown (SHUTDOWN to the extensions, SIGTERM then SIGKILL to the processes) runs in a greenlet of its own, every
-wait in it bounded, and the pool hears of the environment's end when it is over.
+(``supervisor.reactor``): the runtime's ``/next`` records that it is back, and ``settle`` then ends init or an
+invoke (END, REPORT) and delivers the next one or tells the pool the environment has room. Failures (a crash, a
+timeout, running out of memory, an init error) fail what the environment owes at once and ``reset`` it: the teardown
+(SHUTDOWN to the extensions, SIGTERM then SIGKILL to the processes) runs in a greenlet of its own, every wait in it
+bounded, and the pool hears of the environment's end when it is over.
 
-Extensions hook in at five points: init starts by launching them and waits until they have registered before the
-runtime starts; init ends only when the runtime and every extension wait in their ``/next``; each delivery hands
-INVOKE to its subscribers; an invoke is over only when the runtime and every INVOKE subscriber are back (its caller
-has had its response long before); a reset sends SHUTDOWN and gives them two seconds.
+Init starts by launching the extensions and waits until they have registered before the runtime starts; it ends only
+when the runtime and every extension wait in their ``/next``; a reset sends SHUTDOWN and gives them two seconds.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from typing import Final, Protocol
 
 import gevent
@@ -30,10 +30,11 @@ import gevent.event
 
 from pyrie_core.address import Address
 from pyrie_core.lambda_errors import FunctionError
+from pyrie_core.limits import Limits
 from pyrie_core.machine import Machine
 from runtime_api.host import RegisteredExtension, RuntimeInvocation
 from runtime_api.runtime_states import RuntimeState
-from supervisor.config import Config
+from supervisor.config import Config, FunctionConfig
 from supervisor.environment.environment_states import EnvState, environment_machine
 from supervisor.environment.extension_set import (
     SHUTDOWN_DEADLINE_S,
@@ -43,10 +44,8 @@ from supervisor.environment.extension_set import (
     ShutdownReason,
     extension_paths,
 )
-from supervisor.environment.failures import Failures
+from supervisor.environment.failures import Failures, HeldInvokes
 from supervisor.environment.init_phase import InitPhase
-from supervisor.environment.invoke_slot import InvokeSlot
-from supervisor.environment.runtime_host import RuntimeSide
 from supervisor.environment.runtime_process import RuntimeProcess
 from supervisor.invocation import Invocation
 from supervisor.observe.function_log import FunctionLog
@@ -77,12 +76,35 @@ class EnvironmentObserver(Protocol):
         """``env`` finished its invoke (or its init) and has nothing to do."""
         ...
 
-    def environment_gone(self, env: Environment, orphan: Invocation | None) -> None:
-        """``env`` is finished; ``orphan`` is an invoke it had accepted but never delivered, to place elsewhere."""
+    def environment_gone(self, env: Environment, orphans: list[Invocation]) -> None:
+        """``env`` is finished; ``orphans`` are invokes it had accepted but never delivered, to place elsewhere."""
         ...
 
 
-class Environment:
+class Invokes(HeldInvokes, Protocol):
+    """How an environment holds its invokes, as the part common to every model sees it."""
+
+    def finish_all(self) -> list[Invocation]:
+        """Every invoke still delivered (the environment is going): none is running any more."""
+        ...
+
+
+class RuntimeEndpoint(Protocol):
+    """An environment's Runtime API, as the part common to every model uses it."""
+
+    @property
+    def runtime(self) -> Machine[RuntimeState]: ...
+
+    def serve(self, address: Address) -> Address: ...
+
+    def stop_serving(self) -> None: ...
+
+    def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Environment(ABC):
     def __init__(
         self,
         index: int,
@@ -110,18 +132,19 @@ class Environment:
             index=index,
             function=config.function,
             paths=extension_paths(config.extensions_dir),
-            on_output=lambda line: self._report.extension_output(line, self.slot.current),
+            on_output=lambda line: self._report.extension_output(line, self.output_owner),
             on_exit=self._extension_exited,
             on_ready=self._settle_soon,
             wait_for_room=function_log.wait_for_room,
+            invoke_events=config.function.concurrency is None,
         )
-        self.slot = InvokeSlot(config.function, self._report, self.extensions, self._timed_out)
-        self.runtime_side = RuntimeSide(config.function, config.limits, self.extensions, self.telemetry, self)
+        self.slot = self._make_invokes()
+        self.runtime_side = self._make_runtime_side(config.function, config.limits)
         self._failures = Failures(self, config.function, self.slot, self._report, self._init)
         self._runtime = RuntimeProcess(
             index,
             config.function,
-            on_output=lambda line: self._report.function_output(line, self.slot.current),
+            on_output=lambda line: self._report.function_output(line, self.output_owner),
             on_exit=self._runtime_exited,
             wait_for_room=function_log.wait_for_room,
             working=lambda: self.machine.state is not EnvState.IDLE,
@@ -138,13 +161,39 @@ class Environment:
     def runtime_state(self) -> RuntimeState:
         return self.runtime_side.runtime.state
 
-    @property
-    def current(self) -> Invocation | None:
-        return self.slot.current
+    @abstractmethod
+    def _make_invokes(self) -> Invokes: ...
+
+    @abstractmethod
+    def _make_runtime_side(self, function: FunctionConfig, limits: Limits) -> RuntimeEndpoint: ...
 
     @property
-    def pending(self) -> Invocation | None:
-        return self.slot.pending
+    @abstractmethod
+    def accepting(self) -> bool:
+        """Whether ``assign`` may be called: the environment has room for one more invoke."""
+
+    @property
+    @abstractmethod
+    def has_pending(self) -> bool:
+        """Whether an invoke waits here to be delivered."""
+
+    @property
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Invokes delivered to the runtime and not answered yet."""
+
+    @property
+    @abstractmethod
+    def output_owner(self) -> Invocation | None:
+        """The invoke the runtime's output lines belong to (its log tail), if one can tell."""
+
+    @abstractmethod
+    def assign(self, invocation: Invocation) -> None:
+        """Take ``invocation``; it is delivered as soon as the runtime can take it."""
+
+    @abstractmethod
+    def withdraw(self, invocation: Invocation) -> bool:
+        """Give back ``invocation`` if it is still waiting here, not yet delivered; whether it was."""
 
     @property
     def initialising(self) -> bool:
@@ -157,17 +206,6 @@ class Environment:
     @property
     def started(self) -> bool:
         return self._init.started
-
-    @property
-    def accepting(self) -> bool:
-        """Whether ``assign`` may be called: the environment is free, or about to be (its invoke is answered)."""
-        if self.slot.pending is not None:
-            return False
-        state = self.machine.state
-        if state is EnvState.IDLE or state is EnvState.STARTING:
-            return True
-        current = self.slot.current
-        return state is EnvState.INVOKING and current is not None and current.finished.is_set()
 
     def bind(self, address: Address) -> Address:
         """Listen for the Runtime API on ``address``; ``OSError`` if it is taken. Returns the address bound."""
@@ -189,22 +227,6 @@ class Environment:
         else:
             gevent.spawn(self._start_runtime_once_registered, self.address)
 
-    def assign(self, invocation: Invocation) -> None:
-        """Take ``invocation``; it is delivered when the runtime is (or next gets) to ``/next``."""
-        assert self.accepting, f"{self.name} is not accepting invokes"
-        self.slot.pending = invocation
-        if self.machine.state is EnvState.IDLE:
-            self._deliver()
-        else:
-            log.debug("%s: %s waits for the environment (%s)", self.name, invocation, self.machine.state.value)
-
-    def withdraw(self, invocation: Invocation) -> bool:
-        """Give back ``invocation`` if it is still waiting here, not yet delivered; whether it was."""
-        if self.slot.pending is not invocation:
-            return False
-        self.slot.take_pending()
-        return True
-
     def retire(self, reason: str) -> None:
         """End an environment that has nothing to do (idle timeout, changed code, pyrie's shutdown)."""
         self.reset(reason, ShutdownReason.SPINDOWN)
@@ -219,10 +241,9 @@ class Environment:
         self.runtime_side.close()  # a /next waiting for an invoke gives up
         self.extensions.all_registered.set()  # init waits no more
         self._init.cancel_timer()
-        current = self.slot.finish()
-        if current is not None:
-            current.fail_platform(FunctionError.EXIT, f"Runtime exited with error: {reason}")
-            self.end_report(current)
+        for invocation in self.slot.finish_all():
+            invocation.fail_platform(FunctionError.EXIT, f"Runtime exited with error: {reason}")
+            self.end_report(invocation)
         gevent.spawn(self._teardown, shutdown_reason)
 
     # -- init -----------------------------------------------------------------------------------------------------
@@ -244,20 +265,13 @@ class Environment:
 
     # -- facts, as the Runtime API and the processes report them (RuntimeEvents) --------------------------------
 
+    @abstractmethod
     def runtime_ready(self) -> None:
-        """The runtime waits in ``/next``: its init or its invoke is done once the extensions are back too."""
-        state = self.machine.state
-        if state is EnvState.STARTING:
-            self._init.runtime_ready(self.extensions)
-        elif state is EnvState.INVOKING and self.slot.current is not None:
-            self._runtime.flush_output()
-            self.extensions.flush_output()  # what it printed comes before its runtimeDone
-            self._report.runtime_done(self.slot.current, time.monotonic())
-        self._settle_soon()
+        """The runtime (or one of its workers) waits in ``/next``."""
 
     def response_started(self, invocation: RuntimeInvocation) -> None:
-        if invocation is self.slot.current:
-            self.slot.current.response_started = time.monotonic()
+        if isinstance(invocation, Invocation):
+            invocation.response_started = time.monotonic()
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None:
         self._failures.stream_broken(invocation)
@@ -278,6 +292,10 @@ class Environment:
     def _timed_out(self, invocation: Invocation) -> None:
         self._failures.timed_out(invocation)
 
+    @abstractmethod
+    def invoke_timed_out(self, invocation: Invocation) -> None:
+        """``invocation`` has failed with its timeout: what that does to the environment."""
+
     def _out_of_memory(self, used_mb: int) -> None:
         self._failures.out_of_memory(used_mb)
 
@@ -293,30 +311,21 @@ class Environment:
             self._reactor.soon(self._settle)
 
     def _settle(self) -> None:
-        """End init or the current invoke once the runtime and the extensions are all back, then go on."""
+        """End init once the runtime and the extensions are all back; then the model goes on from there."""
         self._settling = False
-        if self.runtime_state is not RuntimeState.READY:
+        if self.closing:
             return
-        state = self.machine.state
-        if state is EnvState.STARTING and self.extensions.all_ready():
+        if self.initialising:
+            if self.runtime_state is not RuntimeState.READY or not self.extensions.all_ready():
+                return
             self._runtime.sample_memory()  # what init left resident: the floor of every REPORT
             self._init.done(self.extensions, self.telemetry)
             self.machine.transition(EnvState.IDLE)  # STARTING -> IDLE
-        elif state is EnvState.INVOKING and self.extensions.invoke_done():
-            invocation = self.slot.finish()
-            if invocation is not None:
-                self.end_report(invocation)
-            self.machine.transition(EnvState.IDLE)  # INVOKING -> IDLE
-        else:
-            return
-        if self.slot.pending is not None:
-            self._deliver()
-        else:
-            self._reactor.soon(self._observer.environment_idle, self)
+        self._settle_invokes()
 
-    def _deliver(self) -> None:
-        self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
-        self.runtime_side.hand_over(self.slot.deliver())
+    @abstractmethod
+    def _settle_invokes(self) -> None:
+        """Init is over: end what is over, deliver what can be, tell the pool when there is room."""
 
     # -- teardown -------------------------------------------------------------------------------------------------
 
@@ -333,7 +342,7 @@ class Environment:
         self.telemetry.stop()
         self.machine.transition(EnvState.GONE)  # RESETTING -> GONE
         self.gone.set()
-        self._reactor.soon(self._observer.environment_gone, self, self.slot.take_pending())
+        self._reactor.soon(self._observer.environment_gone, self, self.slot.take_waiting())
 
     # -- helpers --------------------------------------------------------------------------------------------------
 

@@ -37,6 +37,10 @@ class RuntimeProcess:
         self._memory: MemoryGuard | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def peak_mb(self) -> int:
         """The largest resident size of its tree so far (REPORT's Max Memory Used)."""
         return self._memory.peak_mb if self._memory is not None else 0

@@ -23,8 +23,10 @@ import gevent
 from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.pipe.messages import EnvironmentStatus, Invoke, Outcome, Status
 from supervisor.config import Config
+from supervisor.environment.concurrent_environment import ConcurrentEnvironment
 from supervisor.environment.environment_states import EnvState
 from supervisor.environment.lifecycle import TEARDOWN_S, Environment
+from supervisor.environment.serial_environment import SerialEnvironment
 from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
 from supervisor.observe.function_log import FunctionLog
 from supervisor.pool.admission import refusal
@@ -91,7 +93,7 @@ class Pool:
         self._generation += 1
         log.info("code changed: environments restart with it")
         for env in list(self._environments):
-            if env.state is EnvState.IDLE or (env.state is EnvState.STARTING and env.pending is None):
+            if env.state is EnvState.IDLE or (env.state is EnvState.STARTING and not env.has_pending):
                 env.retire("code changed")
         self._keep_warm()
 
@@ -124,24 +126,28 @@ class Pool:
     # -- what the environments report (from the reactor) ----------------------------------------------------------
 
     def environment_idle(self, env: Environment) -> None:
-        if env.state is not EnvState.IDLE:
+        """``env`` has room for an invoke (idle, or, taking several at once, below its concurrency)."""
+        if not env.accepting or env.state is EnvState.STARTING:
             return  # it has moved on since (an invoke was assigned meanwhile, or it is going)
         if env.generation != self._generation:
-            env.retire("code changed")
+            if env.state is EnvState.IDLE:
+                env.retire("code changed")
             return
         if self._events and self._accepting:
             self._run_on(env, self._events.take())
             return
-        if self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
+        if env.state is EnvState.IDLE and self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
             self._idle_timers[env] = Timer(self._settings.idle_timeout_s, self._retire_if_idle, env)
 
-    def environment_gone(self, env: Environment, orphan: Invocation | None) -> None:
+    def environment_gone(self, env: Environment, orphans: list[Invocation]) -> None:
         self._cancel_idle_timer(env)
         if env in self._environments:
             self._environments.remove(env)
         if env.address is not None:
             self._ports.release(env.address.port)
-        if orphan is not None and not orphan.finished.is_set():
+        for orphan in orphans:
+            if orphan.finished.is_set():
+                continue
             if not self._accepting:
                 orphan.reject(503, ServiceError.SERVICE, "pyrie is shutting down")
             elif orphan.request.invocation_type == "Event":
@@ -167,7 +173,7 @@ class Pool:
 
     def _move_if_waiting(self, env: Environment, invocation: Invocation) -> None:
         """``invocation`` still waits behind ``env``: if a new environment may start, it goes there instead."""
-        if self._accepting and env.pending is invocation and self._can_start() and env.withdraw(invocation):
+        if self._accepting and self._can_start() and env.withdraw(invocation):
             log.debug("%s was slow to take %s; placing it again", env.name, invocation)
             self._place(invocation)
 
@@ -229,7 +235,8 @@ class Pool:
     def _new_environment(self) -> Environment | None:
         """A new environment with its Runtime API bound (not yet started), or None when no address is free."""
         self._started += 1
-        env = Environment(self._started, self._config, self._log, self._reactor, self, generation=self._generation)
+        kind = SerialEnvironment if self._config.function.concurrency is None else ConcurrentEnvironment
+        env = kind(self._started, self._config, self._log, self._reactor, self, generation=self._generation)
         for address in self._ports.candidates():
             try:
                 bound = env.bind(address)
