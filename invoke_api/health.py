@@ -13,6 +13,7 @@ from typing import Any
 
 from invoke_api.responses import StartResponse, json_response, service_unavailable
 from invoke_api.supervisor_client import SupervisorClient, SupervisorUnavailable
+from pyrie_core.pipe.messages import EnvironmentStatus
 
 __all__ = ["handle"]
 
@@ -30,8 +31,18 @@ def handle(client: SupervisorClient, start_response: StartResponse) -> Iterable[
         "function": status.function,
         "version": status.version,
         "maxConcurrency": status.max_concurrency,
-        "environments": [
-            {"name": env.name, "state": env.state, "runtimeState": env.runtime_state} for env in status.environments
-        ],
+        "environments": [_environment(env) for env in status.environments],
     }
     return json_response(start_response, 200, body)
+
+
+def _environment(env: EnvironmentStatus) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "name": env.name,
+        "state": env.state,
+        "runtimeState": env.runtime_state,
+        "invokesInFlight": env.in_flight,
+    }
+    if env.tenant is not None:
+        shown["tenant"] = env.tenant
+    return shown

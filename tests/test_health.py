@@ -57,11 +57,12 @@ def test_healthz_shows_each_environment_and_its_state(start_pyrie: StartPyrie):
     assert during[0]["name"] == "environment-1"
     assert during[0]["state"] == "invoking"
     assert during[0]["runtimeState"] in ("Running", "InvocationResponse")
+    assert during[0]["invokesInFlight"] == 1
     after = wait_until(
         lambda: (envs := healthz(pyrie.url).json()["environments"]) and envs[0]["state"] == "idle" and envs,
         what="the environment to be idle",
     )
-    assert after == [{"name": "environment-1", "state": "idle", "runtimeState": "Ready"}]
+    assert after == [{"name": "environment-1", "state": "idle", "runtimeState": "Ready", "invokesInFlight": 0}]
 
 
 def test_invokes_and_health_checks_share_connections(start_pyrie: StartPyrie):

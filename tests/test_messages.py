@@ -71,7 +71,9 @@ MESSAGES: list[Message] = [
         max_concurrency=10,
         environments=(
             EnvironmentStatus(name="environment-1", state="idle", runtime_state="Ready"),
-            EnvironmentStatus(name="environment-2", state="invoking", runtime_state="Running"),
+            EnvironmentStatus(
+                name="environment-2", state="invoking", runtime_state="Running", in_flight=2, tenant="t-1"
+            ),
         ),
     ),
 ]
@@ -163,12 +165,12 @@ def test_every_message_type_is_covered_by_the_round_trip():
 
 
 def test_status_environments_travel_as_plain_maps():
-    # msgpack cannot carry dataclasses: on the wire each environment is a map of strings, decoded back to the class.
+    # msgpack cannot carry dataclasses: on the wire each environment is a plain map, decoded back to the class.
     status = MESSAGES[IDS.index("status-two-environments")]
     encoded = through_the_pipe(encode(status))
     assert encoded["environments"] == [
-        {"name": "environment-1", "state": "idle", "runtime_state": "Ready"},
-        {"name": "environment-2", "state": "invoking", "runtime_state": "Running"},
+        {"name": "environment-1", "state": "idle", "runtime_state": "Ready", "in_flight": 0, "tenant": None},
+        {"name": "environment-2", "state": "invoking", "runtime_state": "Running", "in_flight": 2, "tenant": "t-1"},
     ]
     decoded = decode(encoded)
     assert isinstance(decoded, Status)
@@ -351,8 +353,22 @@ def test_end_headers_must_map_str_to_str(headers):
         [{"name": "environment-1", "state": "idle", "runtime_state": "Ready", "extra": "x"}],
         [{"name": "environment-1", "state": 1, "runtime_state": "Ready"}],
         [{"name": b"environment-1", "state": "idle", "runtime_state": "Ready"}],
+        [{"name": "environment-1", "state": "idle", "runtime_state": "Ready", "in_flight": "1", "tenant": None}],
+        [{"name": "environment-1", "state": "idle", "runtime_state": "Ready", "in_flight": True, "tenant": None}],
+        [{"name": "environment-1", "state": "idle", "runtime_state": "Ready", "in_flight": 0, "tenant": 7}],
     ],
-    ids=["str", "map", "list-of-lists", "missing-field", "extra-field", "int-state", "bytes-name"],
+    ids=[
+        "str",
+        "map",
+        "list-of-lists",
+        "missing-field",
+        "extra-field",
+        "int-state",
+        "bytes-name",
+        "str-in-flight",
+        "bool-in-flight",
+        "int-tenant",
+    ],
 )
 def test_a_malformed_status_environment_is_a_protocol_error(environments):
     with pytest.raises(ProtocolError, match="environment"):

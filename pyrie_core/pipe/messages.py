@@ -119,8 +119,10 @@ class StatusRequest:
 @dataclass(frozen=True, slots=True)
 class EnvironmentStatus:
     name: str
-    state: str  # supervisor.states.EnvState value: starting, idle, invoking, resetting, gone
-    runtime_state: str  # runtime_api.states.RuntimeState value: Started, Ready, Running ...
+    state: str  # the environment's lifecycle state: starting, idle, invoking, resetting, gone
+    runtime_state: str  # the runtime's state in the Runtime API: Started, Ready, Running ...
+    in_flight: int = 0  # invokes delivered to its runtime and not answered yet
+    tenant: str | None = None  # the tenant it serves (tenant isolation), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +196,7 @@ def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
     return expected if isinstance(expected, tuple) else (expected,)
 
 
-def _encode_environment(env: EnvironmentStatus) -> dict[str, str]:
+def _encode_environment(env: EnvironmentStatus) -> dict[str, Any]:
     return {name: getattr(env, name) for name in _ENVIRONMENT_FIELDS}
 
 
@@ -206,7 +208,7 @@ def _decode_environments(value: Any) -> tuple[EnvironmentStatus, ...]:
         if (
             not isinstance(item, dict)
             or set(item) != set(_ENVIRONMENT_FIELDS)
-            or not all(isinstance(v, str) for v in item.values())
+            or not all(_is(item[name], expected) for name, expected in _ENVIRONMENT_TYPES.items())
         ):
             raise ProtocolError(f"malformed environment in a Status message: {item!r}")
         environments.append(EnvironmentStatus(**item))
@@ -215,6 +217,19 @@ def _decode_environments(value: Any) -> tuple[EnvironmentStatus, ...]:
 
 _ENVIRONMENT_FIELDS: Final = tuple(f.name for f in fields(EnvironmentStatus))
 _OPT_STR = (str, type(None))
+_ENVIRONMENT_TYPES: Final[dict[str, Any]] = {
+    "name": str,
+    "state": str,
+    "runtime_state": str,
+    "in_flight": int,
+    "tenant": _OPT_STR,
+}
+
+
+def _is(value: Any, expected: type | tuple[type, ...]) -> bool:
+    return isinstance(value, expected) and not (isinstance(value, bool) and bool not in _as_tuple(expected))
+
+
 _TYPES: Final[dict[type, dict[str, Any]]] = {
     Invoke: {
         "function": str,

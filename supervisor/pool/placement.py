@@ -105,7 +105,8 @@ class Pool:
             version=function.version,
             max_concurrency=self._settings.max_concurrency,
             environments=tuple(
-                EnvironmentStatus(env.name, env.state.value, env.runtime_state.value) for env in self._environments
+                EnvironmentStatus(env.name, env.state.value, env.runtime_state.value, env.in_flight)
+                for env in self._environments
             ),
         )
 
