@@ -203,3 +203,7 @@ class RuntimeHost(Protocol):
     def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None:
         """An extension reported ``/extension/init/error`` or ``/extension/exit/error``."""
         ...
+
+    def disconnected(self, peer: tuple[str, int]) -> None:
+        """The connection from ``peer`` (a runtime's or an extension's) has closed."""
+        ...

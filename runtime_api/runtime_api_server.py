@@ -55,3 +55,4 @@ class RuntimeApiServer:
             log.debug("runtime API connection from %s closed: %s", peer, closed)
         finally:
             conn.close()
+            self._host.disconnected(peer)

@@ -48,7 +48,9 @@ def test_a_split_deployment_serves_a_streamed_invoke(start_pyrie: StartPyrie, st
     assert big.status_code == 200
     assert big.content.startswith(b"id: 1\n")
     health = requests.get(f"{frontend.url}/healthz", timeout=10).json()
-    assert health["environments"] == [{"name": "environment-1", "state": "idle", "runtimeState": "Ready"}]
+    assert health["environments"] == [
+        {"name": "environment-1", "state": "idle", "runtimeState": "Ready", "invokesInFlight": 0}
+    ]
     assert pyrie.invoke(b'{"count": 1}').status_code == 200  # pyrie's own front end serves on
 
 

@@ -152,25 +152,21 @@ class ConcurrentEnvironment(Environment):
             if self.machine.state is EnvState.IDLE:
                 self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
             lane = side.hand_over(self.slot.deliver())
-            gevent.spawn(self._trace_worker, lane)
+            if lane.worker_pid is not None and not self._watching:
+                self._watching = True
+                gevent.spawn(self._watch_workers)
 
-    def _trace_worker(self, lane: WorkerLane) -> None:
-        """Find the worker process that took ``lane``'s invoke, when it is one of the runtime's own workers (a
-        direct child of the runtime's process); then watch it."""
+    def worker_process(self, peer: tuple[str, int]) -> int | None:
+        """The worker process holding the connection from ``peer``, when it is one of the runtime's own workers (a
+        direct child of the runtime's process, as awslambdaric's are): only then does its death name its invoke."""
         main = self._runtime.pid
         if main is None or self.address is None:
-            return
+            return None
         try:
             workers = [child.pid for child in psutil.Process(main).children()]
         except psutil.Error:
-            return
-        owner = socket_owner(lane.peer[1], self.address.port, workers)
-        if owner is None:
-            return
-        lane.worker_pid = owner
-        if not self._watching:
-            self._watching = True
-            gevent.spawn(self._watch_workers)
+            return None
+        return socket_owner(peer[1], self.address.port, workers)
 
     def _watch_workers(self) -> None:
         try:

@@ -168,6 +168,9 @@ class RuntimeSide:
     def answered(self, invocation: RuntimeInvocation) -> None:
         """Nothing to do: the runtime's invoke is over when it comes back to ``/next``."""
 
+    def disconnected(self, peer: tuple[str, int]) -> None:
+        """Nothing to do: one invoke at a time is not tied to a connection."""
+
     def stream_broken(self, invocation: RuntimeInvocation) -> None:
         self._events.stream_broken(invocation)
 

@@ -62,6 +62,10 @@ class WorkerLanesEvents(Protocol):
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None: ...
 
+    def worker_process(self, peer: tuple[str, int]) -> int | None:
+        """The runtime worker process that holds the connection from ``peer``, if it is one of the runtime's own."""
+        ...
+
     def init_failed(self, error_type: str, body: bytes) -> None: ...
 
     def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None: ...
@@ -96,6 +100,7 @@ class WorkerLanes:
         self._waiting: collections.deque[_Waiter] = collections.deque()
         self.lanes: dict[str, WorkerLane] = {}
         self._timed_out: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._owners: dict[tuple[str, int], int | None] = {}  # each connection's worker process, as traced
         self._server: RuntimeApiServer | None = None
 
     # -- what the handlers read -----------------------------------------------------------------------------------
@@ -157,6 +162,9 @@ class WorkerLanes:
             raise ConnectionClosed("the environment was reset")
         waiter: gevent.event.AsyncResult[Invocation | None] = gevent.event.AsyncResult()
         entry = (peer, waiter)
+        if peer not in self._owners:  # traced while it waits, so a worker that dies at once is still known
+            self._owners[peer] = None
+            gevent.spawn(self._trace, peer)
         self._waiting.append(entry)
         self._events.worker_waiting()
         try:
@@ -171,10 +179,19 @@ class WorkerLanes:
     def hand_over(self, invocation: Invocation) -> WorkerLane:
         """Give ``invocation`` to the worker that has waited longest in ``/next``; there must be one."""
         peer, waiter = self._waiting.popleft()
-        lane = WorkerLane(invocation, Machine("runtime", RUNTIME_TRANSITIONS, RuntimeState.RUNNING), peer)
+        machine = Machine("runtime", RUNTIME_TRANSITIONS, RuntimeState.RUNNING)
+        lane = WorkerLane(invocation, machine, peer, self._owners.get(peer))
         self.lanes[invocation.request_id] = lane
         waiter.set(invocation)
         return lane
+
+    def disconnected(self, peer: tuple[str, int]) -> None:
+        """The connection from ``peer`` is gone: a new one from the same port is traced afresh."""
+        self._owners.pop(peer, None)
+
+    def _trace(self, peer: tuple[str, int]) -> None:
+        if peer in self._owners:
+            self._owners[peer] = self._events.worker_process(peer)
 
     def lane(self, request_id: str) -> Lane:
         lane = self.lanes.get(request_id)
