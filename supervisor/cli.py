@@ -176,6 +176,13 @@ OPTIONS: Final = (
         "BYTES",
     ),
     Option(
+        "--tenant-isolation",
+        "PYRIE_TENANT_ISOLATION",
+        None,
+        "tenant isolation (Lambda's TenantIsolationMode PER_TENANT): every invoke must carry X-Amz-Tenant-Id, and an "
+        "environment serves one tenant only",
+    ),
+    Option(
         "--watch",
         "PYRIE_WATCH",
         None,
@@ -337,6 +344,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
                 _required(value("--max-queued-event-bytes")), "--max-queued-event-bytes", int, minimum=0
             ),
             watch_path=watch_path,
+            tenant_isolation=_switch(value("--tenant-isolation") or "false", "--tenant-isolation"),
         ),
         extensions_dir=_required(value("--extensions-dir")),
         function_url_address=function_url_address,

@@ -63,6 +63,7 @@ class PoolConfig:
     max_queued_events: int = 1000  # Event invokes waiting for an environment
     max_queued_event_bytes: int = 128 * 1024 * 1024  # and the bytes of their payloads
     watch_path: str | None = None  # restart environments when code under it changes
+    tenant_isolation: bool = False  # each environment serves the tenant of its first invoke only
 
     @property
     def warm_minimum(self) -> int:

@@ -114,10 +114,12 @@ class Environment(ABC):
         observer: EnvironmentObserver,
         *,
         generation: int = 0,
+        tenant: str | None = None,
     ) -> None:
         self.index = index
         self.name = f"environment-{index}"
         self.generation = generation  # the pool's code generation when this environment started (--watch)
+        self.tenant = tenant  # the only tenant it serves, with tenant isolation
         self._config = config
         self._reactor = reactor
         self._observer = observer

@@ -14,10 +14,14 @@ from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.pipe.messages import Invoke
 from supervisor.config import FunctionConfig
 
-__all__ = ["INVOCATION_TYPES", "LOG_TYPES", "Refusal", "refusal"]
+__all__ = ["INVOCATION_TYPES", "LOG_TYPES", "TENANT_REQUIRED", "Refusal", "refusal"]
 
 INVOCATION_TYPES: Final = ("RequestResponse", "Event", "DryRun")
 LOG_TYPES: Final = ("None", "Tail")
+TENANT_REQUIRED: Final = (
+    "The function has tenant isolation enabled: invoke it with a tenant ID (X-Amz-Tenant-Id; boto3's TenantId, the "
+    "AWS CLI's --tenant-id)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +31,9 @@ class Refusal:
     message: str
 
 
-def refusal(request: Invoke, function: FunctionConfig) -> Refusal | None:
-    """Why Lambda refuses ``request`` up front, or ``None``."""
+def refusal(request: Invoke, function: FunctionConfig, tenant_isolation: bool = False) -> Refusal | None:
+    """Why Lambda refuses ``request`` up front, or ``None``. A function with tenant isolation takes only invokes that
+    name their tenant."""
     try:
         ref = parse_function_ref(request.function, request.qualifier)
     except InvalidFunctionName as exc:
@@ -47,4 +52,6 @@ def refusal(request: Invoke, function: FunctionConfig) -> Refusal | None:
                 f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
                 f"Member must satisfy enum value set: [{', '.join(allowed)}]",
             )
+    if tenant_isolation and not request.tenant_id:
+        return Refusal(400, ServiceError.INVALID_PARAMETER, TENANT_REQUIRED)
     return None

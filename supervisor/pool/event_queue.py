@@ -41,6 +41,10 @@ class EventQueue:
         self._waiting.appendleft(invocation)
         self.bytes += len(invocation.request.payload)
 
+    def peek(self) -> Invocation:
+        """The invoke that has waited longest."""
+        return self._waiting[0]
+
     def take(self) -> Invocation:
         invocation = self._waiting.popleft()
         self.bytes -= len(invocation.request.payload)

@@ -77,7 +77,7 @@ class Pool:
         if not self._accepting:
             invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down")
             return invocation
-        refused = refusal(request, self._config.function)
+        refused = refusal(request, self._config.function, self._settings.tenant_isolation)
         if refused is not None:
             invocation.reject(refused.status, refused.code, refused.message)
         elif request.invocation_type == "DryRun":
@@ -105,7 +105,7 @@ class Pool:
             version=function.version,
             max_concurrency=self._settings.max_concurrency,
             environments=tuple(
-                EnvironmentStatus(env.name, env.state.value, env.runtime_state.value, env.in_flight)
+                EnvironmentStatus(env.name, env.state.value, env.runtime_state.value, env.in_flight, env.tenant)
                 for env in self._environments
             ),
         )
@@ -162,7 +162,7 @@ class Pool:
     # -- placement ------------------------------------------------------------------------------------------------
 
     def _place(self, invocation: Invocation) -> None:
-        env = self._acquire()
+        env = self._acquire(self._tenant_of(invocation))
         if env is None:
             invocation.reject(
                 429, ServiceError.TOO_MANY_REQUESTS, "Rate Exceeded.", {"Retry-After": "1"}, Reason=THROTTLE_REASON
@@ -198,26 +198,47 @@ class Pool:
 
     def _run_events(self) -> None:
         while self._events and self._accepting:
-            env = self._acquire()
+            env = self._acquire(self._tenant_of(self._events.peek()))
             if env is None:
                 return
             invocation = self._events.take()
             log.debug("Event invoke %s goes to %s", invocation.request_id, env.name)
             self._run_on(env, invocation)
 
-    def _acquire(self) -> Environment | None:
-        """The environment that takes one more invoke (a new one, bound but not started, when that ranks first);
-        ``None`` when every one is taken and no more may be started."""
+    def _acquire(self, tenant: str | None) -> Environment | None:
+        """The environment that takes one more invoke of ``tenant`` (a new one, bound but not started, when that
+        ranks first); ``None`` when every one is taken and no more may be started. With tenant isolation only an
+        environment of that tenant (or one nobody has claimed yet) will do, and a new tenant that finds no room
+        gets an idle environment of another tenant retired to make it."""
         best: Environment | None = None
         rank = _NEW if self._can_start() else _NEW + 1
         for env in self._environments:
-            if env.accepting and (order := _RANK.get(env.state, _NEW + 1)) < rank:
+            if env.tenant not in (tenant, None) or not env.accepting:
+                continue
+            if (order := _RANK.get(env.state, _NEW + 1)) < rank:
                 best, rank = env, order
                 if order == 0:
                     break
+        if best is None and rank > _NEW and tenant is not None:
+            rank = _NEW if self._make_room(tenant) else rank
         if best is None and rank == _NEW:
-            best = self._new_environment()
+            best = self._new_environment(tenant)
+        if best is not None and best.tenant is None:
+            best.tenant = tenant  # a warm environment nobody had claimed is now this tenant's
         return best
+
+    def _make_room(self, tenant: str) -> bool:
+        """Retire an idle environment of another tenant so that one of ``tenant`` may start; whether one was."""
+        idle = [env for env in self._environments if env.state is EnvState.IDLE and env.tenant != tenant]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda env: env.machine.changed_at)  # idle the longest
+        victim.retire(f"room for tenant {tenant}")
+        return True
+
+    def _tenant_of(self, invocation: Invocation) -> str | None:
+        """The tenant whose environments ``invocation`` may use: its own with tenant isolation, else anyone's."""
+        return invocation.request.tenant_id if self._settings.tenant_isolation else None
 
     def _run_on(self, env: Environment, invocation: Invocation) -> None:
         self._track(invocation)
@@ -233,11 +254,13 @@ class Pool:
         """Environments that count against the limit: all but those being torn down."""
         return sum(1 for env in self._environments if not env.closing)
 
-    def _new_environment(self) -> Environment | None:
+    def _new_environment(self, tenant: str | None = None) -> Environment | None:
         """A new environment with its Runtime API bound (not yet started), or None when no address is free."""
         self._started += 1
         kind = SerialEnvironment if self._config.function.concurrency is None else ConcurrentEnvironment
-        env = kind(self._started, self._config, self._log, self._reactor, self, generation=self._generation)
+        env = kind(
+            self._started, self._config, self._log, self._reactor, self, generation=self._generation, tenant=tenant
+        )
         for address in self._ports.candidates():
             try:
                 bound = env.bind(address)

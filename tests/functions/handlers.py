@@ -59,3 +59,9 @@ def request_id(event, context):
 
 def big(event, context):
     return "x" * event["size"]
+
+
+def tenant(event, context):
+    """Which process ran the invoke, for which tenant."""
+    time.sleep(event.get("seconds", 0) if isinstance(event, dict) else 0)
+    return {"pid": os.getpid(), "tenant": context.tenant_id}
