@@ -111,6 +111,8 @@ class Supervisor:
         )
         if self.config.supervisor_address is not None:
             log.info("front ends may also connect on %s (token required)", self.config.supervisor_address)
+        for socket_dir, killed in self._listeners.stale:
+            log.info("cleaned up after a pyrie that died: removed %s, killed %d of its processes", socket_dir, killed)
         while True:
             event = self._events.get()
             if isinstance(event, _Stop):
