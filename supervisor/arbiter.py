@@ -11,7 +11,10 @@ replaces its workers gracefully: in-flight responses finish on the old ones.
 
 Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
 requests while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process
-group), stop gunicorn, remove the socket directory.
+group), stop gunicorn, end whatever is still left below the supervisor or carries this run's mark
+(``supervisor.processes.containment``), remove the socket directory.
+
+If the supervisor itself is killed, what it started dies with it: see ``supervisor.processes.containment``.
 
 Signal handlers and the gunicorn watcher only queue an event; the main greenlet takes them one at a time and does
 the work, like gunicorn's arbiter.
@@ -39,6 +42,7 @@ from supervisor.frontend.restart_policy import RestartPolicy, Verdict
 from supervisor.observe.function_log import FunctionLog
 from supervisor.pool.code_watcher import CodeWatcher
 from supervisor.pool.dispatcher import Dispatcher
+from supervisor.processes.containment import Containment
 from supervisor.processes.subreaper import become_subreaper
 
 __all__ = ["Supervisor"]
@@ -50,6 +54,8 @@ SHUTDOWN_GRACE_S: Final = 2.0
 # Then gunicorn gets this long to write the last bytes it was given, and this long to exit.
 FLUSH_S: Final = 0.05
 FRONTEND_EXIT_S: Final = 2.0
+# What is still left below the supervisor after that gets this long between SIGTERM and SIGKILL.
+LEFTOVER_GRACE_S: Final = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,7 @@ class Supervisor:
         self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
         self._exit_code = 0
         self._restarts = RestartPolicy()
+        self.containment = Containment(listeners.instance)  # every process this run starts (processes.containment)
         self.dispatcher = Dispatcher(config, FunctionLog())
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
         self._pipe_servers = [PipeServer(pipe, self.dispatcher)]
@@ -156,4 +163,6 @@ class Supervisor:
         self._frontend.stop(FRONTEND_EXIT_S)
         for server in self._pipe_servers:
             server.stop()
+        self.containment.end_all(LEFTOVER_GRACE_S)
         self._listeners.close()
+        self.containment.close()
