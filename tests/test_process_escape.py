@@ -8,6 +8,7 @@ from ``/proc`` independently of pyrie's own code), and by the port they would ho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -125,25 +126,31 @@ def test_kill_9_of_the_supervisor_leaves_nothing_and_a_new_pyrie_binds_at_once(
     pyrie = start_pyrie("detach.leave_behind", cwd=FUNCTIONS, extra_env={"PYRIE_WORKERS": "2"})
     pids = leave_behind(pyrie, tmp_path, kinds, sleep=600)  # the handler runs on
     instance, socket_dir = run_of(pyrie)
-    tree = {process.pid for process in pyrie.descendants()}
-    assert len(tree) >= 4 + len(kinds)  # gunicorn's master and 2 workers, the runtime, what it left
-    assert set(pids.values()) <= tree
-    assert len(marked(instance)) >= 3
-    assert os.path.isdir(socket_dir)
+    processes = pyrie.descendants()
+    tree = {process.pid for process in processes}
+    try:
+        assert len(tree) >= 4 + len(kinds)  # gunicorn's master and 2 workers, the runtime, what it left
+        assert set(pids.values()) <= tree
+        assert len(marked(instance)) >= 3
+        assert os.path.isdir(socket_dir)
 
-    pyrie.process.kill()
-    killed = time.monotonic()
-    assert pyrie.stop() == -signal.SIGKILL  # reaps it; its tree is no longer its to check
+        pyrie.process.kill()
+        killed = time.monotonic()
+        assert pyrie.stop() == -signal.SIGKILL  # reaps it; its tree is no longer its to check
 
-    def nothing_left() -> bool:
-        return (
-            all(dead(pid) for pid in tree)
-            and not marked(instance)
-            and not os.path.exists(socket_dir)
-            and port_free(pyrie.port)
-        )
+        def nothing_left() -> bool:
+            return (
+                all(dead(pid) for pid in tree)
+                and not marked(instance)
+                and not os.path.exists(socket_dir)
+                and port_free(pyrie.port)
+            )
 
-    wait_until(nothing_left, timeout=max(1.0 - (time.monotonic() - killed), 0), what="nothing of pyrie to be left")
+        wait_until(nothing_left, timeout=max(1.0 - (time.monotonic() - killed), 0), what="nothing of pyrie to be left")
+    finally:
+        for process in processes:  # what a failure left running (psutil checks the pid was not reused)
+            with contextlib.suppress(psutil.Error):
+                process.kill()
     again = start_pyrie("detach.leave_behind", cwd=FUNCTIONS, port=pyrie.port)
     assert again.invoke(json.dumps({"kinds": []})).status_code == 200
 
