@@ -7,13 +7,21 @@ pyrie hands gunicorn this file, which sets pyrie's defaults and then runs the us
 pyrie's default (a stream-safe graceful timeout, one worker per CPU). The order is therefore: these defaults < the
 user's file < ``GUNICORN_CMD_ARGS`` < the few flags pyrie must control on gunicorn's command line.
 
+Read in the master, this file also has it watch the supervisor, and each worker die with the master
+(``invoke_api.supervisor_death``); a ``post_fork`` hook of the user's runs after pyrie's own.
+
 The same defaults, each explained, are in ``deploy/gunicorn.conf.py``.
 """
 
 import os
 import runpy
+from collections.abc import Callable as _Callable
+from typing import Any as _Any
 
 from invoke_api import gunicorn_settings as _settings
+from invoke_api import supervisor_death as _supervisor_death
+
+_supervisor_death.watch_supervisor()
 
 worker_class = _settings.WORKER_CLASS
 preload_app = True  # the app is imported once, before the fork: workers boot in milliseconds
@@ -26,10 +34,22 @@ loglevel = _settings.log_level()
 # Not a gunicorn setting: pyrie's worker reads it. Read here too, so that a wrong value stops gunicorn at start-up.
 _request_read_timeout_s = _settings.request_read_timeout()
 
+
+_user_post_fork: _Callable[[_Any, _Any], object] | None = None
+
+
+def post_fork(server: _Any, worker: _Any) -> None:
+    """gunicorn's hook, in each new worker: pyrie's part, then the user's ``post_fork``."""
+    _supervisor_death.worker_started(worker.ppid)
+    if _user_post_fork is not None:
+        _user_post_fork(server, worker)
+
+
 _user_config = os.environ.get(_settings.USER_CONFIG_ENV)
 if _user_config:
     try:
         _user_settings = runpy.run_path(_user_config)
     except Exception as _error:  # gunicorn shows a RuntimeError's message as its one line
         raise RuntimeError(f"Failed to read config file {_user_config}: {type(_error).__name__}: {_error}") from None
+    _user_post_fork = _user_settings.pop("post_fork", None)
     globals().update({name: value for name, value in _user_settings.items() if not name.startswith("_")})

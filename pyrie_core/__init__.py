@@ -1,6 +1,8 @@
-"""pyrie's ground floor: shared pieces without I/O of their own, which every other package may use.
+"""pyrie's ground floor: shared pieces, which every other package may use.
 
 The frame codec and messages of the supervisor protocol (``pyrie_core.pipe``), Lambda's error catalogue, ids,
 limits, addresses, function names, the names the supervisor and its front end agree on, and the state-machine
-helper. Nothing here imports another package of pyrie.
+helper, all without I/O of their own; and the two pieces the supervisor and its front end both need to reach the
+kernel with: how pyrie's processes are marked, found and ended (``process_ownership``), and ``prctl``
+(``linux_prctl``). Nothing here imports another package of pyrie.
 """

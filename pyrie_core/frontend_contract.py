@@ -15,6 +15,7 @@ __all__ = [
     "FRONTEND_LOG_LEVEL_ENV",
     "FUNCTION_URL_LISTENER_ENV",
     "SUPERVISOR_ADDRESS_ENV",
+    "SUPERVISOR_PID_ENV",
     "SUPERVISOR_SOCKET_ENV",
     "SUPERVISOR_TOKEN_ENV",
     "USER_CONFIG_ENV",
@@ -26,6 +27,10 @@ __all__ = [
 SUPERVISOR_SOCKET_ENV: Final = "PYRIE_SUPERVISOR_SOCKET"
 SUPERVISOR_ADDRESS_ENV: Final = "PYRIE_SUPERVISOR_ADDRESS"
 SUPERVISOR_TOKEN_ENV: Final = "PYRIE_SUPERVISOR_TOKEN"
+# The supervisor's pid, set only for the gunicorn pyrie starts itself: the front end then ends everything of its pyrie
+# run if the supervisor dies (``invoke_api.supervisor_death``; the run is named by the front end's own
+# ``pyrie_core.process_ownership.OWNER_ENV``). A front end deployed on its own has neither and does nothing of this.
+SUPERVISOR_PID_ENV: Final = "PYRIE_SUPERVISOR_PID"
 # The Function URL listener's bound address (HOST:PORT, as its getsockname()), so the front end tells its requests
 # from the Invoke API's; unset when Function URLs are off.
 FUNCTION_URL_LISTENER_ENV: Final = "PYRIE_FUNCTION_URL_LISTENER"

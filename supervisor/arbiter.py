@@ -11,7 +11,10 @@ replaces its workers gracefully: in-flight responses finish on the old ones.
 
 Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
 requests while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process
-group), stop gunicorn, remove the socket directory.
+group), stop gunicorn, end whatever is still left below the supervisor or carries this run's mark
+(``supervisor.processes.containment``), remove the socket directory.
+
+If the supervisor itself is killed, what it started dies with it: see ``supervisor.processes.containment``.
 
 Signal handlers and the gunicorn watcher only queue an event; the main greenlet takes them one at a time and does
 the work, like gunicorn's arbiter.
@@ -40,6 +43,7 @@ from supervisor.observe.function_log import FunctionLog
 from supervisor.observe.logging_setup import flush_log
 from supervisor.pool.code_watcher import CodeWatcher
 from supervisor.pool.placement import Pool
+from supervisor.processes.containment import Containment
 from supervisor.processes.subreaper import become_subreaper
 from supervisor.reactor import Reactor
 
@@ -54,6 +58,8 @@ FLUSH_S: Final = 0.05
 FRONTEND_EXIT_S: Final = 2.0
 # What is left to write to stdout and stderr gets this long (a reader that stays paused loses it).
 OUTPUT_FLUSH_S: Final = 1.0
+# What is still left below the supervisor after that gets this long between SIGTERM and SIGKILL.
+LEFTOVER_GRACE_S: Final = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +89,10 @@ class Supervisor:
         self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
         self._exit_code = 0
         self._restarts = RestartPolicy()
+        self.containment = Containment(listeners.instance)  # every process this run starts (processes.containment)
         self._function_log = FunctionLog()
         self._reactor = Reactor()
-        self.pool = Pool(config, self._function_log, self._reactor)
+        self.pool = Pool(config, self._function_log, self._reactor, self.containment)
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
         self._pipe_servers = [PipeServer(pipe, self.pool)]
         if listeners.pipe_tcp is not None:
@@ -117,6 +124,8 @@ class Supervisor:
         )
         if self.config.supervisor_address is not None:
             log.info("front ends may also connect on %s (token required)", self.config.supervisor_address)
+        for socket_dir, killed in self._listeners.stale:
+            log.info("cleaned up after a pyrie that died: removed %s, killed %d of its processes", socket_dir, killed)
         while True:
             event = self._events.get()
             if isinstance(event, _Stop):
@@ -160,7 +169,9 @@ class Supervisor:
         self._frontend.stop(FRONTEND_EXIT_S)
         for server in self._pipe_servers:
             server.stop()
+        self.containment.end_all(LEFTOVER_GRACE_S)
         self._listeners.close()
+        self.containment.close()
         self._reactor.stop()
         self._function_log.flush(OUTPUT_FLUSH_S)
         flush_log(OUTPUT_FLUSH_S)

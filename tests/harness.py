@@ -68,8 +68,9 @@ class Pyrie:
         log_dir: Path,
         extra_env: Mapping[str, str] | None = None,
         flags_last: bool = False,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.runtime_api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         base_env = dict(os.environ if env is None else env)

@@ -101,6 +101,8 @@ def test_pyrie_defaults_and_the_deploy_file_agree():
     for name in ("config", "wsgi_app"):
         builtin.pop(name, None)
         deploy.pop(name, None)
+    # pyrie's own hook (its workers die with their master, under pyrie only): the user's post_fork runs after it
+    assert builtin.pop("post_fork") != deploy.pop("post_fork")
     assert builtin == deploy
     assert deploy["graceful_timeout"] == "80"
     assert deploy["workers"] == "3"
@@ -131,6 +133,27 @@ def test_a_user_file_wins_over_pyrie_defaults_and_keeps_the_rest(tmp_path):
     assert (settings["workers"], settings["keepalive"]) == ("5", "10")
     assert settings["graceful_timeout"] == str(gunicorn_settings.graceful_timeout({}))  # not in the file: pyrie's
     assert settings["worker_class"] == "invoke_api.worker.Worker"
+
+
+def test_a_post_fork_hook_of_the_user_runs_after_pyrie_own(tmp_path):
+    user = tmp_path / "mine.conf.py"
+    user.write_text("def post_fork(server, worker):\n    print('user hook', worker.ppid)\n")
+    script = (
+        "import os, types, invoke_api.gunicorn_conf as conf; "
+        "conf.post_fork(None, types.SimpleNamespace(ppid=os.getppid()))"
+    )
+    environ = {k: v for k, v in os.environ.items() if k not in _SETTINGS_ENV}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**environ, "PYRIE_GUNICORN_CONFIG": str(user)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"user hook {os.getpid()}\n"
 
 
 def test_gunicorn_cmd_args_win_over_the_files_and_flags_over_both(tmp_path):

@@ -39,6 +39,7 @@ from runtime_api.extension_states import ExtensionState, extension_machine
 from runtime_api.registration import EXTENSION_LIMIT, INVOKE, SHUTDOWN, ExtensionError, ExtensionEvent, check_events
 from supervisor.config import FunctionConfig
 from supervisor.observe.telemetry_events import encode_event
+from supervisor.processes.containment import EnvironmentProcesses
 from supervisor.processes.managed_process import ManagedProcess
 
 __all__ = [
@@ -159,6 +160,7 @@ class ExtensionSet:
         on_ready: Callable[[], None],
         wait_for_room: Callable[[], None] | None = None,
         invoke_events: bool = True,
+        members: EnvironmentProcesses | None = None,
     ) -> None:
         """``paths`` are the external extensions to launch; ``None`` when the Extensions API is off (its routes then
         answer 404, as the Go emulator's do with the disable file)."""
@@ -171,6 +173,7 @@ class ExtensionSet:
         self._on_ready = on_ready
         self._wait_for_room = wait_for_room
         self._invoke_events = invoke_events  # INVOKE may be subscribed to (not with Managed Instances)
+        self._members = members  # the environment's processes, which the extensions' are
         self._extensions: list[Extension] = []
         self._registration_open = True
         self.all_registered = gevent.event.Event()  # every external extension has registered (or failed)
@@ -201,6 +204,7 @@ class ExtensionSet:
                     on_output=self._on_output,
                     on_exit=functools.partial(self._exited, extension),
                     wait_for_room=self._wait_for_room,
+                    members=self._members,
                 )
             except OSError as exc:
                 extension.machine.transition(ExtensionState.LAUNCH_ERROR)  # Started -> LaunchError

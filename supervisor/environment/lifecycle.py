@@ -51,6 +51,7 @@ from supervisor.invocation import Invocation
 from supervisor.observe.function_log import FunctionLog
 from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.telemetry_hub import TelemetryHub
+from supervisor.processes.containment import EnvironmentProcesses
 from supervisor.reactor import Reactor
 
 __all__ = ["Environment", "EnvironmentObserver"]
@@ -113,6 +114,7 @@ class Environment(ABC):
         reactor: Reactor,
         observer: EnvironmentObserver,
         *,
+        processes: EnvironmentProcesses,
         generation: int = 0,
         tenant: str | None = None,
     ) -> None:
@@ -123,6 +125,7 @@ class Environment(ABC):
         self._config = config
         self._reactor = reactor
         self._observer = observer
+        self._processes = processes  # every process it starts, however they detach (supervisor.processes.containment)
         self.machine: Machine[EnvState] = environment_machine(self.name)
         self.address: Address | None = None  # its Runtime API, once bound
         self._settling = False  # a settle is asked for and has not run yet
@@ -139,6 +142,7 @@ class Environment(ABC):
             on_ready=self._settle_soon,
             wait_for_room=function_log.wait_for_room,
             invoke_events=config.function.concurrency is None,
+            members=processes,
         )
         self.slot = self._make_invokes()
         self.runtime_side = self._make_runtime_side(config.function, config.limits)
@@ -151,6 +155,7 @@ class Environment(ABC):
             wait_for_room=function_log.wait_for_room,
             working=lambda: self.machine.state is not EnvState.IDLE,
             on_out_of_memory=self._out_of_memory,
+            members=processes,
         )
 
     # -- what the pool sees ---------------------------------------------------------------------------------------
@@ -340,6 +345,7 @@ class Environment(ABC):
             runtime.join()
         else:
             self._runtime.stop(KILL_GRACE_S)
+        self._processes.end()  # whatever they started, however it detached
         self.runtime_side.stop_serving()
         self.telemetry.stop()
         self.machine.transition(EnvState.GONE)  # RESETTING -> GONE

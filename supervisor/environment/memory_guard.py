@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import gevent
 
-from supervisor.processes.process_tree import ProcessTreeMemory
+from supervisor.processes.process_tree import Membership, ProcessTreeMemory
 
 __all__ = ["SAMPLE_S", "MemoryGuard"]
 
@@ -24,10 +24,16 @@ SAMPLE_S: Final = 0.1
 
 class MemoryGuard:
     def __init__(
-        self, pid: int, limit_mb: int, working: Callable[[], bool], on_exceeded: Callable[[int], None]
+        self,
+        pid: int,
+        limit_mb: int,
+        working: Callable[[], bool],
+        on_exceeded: Callable[[int], None],
+        members: Membership | None = None,
     ) -> None:
-        """Watch the tree of ``pid`` while ``working()``; ``on_exceeded(peak_mb)`` once it passes ``limit_mb``."""
-        self.tree = ProcessTreeMemory(pid)
+        """Watch the environment's processes (``members``; else the tree of ``pid``, the runtime) while
+        ``working()``; ``on_exceeded(peak_mb)`` once they pass ``limit_mb``."""
+        self.tree = ProcessTreeMemory(pid, members)
         self._limit_mb = limit_mb
         self._working = working
         self._on_exceeded = on_exceeded

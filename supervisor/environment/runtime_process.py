@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pyrie_core.address import Address
 from supervisor.config import FunctionConfig
 from supervisor.environment.memory_guard import MemoryGuard
+from supervisor.processes.containment import EnvironmentProcesses
 from supervisor.processes.managed_process import ManagedProcess
 
 __all__ = ["RuntimeProcess"]
@@ -25,6 +26,7 @@ class RuntimeProcess:
         wait_for_room: Callable[[], None],
         working: Callable[[], bool],
         on_out_of_memory: Callable[[int], None],
+        members: EnvironmentProcesses,
     ) -> None:
         self._index = index
         self._function = function
@@ -33,6 +35,7 @@ class RuntimeProcess:
         self._wait_for_room = wait_for_room
         self._working = working
         self._on_out_of_memory = on_out_of_memory
+        self._members = members
         self._process: ManagedProcess | None = None
         self._memory: MemoryGuard | None = None
 
@@ -56,8 +59,11 @@ class RuntimeProcess:
             on_output=self._on_output,
             on_exit=self._on_exit,
             wait_for_room=self._wait_for_room,
+            members=self._members,
         )
-        self._memory = MemoryGuard(self._process.pid, function.memory_mb, self._working, self._on_out_of_memory)
+        self._memory = MemoryGuard(
+            self._process.pid, function.memory_mb, self._working, self._on_out_of_memory, self._members
+        )
 
     def sample_memory(self) -> None:
         if self._memory is not None:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Final
 
 import gevent
 import gevent.event
@@ -23,6 +24,9 @@ import gevent.event
 __all__ = ["FrontEnd"]
 
 log = logging.getLogger(__name__)
+
+# After SIGKILL, ``stop`` waits this long for gunicorn's exit to be seen.
+KILLED_EXIT_S: Final = 1.0
 
 
 class FrontEnd:
@@ -47,9 +51,9 @@ class FrontEnd:
             os.kill(self.pid, signal.SIGHUP)
 
     def kill_leftovers(self) -> None:
-        """After the master died: end its workers now. They would exit by themselves within a second (gunicorn's
-        workers check for their parent), dropping whatever they hold, and until then accept connections that the
-        next gunicorn should get."""
+        """After the master died: end its workers now. They die with it already (each asks for SIGKILL when its
+        master dies, ``invoke_api.supervisor_death``); this is the second net, for a worker that would otherwise
+        accept connections the next gunicorn should get."""
         self._signal(signal.SIGKILL)
 
     def stop_accepting(self) -> None:
@@ -62,7 +66,8 @@ class FrontEnd:
         self._signal(signal.SIGQUIT)
         self._exited.wait(timeout=grace_s)
         self._signal(signal.SIGKILL)
-        self._exited.wait()
+        if not self._exited.wait(timeout=KILLED_EXIT_S):
+            log.warning("the front end (gunicorn, pid %d) has not exited %.1f s after SIGKILL", self.pid, KILLED_EXIT_S)
 
     def _signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -21,11 +21,13 @@ from pyrie_core.frontend_contract import (
     FRONTEND_LOG_LEVEL_ENV,
     FUNCTION_URL_LISTENER_ENV,
     SUPERVISOR_ADDRESS_ENV,
+    SUPERVISOR_PID_ENV,
     SUPERVISOR_SOCKET_ENV,
     SUPERVISOR_TOKEN_ENV,
     USER_CONFIG_ENV,
     WORKER_CLASS,
 )
+from pyrie_core.process_ownership import FRONTEND_GROUP, OWNER_ENV, owner
 from supervisor.config import Config
 from supervisor.frontend.listeners import Listeners
 
@@ -54,11 +56,14 @@ def gunicorn_command(config: Config, listeners: Listeners) -> list[str]:
 
 
 def gunicorn_environment(config: Config, listeners: Listeners) -> dict[str, str]:
-    """gunicorn's environment: pyrie's, with where the supervisor is and what the configuration file needs."""
+    """gunicorn's environment: pyrie's, with where the supervisor is, this run's mark (gunicorn ends the run when the
+    supervisor dies) and what the configuration file needs."""
     env = dict(os.environ)
     for name in (SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV, USER_CONFIG_ENV, FUNCTION_URL_LISTENER_ENV):
         env.pop(name, None)  # pyrie's own gunicorn uses the Unix socket, and no secret
     env[SUPERVISOR_SOCKET_ENV] = listeners.pipe_path
+    env[SUPERVISOR_PID_ENV] = str(os.getpid())
+    env[OWNER_ENV] = owner(listeners.instance, FRONTEND_GROUP)
     if listeners.url is not None:
         host, port = listeners.url.getsockname()[:2]
         env[FUNCTION_URL_LISTENER_ENV] = f"{host}:{port}"  # how the front end tells its requests apart

@@ -32,6 +32,7 @@ from supervisor.observe.function_log import FunctionLog
 from supervisor.pool.admission import refusal
 from supervisor.pool.event_queue import EventQueue
 from supervisor.pool.runtime_api_ports import RuntimeApiPorts
+from supervisor.processes.containment import Containment
 from supervisor.reactor import Reactor
 from supervisor.timers import Timer
 
@@ -49,8 +50,9 @@ _NEW: Final = 3
 
 
 class Pool:
-    def __init__(self, config: Config, function_log: FunctionLog, reactor: Reactor) -> None:
+    def __init__(self, config: Config, function_log: FunctionLog, reactor: Reactor, containment: Containment) -> None:
         self._config = config
+        self._containment = containment
         self._settings = config.pool
         self._log = function_log
         self._reactor = reactor
@@ -259,7 +261,14 @@ class Pool:
         self._started += 1
         kind = SerialEnvironment if self._config.function.concurrency is None else ConcurrentEnvironment
         env = kind(
-            self._started, self._config, self._log, self._reactor, self, generation=self._generation, tenant=tenant
+            self._started,
+            self._config,
+            self._log,
+            self._reactor,
+            self,
+            processes=self._containment.environment(f"environment-{self._started}"),
+            generation=self._generation,
+            tenant=tenant,
         )
         for address in self._ports.candidates():
             try:

@@ -1,7 +1,10 @@
 """A child process in its own process group, its output relayed line by line, its exit reported once.
 
 Kills go to the whole group (the runtime and anything it started), SIGTERM first when a grace period is given, then
-SIGKILL; gevent's SIGCHLD watcher reaps, so nothing is left as a zombie.
+SIGKILL; gevent's SIGCHLD watcher reaps, so nothing is left as a zombie. The process dies with the supervisor (it asks
+for SIGKILL when its parent dies, in the forked child). Given the ``EnvironmentProcesses`` of its environment, it
+carries the environment's mark and joins its cgroup once it has exec'd (``supervisor.processes.containment``), and
+when the environment was ended while it was being started, it is killed as soon as it exists.
 
 Output (stdout and stderr, one pipe) is read by a greenlet as it arrives; ``flush_output`` also takes whatever the
 pipe holds right now, so a caller can put the function's last lines before the END line that follows them.
@@ -14,12 +17,17 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import gevent
 import gevent.socket
 import gevent.subprocess
 import psutil
+
+from supervisor.processes.containment import child_setup
+
+if TYPE_CHECKING:
+    from supervisor.processes.containment import EnvironmentProcesses
 
 __all__ = ["ManagedProcess"]
 
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # A line longer than this is passed on in pieces rather than held whole.
 MAX_LINE: Final = 64 * 1024
+# After SIGKILL, ``stop`` waits this long for the exit to be reaped.
+EXIT_WAIT_S: Final = 1.0
 
 
 class ManagedProcess:
@@ -40,22 +50,27 @@ class ManagedProcess:
         on_output: Callable[[bytes], None],
         on_exit: Callable[[int], None],
         wait_for_room: Callable[[], None] | None = None,
+        members: EnvironmentProcesses | None = None,
     ) -> None:
         """Start the process; raises ``OSError`` when it cannot be executed. ``wait_for_room``, when given, is called
-        before each read of the output pipe: while it waits, the pipe is not read and the process slows down."""
+        before each read of the output pipe: while it waits, the pipe is not read and the process slows down.
+        ``members``: the processes of the environment it belongs to."""
         self.name = name
         read_end, write_end = os.pipe()
+        starting = members.starting() if members is not None else contextlib.nullcontext()
         try:
-            self._popen = gevent.subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=gevent.subprocess.DEVNULL,
-                stdout=write_end,
-                stderr=write_end,
-                process_group=0,
-                close_fds=True,
-            )
+            with starting:
+                self._popen = gevent.subprocess.Popen(
+                    list(argv),
+                    cwd=cwd,
+                    env=members.environ(env) if members is not None else dict(env),
+                    stdin=gevent.subprocess.DEVNULL,
+                    stdout=write_end,
+                    stderr=write_end,
+                    process_group=0,
+                    close_fds=True,
+                    preexec_fn=members.preexec() if members is not None else child_setup(os.getpid()),
+                )
         except BaseException:
             os.close(read_end)
             raise
@@ -63,6 +78,12 @@ class ManagedProcess:
             os.close(write_end)
         os.set_blocking(read_end, False)
         self.pid: int = self._popen.pid
+        if members is not None:
+            if members.ended:
+                log.debug("%s (pid %d) started after its environment was ended: killed", name, self.pid)
+                self.signal_group(signal.SIGKILL)
+            else:
+                members.started(self.pid)
         self.returncode: int | None = None
         self._on_output = on_output
         self._on_exit = on_exit
@@ -87,7 +108,8 @@ class ManagedProcess:
 
     def stop(self, grace_s: float = 0.0, also: Iterable[psutil.Process] = ()) -> None:
         """End the process group, and ``also`` processes that left it: SIGTERM and up to ``grace_s`` to exit, then
-        SIGKILL. Returns once the leader has exited; the rest have been sent SIGKILL."""
+        SIGKILL. Returns once the leader has exited (or ``EXIT_WAIT_S`` after SIGKILL); the rest have been sent
+        SIGKILL. ``EnvironmentProcesses.end`` ends everything the process started, wherever it went."""
         stragglers = [process for process in also if process.pid != self.pid]
         if grace_s > 0 and self.running:
             self.signal_group(signal.SIGTERM)
@@ -96,7 +118,9 @@ class ManagedProcess:
         self.signal_group(signal.SIGKILL)
         _signal_each(stragglers, signal.SIGKILL)
         if gevent.getcurrent() is not self._waiter:  # stop() may be called from the exit callback itself
-            self._waiter.join()
+            self._waiter.join(timeout=EXIT_WAIT_S)
+            if self.running:
+                log.warning("%s (pid %d) has not exited %.1f s after SIGKILL", self.name, self.pid, EXIT_WAIT_S)
 
     def wait(self, timeout: float | None = None) -> int | None:
         self._waiter.join(timeout=timeout)

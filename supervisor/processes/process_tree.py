@@ -1,36 +1,53 @@
-"""Memory of an environment's process tree, through psutil.
+"""Memory of an environment's processes, through psutil.
 
-Listing a process's descendants means scanning every process on the machine (about 1.5 ms), so the tree's
-membership is refreshed at most once per ``REFRESH_S``; each sample then reads each member's resident size. The
-runtime's own high-water mark (the kernel's ``VmHWM``) catches a peak that falls between two samples.
+Given the environment's ``EnvironmentProcesses`` (``supervisor.processes.containment``), the members are what it
+says: every process of the environment however it detached, its extensions included, from a census of the
+supervisor's subtree shared by every environment (and its cgroup, where there is one). Without it, the members are
+the descendants of one process, found by scanning every process on the machine (about 1.5 ms) at most once per
+``REFRESH_S``, and a child that left its parent is missed unless it was seen before. Each sample then reads each
+member's resident size; the runtime's own high-water mark (the kernel's ``VmHWM``) catches a peak that falls between
+two samples.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Final, Protocol
 
 import psutil
 
-__all__ = ["ProcessTreeMemory"]
+__all__ = ["Membership", "ProcessTreeMemory"]
 
 REFRESH_S: Final = 1.0
 MB: Final = 1024 * 1024
 
 
+class Membership(Protocol):
+    """What ``EnvironmentProcesses`` offers here."""
+
+    def pids(self, fresh: bool = False) -> list[int]: ...
+
+
 class ProcessTreeMemory:
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, members: Membership | None = None) -> None:
+        """The memory of process ``pid`` and its descendants, or of ``members`` (``pid`` is then the runtime, whose
+        high-water mark is read)."""
         self._pid = pid
-        self._processes: list[psutil.Process] = []
+        self._members = members
+        self._processes: list[psutil.Process] = []  # what is sampled
+        self._tree: list[psutil.Process] = []  # the tree of pid, as processes() finds it
         self._refreshed = float("-inf")
         self.peak_mb = 0  # the largest resident size seen so far, in MB (rounded up)
 
     def sample(self) -> int:
         """The tree's resident memory now, in MB (rounded up); also raises ``peak_mb``."""
-        now = time.monotonic()
-        if now - self._refreshed >= REFRESH_S:
-            self._refresh()
-            self._refreshed = now
+        if self._members is not None:
+            self._take(self._members.pids())
+        else:
+            now = time.monotonic()
+            if now - self._refreshed >= REFRESH_S:
+                self._refresh()
+                self._refreshed = now
         total = 0
         for process in self._processes:
             try:
@@ -42,10 +59,26 @@ class ProcessTreeMemory:
         return current
 
     def processes(self) -> list[psutil.Process]:
-        """Every process of the tree now (the runtime and its descendants, however they detached)."""
+        """The process ``pid`` and its descendants now, and those seen before that left it (a ``setsid``, a double
+        fork), whether or not ``members`` are given: not the environment's extensions. ``EnvironmentProcesses.end``
+        ends every process of the environment, whatever it was seen as."""
         self._refresh()
         self._refreshed = time.monotonic()
-        return list(self._processes)
+        return list(self._tree)
+
+    def _take(self, pids: list[int]) -> None:
+        """Members ``pids``, keeping the psutil object of those already known (psutil checks pid reuse by them)."""
+        known = {process.pid: process for process in self._processes}
+        processes = []
+        for pid in pids:
+            process = known.get(pid)
+            if process is None:
+                try:
+                    process = psutil.Process(pid)
+                except psutil.Error:
+                    continue
+            processes.append(process)
+        self._processes = processes
 
     def _refresh(self) -> None:
         try:
@@ -54,9 +87,11 @@ class ProcessTreeMemory:
         except psutil.Error:
             found = []
         # Keep members seen before: a child that left its parent (setsid, a double fork) still belongs here.
-        known = {process.pid: process for process in self._processes if process.is_running()}
+        known = {process.pid: process for process in self._tree if process.is_running()}
         known.update((process.pid, process) for process in found)
-        self._processes = list(known.values())
+        self._tree = list(known.values())
+        if self._members is None:
+            self._processes = self._tree
 
 
 def _mb(size: int) -> int:

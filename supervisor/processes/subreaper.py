@@ -2,33 +2,27 @@
 
 A function that starts a background process and leaves it behind (a double fork, ``setsid``) would otherwise hand
 it to PID 1. As a child subreaper (Linux ``prctl(PR_SET_CHILD_SUBREAPER)``) the supervisor gets such orphans
-instead: gevent's SIGCHLD watcher reaps them when they exit, so they never linger as zombies, and an environment's
-reset finds and kills them. There is no library call for this in the standard library or psutil.
+instead: gevent's SIGCHLD watcher reaps them when they exit, so they never linger as zombies, and every process an
+environment started stays below the supervisor, where ``supervisor.processes.process_census`` finds it and
+pyrie's shutdown ends it.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import sys
-from typing import Final
+
+from pyrie_core.linux_prctl import set_child_subreaper
 
 __all__ = ["become_subreaper"]
 
 log = logging.getLogger(__name__)
 
-PR_SET_CHILD_SUBREAPER: Final = 36
-
 
 def become_subreaper() -> bool:
     if not sys.platform.startswith("linux"):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        ok = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        ok = False
+    ok = set_child_subreaper()
     if not ok:
         log.warning("cannot become a child subreaper: background processes of functions may outlive them")
     return ok

@@ -1,0 +1,81 @@
+"""No process an environment started outlives it or pyrie, however it detached: ``supervisor.processes.containment``
+with real processes.
+
+It runs in a process of its own (``tests/containment_probe.py``: a gevent loop and the child subreaper flag, as in
+the supervisor), once with cgroups where this machine offers them and once with the owner mark alone.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.harness import ROOT
+
+BACKENDS = ["cgroup", "mark"]
+
+
+def probe(scenario: str, backend: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.containment_probe", scenario, backend],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    if "skip" in outcome:
+        pytest.skip(outcome["skip"])
+    return outcome
+
+
+# --- an environment's processes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ending_an_environment_ends_what_got_away(backend: str) -> None:
+    outcome = probe("end", backend)
+    supervisor = outcome["supervisor"]
+    assert outcome["parents"]["double-fork"] == supervisor  # an orphan, handed to the child subreaper
+    assert outcome["parents"]["wiped"] == supervisor
+    assert outcome["parents"]["setsid"] == outcome["parents"]["wiped-child"] == outcome["pids"]["runtime"]
+    # Its members: however they detached; a child that wiped its environment counts as its parent's.
+    caught = ["runtime", "setsid", "double-fork", "wiped-child"]
+    if backend == "cgroup":
+        caught.append("wiped")  # the orphan that wiped its environment too: only the cgroup holds it
+    assert {kind for kind, member in outcome["members"].items() if member} == set(caught)
+    if backend == "cgroup":  # each joined it: the runtime after its exec, the rest by starting inside
+        assert {kind for kind, inside in outcome["in_cgroup"].items() if inside} == set(caught)
+    assert outcome["end"] is True
+    assert outcome["took"] < 1.0  # 0.2 s of grace at most, and they all take SIGTERM
+    assert not [kind for kind in caught if outcome["alive"][kind]]
+    assert outcome["neighbour_alive"]  # another environment's process is left alone
+    assert outcome["memory_mb"] > 0  # the members' memory, through the same membership
+    assert not outcome["cgroup_left"]
+    assert outcome["cgroup_removed"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ending_an_environment_while_it_starts_a_process_kills_that_process(backend: str) -> None:
+    outcome = probe("end-during-spawn", backend)
+    assert outcome["spawning"] is True  # end() ran while the process was between fork and exec
+    assert outcome["end"] is True
+    assert outcome["exit"] == -signal.SIGKILL
+    assert not outcome["alive"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_last_sweep_ends_orphans_that_belong_to_no_environment(backend: str) -> None:
+    outcome = probe("end-all", backend)
+    assert outcome["parents"]["double-fork"] == outcome["supervisor"]
+    assert outcome["count"] == 5
+    assert not [kind for kind, alive in outcome["alive"].items() if alive]
+    assert outcome["cgroup_removed"]
