@@ -3,12 +3,13 @@ them; this package never imports it).
 
 The handlers see an environment as a ``RuntimeHost``: the function it runs, its limits, the runtime's state machine,
 the invokes the runtime is working on (each a ``RuntimeInvocation`` on its ``Lane``), its extensions (an
-``ExtensionRegistry`` of ``RegisteredExtension``) and its telemetry subscriptions.
+``ExtensionRegistry`` of ``RegisteredExtension``), its telemetry subscriptions, and, with init caching (SnapStart),
+its ``SnapStart`` side: the restore calls and the container credentials endpoint.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from pyrie_core.machine import InvalidTransition, Machine
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from runtime_api.subscription import Subscription
 
 __all__ = [
+    "ContainerCredentials",
     "ExtensionRegistry",
     "FunctionIdentity",
     "Lane",
@@ -29,6 +31,7 @@ __all__ = [
     "RuntimeHost",
     "RuntimeInvocation",
     "RuntimeRefusal",
+    "SnapStart",
     "TelemetrySubscriptions",
 ]
 
@@ -125,6 +128,35 @@ class TelemetrySubscriptions(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerCredentials:
+    """What the container credentials endpoint hands the function (``AWS_CONTAINER_CREDENTIALS_FULL_URI``)."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: float  # epoch seconds
+
+
+class SnapStart(Protocol):
+    """The environment's SnapStart side (init caching): the runtime's restore calls and the credentials endpoint."""
+
+    def restore_next(self) -> None:
+        """``/restore/next``, the runtime just moved to RestoreReady: its init, its before-snapshot hooks included,
+        is done (it is ready for its snapshot). Wait until the environment is restored (the runtime is Restoring);
+        ``ConnectionClosed`` if the environment goes away meanwhile."""
+        ...
+
+    def restore_failed(self, error_type: str) -> None:
+        """The runtime reported that its restore failed (``/restore/error``): its after-restore hooks failed."""
+        ...
+
+    def credentials(self, token: str) -> ContainerCredentials | None:
+        """The credentials for ``token`` (the ``Authorization`` header), or ``None`` when it is not the one given
+        to the runtime."""
+        ...
+
+
 class RuntimeRefusal(Exception):
     """A Runtime API call the environment refuses: the status, ``errorType`` and ``errorMessage`` the runtime gets."""
 
@@ -172,6 +204,11 @@ class RuntimeHost(Protocol):
     @property
     def runtime(self) -> Machine[RuntimeState]:
         """The runtime's state machine (its init; and its invokes, when it runs one at a time)."""
+        ...
+
+    @property
+    def snapstart(self) -> SnapStart | None:
+        """Its SnapStart side; ``None`` without init caching (the restore and credentials routes answer 404)."""
         ...
 
     def next_invocation(self, peer: tuple[str, int]) -> RuntimeInvocation:

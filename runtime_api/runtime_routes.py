@@ -2,6 +2,10 @@
 
 Every handler validates before it transitions: request id (400), then the state machine (403), then the headers
 (400), then the size (413), the Go emulator's order. Bodies are JSON rendered as Go renders them (trailing newline).
+
+With init caching (SnapStart) the runtime also has ``/restore/next``, which answers 200 with an empty body once the
+environment is restored, and ``/restore/error``; a refused ``/restore/next`` names its target ``Ready``, as the Go
+emulator's does (internal/lambda/rapi/handler/restorenext.go).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ __all__ = [
     "invocation_response",
     "next_invocation",
     "ping",
+    "restore_error",
+    "restore_next",
 ]
 
 JSON: Final = ("Content-Type", "application/json")
@@ -124,6 +130,11 @@ def invocation_error(host: RuntimeHost, request: Request, conn: HttpConnection, 
 
 
 def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
+    if host.snapstart is not None and host.runtime.state is RuntimeState.RESTORING:
+        # The Go emulator takes an /init/error during the restore as the restore's error (initerror.go: "remove once
+        # Languages team change the endpoint to /restore/error").
+        restore_error(host, request, conn, params)
+        return
     if not _transition(host.runtime, RuntimeState.INIT_ERROR, conn):
         return
     body, _ = conn.read_body(host.limits.response_bytes)
@@ -131,6 +142,29 @@ def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params
     error_type = errors.error_type_of(body) or errors.normalise_error_type(request.header(ERROR_TYPE))
     conn.respond(202, [JSON], ACCEPTED)
     host.init_failed(error_type or FunctionError.UNKNOWN, body)
+
+
+def restore_next(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
+    snapstart = host.snapstart
+    assert snapstart is not None, "routed only with init caching"
+    try:
+        host.runtime.transition(RuntimeState.RESTORE_READY)
+    except InvalidTransition as refused:
+        named = InvalidTransition(refused.machine, refused.current, RuntimeState.READY)  # the Go emulator's name
+        error_response(conn, 403, "InvalidStateTransition", str(named))
+        return
+    snapstart.restore_next()
+    conn.respond(200)
+
+
+def restore_error(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
+    snapstart = host.snapstart
+    assert snapstart is not None, "routed only with init caching"
+    if not _transition(host.runtime, RuntimeState.RESTORE_ERROR, conn):
+        return
+    error_type = errors.normalise_error_type(request.header(ERROR_TYPE)) or FunctionError.UNKNOWN
+    conn.respond(202, [JSON], ACCEPTED)
+    snapstart.restore_failed(error_type)
 
 
 def _event_headers(host: RuntimeHost, invocation: RuntimeInvocation) -> list[tuple[str, str]]:

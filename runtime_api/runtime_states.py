@@ -11,6 +11,15 @@ State values are the Go emulator's names, because they appear in the 403 bodies 
     InvocationResponse       -> RuntimeResponseSentState the response body is complete (or refused)
     InvocationErrorResponse  -> RuntimeResponseSentState the error body is read
     RuntimeResponseSentState -> Ready                    /next after answering
+
+and, with init caching (SnapStart, ``--enable-init-caching``), the restore states:
+
+    Started                  -> RestoreReady             /restore/next: init (and its before-snapshot hooks) is done
+    RestoreReady             -> Restoring                the environment is restored: the /restore/next returns
+    Restoring                -> Ready                    /next: the after-restore hooks are done
+    Restoring                -> RuntimeRestoreErrorState /restore/error (or /init/error, as the Go emulator takes it)
+
+A runtime that calls /next without /restore/next skips the restore states (Started -> Ready), as in the Go emulator.
 """
 
 from __future__ import annotations
@@ -31,16 +40,22 @@ class RuntimeState(enum.Enum):
     INVOCATION_ERROR_RESPONSE = "InvocationErrorResponse"
     RESPONSE_SENT = "RuntimeResponseSentState"
     INIT_ERROR = "InitError"
+    RESTORE_READY = "RestoreReady"
+    RESTORING = "Restoring"
+    RESTORE_ERROR = "RuntimeRestoreErrorState"
 
 
 RUNTIME_TRANSITIONS: Final = {
-    RuntimeState.STARTED: frozenset({RuntimeState.READY, RuntimeState.INIT_ERROR}),
+    RuntimeState.STARTED: frozenset({RuntimeState.READY, RuntimeState.INIT_ERROR, RuntimeState.RESTORE_READY}),
     RuntimeState.READY: frozenset({RuntimeState.RUNNING}),
     RuntimeState.RUNNING: frozenset({RuntimeState.INVOCATION_RESPONSE, RuntimeState.INVOCATION_ERROR_RESPONSE}),
     RuntimeState.INVOCATION_RESPONSE: frozenset({RuntimeState.RESPONSE_SENT}),
     RuntimeState.INVOCATION_ERROR_RESPONSE: frozenset({RuntimeState.RESPONSE_SENT}),
     RuntimeState.RESPONSE_SENT: frozenset({RuntimeState.READY}),
     RuntimeState.INIT_ERROR: frozenset(),
+    RuntimeState.RESTORE_READY: frozenset({RuntimeState.RESTORING}),
+    RuntimeState.RESTORING: frozenset({RuntimeState.READY, RuntimeState.RESTORE_ERROR}),
+    RuntimeState.RESTORE_ERROR: frozenset(),
 }
 
 

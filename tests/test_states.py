@@ -16,7 +16,14 @@ import pytest
 from pyrie_core.limits import Limits
 from pyrie_core.machine import InvalidTransition, Machine
 from runtime_api.http_connection import Request
-from runtime_api.runtime_routes import init_error, invocation_error, invocation_response, next_invocation
+from runtime_api.runtime_routes import (
+    init_error,
+    invocation_error,
+    invocation_response,
+    next_invocation,
+    restore_error,
+    restore_next,
+)
 from runtime_api.runtime_states import RUNTIME_TRANSITIONS, RuntimeState, runtime_machine
 from supervisor.config import FunctionConfig
 from supervisor.environment.environment_states import ENVIRONMENT_TRANSITIONS, EnvState, environment_machine
@@ -37,8 +44,13 @@ LEGAL_ENVIRONMENT = {
     (E.RESETTING, E.GONE),
 }
 
-# rie-behaviour.md §6.1 (without the init-caching restore states, which pyrie does not emulate).
+# rie-behaviour.md §6.1, and the init-caching (SnapStart) restore states of the Go emulator's
+# internal/lambda/core/states.go: RuntimeStartedState.RestoreReady, RuntimeRestoringState.Ready and .RestoreError.
 LEGAL_RUNTIME = {
+    (R.STARTED, R.RESTORE_READY),  # /restore/next
+    (R.RESTORE_READY, R.RESTORING),  # the environment is restored: /restore/next returns
+    (R.RESTORING, R.READY),  # /next after the after-restore hooks
+    (R.RESTORING, R.RESTORE_ERROR),  # /restore/error
     (R.STARTED, R.READY),  # first /next
     (R.STARTED, R.INIT_ERROR),  # /init/error before the first /next
     (R.READY, R.RUNNING),  # an invoke is handed to the waiting /next
@@ -164,6 +176,9 @@ def test_state_values_are_the_go_emulators_names():
         "InvocationErrorResponse",
         "RuntimeResponseSentState",
         "InitError",
+        "RestoreReady",
+        "Restoring",
+        "RuntimeRestoreErrorState",
     }
 
 
@@ -207,6 +222,11 @@ PATHS = {
     R.RESPONSE_SENT: (R.READY, R.RUNNING, R.INVOCATION_RESPONSE, R.RESPONSE_SENT),
     R.READY: (R.READY,),
     R.INIT_ERROR: (R.INIT_ERROR,),
+    R.STARTED: (),
+    R.RESTORE_READY: (R.RESTORE_READY,),
+    R.RESTORING: (R.RESTORE_READY, R.RESTORING),
+    R.RESTORE_ERROR: (R.RESTORE_READY, R.RESTORING, R.RESTORE_ERROR),
+    R.RUNNING: (R.READY, R.RUNNING),
 }
 
 
@@ -282,3 +302,112 @@ def test_error_text_uses_state_values_of_any_enum():
     machine.transition(Light.GREEN)
     with pytest.raises(InvalidTransition, match=r"^State transition from Green to Red failed for light\. "):
         machine.transition(Light.RED)
+
+
+# --- the restore calls of init caching (SnapStart) --------------------------------------------------------------
+
+
+class RecordingSnapStart:
+    """Stands in for an environment's SnapStart side: records what the handlers tell it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def restore_next(self) -> None:
+        self.calls.append(("restore_next",))
+
+    def restore_failed(self, error_type: str) -> None:
+        self.calls.append(("restore_failed", error_type))
+
+    def credentials(self, token: str) -> None:
+        return None
+
+
+def snapstart_host(state: RuntimeState) -> SimpleNamespace:
+    machine = runtime_machine()
+    for step in PATHS[state]:  # along the table's own edges
+        machine.transition(step)
+    return SimpleNamespace(runtime=machine, snapstart=RecordingSnapStart(), limits=Limits())
+
+
+def refusal(message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    body = {"errorMessage": f"{message} Error: State transition is not allowed", "errorType": "InvalidStateTransition"}
+    return 403, [("Content-Type", "application/json")], json.dumps(body, separators=(",", ":")).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("handler", "state", "message"),
+    [
+        # restorenext.go names the target Ready whatever the state: rie-behaviour.md §9 observed "from Ready to Ready"
+        (restore_next, R.READY, "State transition from Ready to Ready failed for runtime."),
+        (restore_next, R.RESTORE_READY, "State transition from RestoreReady to Ready failed for runtime."),
+        (restore_next, R.RUNNING, "State transition from Running to Ready failed for runtime."),
+        (restore_next, R.INIT_ERROR, "State transition from InitError to Ready failed for runtime."),
+        (
+            restore_error,
+            R.STARTED,
+            "State transition from Started to RuntimeRestoreErrorState failed for runtime.",
+        ),
+        (
+            restore_error,
+            R.RESTORE_READY,
+            "State transition from RestoreReady to RuntimeRestoreErrorState failed for runtime.",
+        ),
+        (
+            restore_error,
+            R.RESTORE_ERROR,
+            "State transition from RuntimeRestoreErrorState to RuntimeRestoreErrorState failed for runtime.",
+        ),
+        (restore_error, R.READY, "State transition from Ready to RuntimeRestoreErrorState failed for runtime."),
+        (init_error, R.RESTORE_READY, "State transition from RestoreReady to InitError failed for runtime."),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else getattr(value, "name", None),
+)
+def test_restore_calls_in_the_wrong_state_get_the_go_emulators_403(handler, state, message):
+    host = snapstart_host(state)
+    conn = RecordingConnection()
+    handler(host, Request("POST", "/", {}, chunked=False), conn, {})
+    assert conn.responses == [refusal(message)]
+    assert host.runtime.state is state
+    assert host.snapstart.calls == []
+
+
+def test_restore_next_moves_to_restore_ready_waits_and_answers_200_empty():
+    host = snapstart_host(R.STARTED)
+    waited_in: list[RuntimeState] = []
+    host.snapstart.restore_next = lambda: waited_in.append(host.runtime.state)
+    conn = RecordingConnection()
+    restore_next(host, Request("GET", "/2018-06-01/runtime/restore/next", {}, chunked=False), conn, {})
+    assert waited_in == [R.RESTORE_READY]  # the handler moved the machine, then waited for the restore
+    assert conn.responses == [(200, [], b"")]
+
+
+def test_restore_error_while_restoring_is_accepted_and_reported_with_its_error_type():
+    host = snapstart_host(R.RESTORING)
+    conn = RecordingConnection()
+    headers = {"lambda-runtime-function-error-type": "Runtime.AfterRestoreError"}
+    restore_error(host, Request("POST", "/2018-06-01/runtime/restore/error", headers, chunked=False), conn, {})
+    assert conn.responses == [(202, [("Content-Type", "application/json")], b'{"status":"OK"}\n')]
+    assert host.runtime.state is R.RESTORE_ERROR
+    assert host.snapstart.calls == [("restore_failed", "Runtime.AfterRestoreError")]
+
+
+@pytest.mark.parametrize(
+    ("header", "reported"),
+    [(None, "Runtime.Unknown"), ("NotLambdas", "Runtime.Unknown"), ("Function.Broken", "Function.Broken")],
+)
+def test_restore_error_type_is_normalised_as_the_go_emulator_does(header, reported):
+    host = snapstart_host(R.RESTORING)
+    headers = {"lambda-runtime-function-error-type": header} if header else {}
+    restore_error(host, Request("POST", "/", headers, chunked=False), RecordingConnection(), {})
+    assert host.snapstart.calls == [("restore_failed", reported)]
+
+
+def test_init_error_while_restoring_is_the_restores_error_as_in_the_go_emulator():
+    host = snapstart_host(R.RESTORING)
+    conn = RecordingConnection()
+    headers = {"lambda-runtime-function-error-type": "Runtime.AfterRestoreError"}
+    init_error(host, Request("POST", "/2018-06-01/runtime/init/error", headers, chunked=False), conn, {})
+    assert conn.responses == [(202, [("Content-Type", "application/json")], b'{"status":"OK"}\n')]
+    assert host.runtime.state is R.RESTORE_ERROR
+    assert host.snapstart.calls == [("restore_failed", "Runtime.AfterRestoreError")]

@@ -118,6 +118,10 @@ class RuntimeSide:
         return self._runtime
 
     @property
+    def snapstart(self) -> None:
+        return None
+
+    @property
     def current(self) -> Invocation | None:
         return self._events.current
 

@@ -126,6 +126,11 @@ class WorkerLanes:
         return self._runtime
 
     @property
+    def snapstart(self) -> None:
+        """No init caching here."""
+        return None
+
+    @property
     def waiting_workers(self) -> int:
         return len(self._waiting)
 
