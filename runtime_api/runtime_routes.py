@@ -139,7 +139,12 @@ def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params
         return
     body, _ = conn.read_body(host.limits.response_bytes)
     body = _client_error_body(request, body)
-    error_type = errors.error_type_of(body) or errors.normalise_error_type(request.header(ERROR_TYPE))
+    # The init error is of the type the runtime declares in its header when that is one of Lambda's (the Go emulator
+    # and Lambda take the header: a before-snapshot hook's failure is Runtime.BeforeSnapshotError whatever the
+    # exception); else of the body's errorType. The caller gets the body as posted either way.
+    header = request.header(ERROR_TYPE)
+    declared = header if header and errors.normalise_error_type(header) == header else None
+    error_type = declared or errors.error_type_of(body) or errors.normalise_error_type(header)
     conn.respond(202, [JSON], ACCEPTED)
     host.init_failed(error_type or FunctionError.UNKNOWN, body)
 

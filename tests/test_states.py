@@ -411,3 +411,42 @@ def test_init_error_while_restoring_is_the_restores_error_as_in_the_go_emulator(
     assert conn.responses == [(202, [("Content-Type", "application/json")], b'{"status":"OK"}\n')]
     assert host.runtime.state is R.RESTORE_ERROR
     assert host.snapstart.calls == [("restore_failed", "Runtime.AfterRestoreError")]
+
+
+class BodyConnection(RecordingConnection):
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self._body = body
+
+    def read_body(self, limit: int) -> tuple[bytes, int]:
+        return self._body[:limit], len(self._body)
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "reported"),
+    [
+        # awslambdaric's before-snapshot failure: the header names it, the body names the hook's exception
+        (
+            "Runtime.BeforeSnapshotError",
+            b'{"errorType":"RuntimeError","errorMessage":"x"}',
+            "Runtime.BeforeSnapshotError",
+        ),
+        ("Runtime.ImportModuleError", b'{"errorType":"Runtime.ImportModuleError"}', "Runtime.ImportModuleError"),
+        # a header that is not one of Lambda's types, or none: the body's errorType
+        ("Error", b'{"errorType":"TypeError"}', "TypeError"),
+        (None, b'{"errorType":"Custom.InitFailure"}', "Custom.InitFailure"),
+        # neither
+        ("Error", b"not json", "Runtime.Unknown"),
+        (None, b"", "Runtime.Unknown"),
+    ],
+)
+def test_init_error_type_is_the_declared_lambda_type_else_the_bodys(header, body, reported):
+    failed: list[tuple[str, bytes]] = []
+    host = SimpleNamespace(
+        runtime=runtime_machine(), snapstart=None, limits=Limits(), init_failed=lambda *args: failed.append(args)
+    )
+    headers = {"lambda-runtime-function-error-type": header} if header else {}
+    init_error(
+        host, Request("POST", "/2018-06-01/runtime/init/error", headers, chunked=False), BodyConnection(body), {}
+    )
+    assert failed == [(reported, body)]  # the body itself is passed on as posted
