@@ -18,13 +18,14 @@ import os
 import re
 import shutil
 import sys
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV
-from supervisor.config import Config, ConfigError, FunctionConfig, PoolConfig, frozen_env
+from supervisor.config import Config, ConfigError, FunctionConfig, PoolConfig, SnapStartConfig, frozen_env
 
 __all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
 
@@ -40,7 +41,11 @@ MIN_TOKEN_LENGTH: Final = 16
 # Lambda Managed Instances: pyrie is told as Lambda and the Go emulator are, through its environment.
 MAX_CONCURRENCY_ENV: Final = "AWS_LAMBDA_MAX_CONCURRENCY"
 INITIALIZATION_TYPE_ENV: Final = "AWS_LAMBDA_INITIALIZATION_TYPE"
-MANAGED_INSTANCES_INIT_S: Final = 130
+# Managed Instances and SnapStart: init may take up to the larger of this and the function's timeout.
+LONG_INIT_S: Final = 130
+CREDENTIAL_ENV: Final = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# SnapStart's credentials endpoint hands out pyrie's own credentials, or these when pyrie has none.
+DUMMY_CREDENTIALS: Final = ("ASIAPYRIEDUMMYACCESS", "pyrie-dummy-secret-access-key", "pyrie-dummy-session-token")
 _HANDLER_SHAPE: Final = re.compile(r"^[A-Za-z_][\w/.-]*\.[A-Za-z_]\w*$")
 _LOG_LEVELS: Final = {
     "panic": "CRITICAL",
@@ -101,7 +106,9 @@ OPTIONS: Final = (
         "--enable-init-caching",
         None,
         None,
-        "accepted for compatibility with aws-lambda-rie; init caching (SnapStart) is not emulated",
+        "SnapStart: the runtime gets AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, runs its before-snapshot hooks at the "
+        "end of init and its after-restore hooks when its environment is restored for its first invoke; credentials "
+        "come from the container credentials endpoint on the Runtime API (not with AWS_LAMBDA_MAX_CONCURRENCY)",
         go_flag=True,
     ),
     Option(
@@ -309,11 +316,14 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         raise ConfigError(f"--log-level: {level_name!r} is not one of {', '.join(_LOG_LEVELS)}")
     workers_text = value("--workers")
     workers = _number(workers_text, "--workers", int, minimum=1) if workers_text else None
-    function = _function_config(command, env, cwd or os.getcwd())
+    init_caching = _switch(value("--enable-init-caching") or "false", "--enable-init-caching")
+    function = _function_config(command, env, cwd or os.getcwd(), init_caching)
     init_timeout = _number(_required(value("--init-timeout")), "--init-timeout", float, minimum=0.001)
-    if function.concurrency is not None and "--init-timeout" not in values and not env.get("PYRIE_INIT_TIMEOUT"):
-        # Managed Instances: init may take up to the larger of 130 s and the function's timeout
-        init_timeout = float(max(MANAGED_INSTANCES_INIT_S, function.timeout_s))
+    long_init = function.concurrency is not None or function.snapstart is not None
+    if long_init and "--init-timeout" not in values and not env.get("PYRIE_INIT_TIMEOUT"):
+        # Managed Instances, and SnapStart's init with its before-snapshot hooks: init may take up to the larger of
+        # 130 s and the function's timeout
+        init_timeout = float(max(LONG_INIT_S, function.timeout_s))
     max_concurrency = _number(_required(value("--max-concurrency")), "--max-concurrency", int, minimum=1)
     min_environments = _number(_required(value("--min-environments")), "--min-environments", int, minimum=0)
     if min_environments > max_concurrency:
@@ -395,7 +405,7 @@ def _supervisor_listener(text: str | None, env: Mapping[str, str]) -> tuple[Addr
     return address, token
 
 
-def _function_config(command: list[str], env: dict[str, str], cwd: str) -> FunctionConfig:
+def _function_config(command: list[str], env: dict[str, str], cwd: str, init_caching: bool = False) -> FunctionConfig:
     def setting(name: str, default: str) -> str:
         return env.get(name) or default  # empty counts as unset, as in the Go emulator
 
@@ -406,6 +416,12 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str) -> Funct
     env_handler = env.get("AWS_LAMBDA_FUNCTION_HANDLER") or env.get("_HANDLER") or None
     concurrency_text = env.get(MAX_CONCURRENCY_ENV)
     concurrency = _number(concurrency_text, MAX_CONCURRENCY_ENV, int, minimum=1) if concurrency_text else None
+    if init_caching and concurrency is not None:
+        raise ConfigError(
+            f"--enable-init-caching (SnapStart) cannot be combined with {MAX_CONCURRENCY_ENV} (Managed Instances): "
+            "pyrie runs SnapStart's hooks in environments that take one invoke at a time"
+        )
+    snapstart = _snapstart(env) if init_caching else None
 
     run_client = list(RUNTIME_CLIENT)
     if not command:
@@ -440,17 +456,36 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str) -> Funct
         command=tuple(argv),
         cwd=workdir,
         handler=handler,
-        base_env=frozen_env(_runtime_base_env(env, name, version, handler, concurrency)),
+        base_env=frozen_env(_runtime_base_env(env, name, version, handler, concurrency, init_caching=init_caching)),
         log_format="JSON" if env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "Text",
         concurrency=concurrency,
+        snapstart=snapstart,
     )
 
 
+def _snapstart(env: Mapping[str, str]) -> SnapStartConfig:
+    """A token for the credentials endpoint (a UUID, as the Go emulator makes it) and what it hands out: pyrie's own
+    AWS_* credentials when it has them, else dummies."""
+    if env.get("AWS_ACCESS_KEY_ID"):
+        key, secret, session = (env.get(name, "") for name in CREDENTIAL_ENV)
+    else:
+        key, secret, session = DUMMY_CREDENTIALS
+    return SnapStartConfig(str(uuid.uuid4()), key, secret, session)
+
+
 def _runtime_base_env(
-    env: Mapping[str, str], name: str, version: str, handler: str | None, concurrency: int | None
+    env: Mapping[str, str],
+    name: str,
+    version: str,
+    handler: str | None,
+    concurrency: int | None,
+    *,
+    init_caching: bool = False,
 ) -> dict[str, str]:
     """The runtime's environment as the Go emulator computes it (rie-behaviour.md §3.2), later maps winning; for
-    Managed Instances, with the initialization type Lambda sets (AWS_LAMBDA_MAX_CONCURRENCY passes on as it is)."""
+    Managed Instances, with the initialization type Lambda sets (AWS_LAMBDA_MAX_CONCURRENCY passes on as it is); for
+    SnapStart, with its initialization type and without the credential variables (the runtime gets its credentials
+    from the container credentials endpoint instead, ``FunctionConfig.runtime_env``)."""
     runtime_env = {
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/Functions",
         "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
@@ -460,14 +495,19 @@ def _runtime_base_env(
     }
     runtime_env.update(env)
     runtime_env.pop(SUPERVISOR_TOKEN_ENV, None)  # pyrie's secret, not the function's
-    for credential in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        runtime_env[credential] = env.get(credential, "")
+    for credential in CREDENTIAL_ENV:
+        if init_caching:
+            runtime_env.pop(credential, None)
+        else:
+            runtime_env[credential] = env.get(credential, "")
     if handler is not None:
         runtime_env["_HANDLER"] = handler
     runtime_env["AWS_LAMBDA_FUNCTION_NAME"] = name
     runtime_env["AWS_LAMBDA_FUNCTION_VERSION"] = version
     if concurrency is not None:
         runtime_env[INITIALIZATION_TYPE_ENV] = "lambda-managed-instances"
+    elif init_caching:
+        runtime_env[INITIALIZATION_TYPE_ENV] = "snap-start"
     return runtime_env
 
 

@@ -9,12 +9,24 @@ from types import MappingProxyType
 from pyrie_core.address import Address
 from pyrie_core.function_names import function_arn
 from pyrie_core.limits import Limits
+from runtime_api.credentials_routes import CREDENTIALS_PATH
 
-__all__ = ["Config", "ConfigError", "FunctionConfig", "PoolConfig"]
+__all__ = ["Config", "ConfigError", "FunctionConfig", "PoolConfig", "SnapStartConfig"]
 
 
 class ConfigError(ValueError):
     """A flag or environment value pyrie cannot start with; the message is the one line shown to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapStartConfig:
+    """Init caching (SnapStart, ``--enable-init-caching``): the token the runtime presents to the container credentials
+    endpoint (``AWS_CONTAINER_AUTHORIZATION_TOKEN``), and the credentials it gets there."""
+
+    token: str = field(repr=False)
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +44,20 @@ class FunctionConfig:
     log_format: str = "Text"  # AWS_LAMBDA_LOG_FORMAT: "Text" or "JSON" (platform lines as JSON records)
     # AWS_LAMBDA_MAX_CONCURRENCY: invokes one environment takes at once (Lambda Managed Instances); None: one at a time
     concurrency: int | None = None
+    snapstart: SnapStartConfig | None = None  # --enable-init-caching; None: no SnapStart
 
     @property
     def arn(self) -> str:
         return function_arn(self.name)
 
     def runtime_env(self, runtime_api: Address) -> dict[str, str]:
+        """The runtime's environment; with SnapStart, credentials come from the container credentials endpoint on its
+        Runtime API, as the Go emulator's init caching sets them (rapidcore/env/environment.go)."""
         env = dict(self.base_env)
         env["AWS_LAMBDA_RUNTIME_API"] = str(runtime_api)
+        if self.snapstart is not None:
+            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://{runtime_api}{CREDENTIALS_PATH}"
+            env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = self.snapstart.token
         return env
 
     def extension_env(self, runtime_api: Address) -> dict[str, str]:
