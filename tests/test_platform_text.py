@@ -22,7 +22,13 @@ from pyrie_core.lambda_errors import (
 )
 from supervisor.config import FunctionConfig
 from supervisor.observe.function_log import FunctionLog
-from supervisor.observe.platform_lines import end_line, report_line, start_line
+from supervisor.observe.platform_lines import (
+    end_line,
+    init_report_line,
+    report_line,
+    restore_report_line,
+    start_line,
+)
 from supervisor.observe.stream_writer import StreamWriter
 
 RID = "b8953d9f-8b08-4505-93fb-b83d19333e78"
@@ -56,6 +62,56 @@ def test_report_line_with_init_duration_last():
 
 def test_report_line_with_zero_init_duration_still_shows_it():
     assert report_line(RID, 1.0, 128, 40, init_duration_ms=0.0).endswith("\tInit Duration: 0.00 ms\t")
+
+
+# --- SnapStart's lines (Lambda's CloudWatch text for functions restored from a snapshot) ------------------------
+
+
+def test_report_line_after_a_restore_as_lambda_writes_it():
+    # A REPORT of a restored function in Lambda's own logs (SAM "sam logs --tail" of a SnapStart function):
+    # Duration 306.34 ms, Billed Restore Duration 303 ms, Billed Duration 307 + 303 = 610 ms.
+    lambdas = (
+        f"REPORT RequestId: {RID}\tDuration: 306.34 ms\tBilled Duration: 610 ms\tMemory Size: 3009 MB\t"
+        "Max Memory Used: 155 MB\tRestore Duration: 511.25 ms\tBilled Restore Duration: 303 ms\t"
+    )
+    # pyrie bills the whole restore (no snapshot to load, which Lambda does not bill): 512 ms, and 307 + 512.
+    assert report_line(RID, 306.34, 3009, 155, restore_duration_ms=511.25) == lambdas.replace(
+        "Billed Duration: 610 ms", "Billed Duration: 819 ms"
+    ).replace("Billed Restore Duration: 303 ms", "Billed Restore Duration: 512 ms")
+
+
+def test_report_line_with_a_tiny_restore():
+    assert report_line(RID, 0.4, 128, 40, restore_duration_ms=0.02) == (
+        f"REPORT RequestId: {RID}\tDuration: 0.40 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t"
+        "Max Memory Used: 40 MB\tRestore Duration: 0.02 ms\tBilled Restore Duration: 1 ms\t"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (init_report_line(13316.044, "success"), "INIT_REPORT Init Duration: 13316.04 ms"),
+        (
+            init_report_line(229.04, "error", "Runtime.BeforeSnapshotError"),
+            "INIT_REPORT Init Duration: 229.04 ms\tPhase: init\tStatus: error\tError Type: Runtime.BeforeSnapshotError",
+        ),
+        (
+            init_report_line(10000.09, "timeout", "Sandbox.Timedout"),
+            "INIT_REPORT Init Duration: 10000.09 ms\tPhase: init\tStatus: timeout",
+        ),
+        (restore_report_line(398.97, "success"), "RESTORE_REPORT Restore Duration: 398.97 ms"),
+        (
+            restore_report_line(1236.04, "error", "Runtime.AfterRestoreError"),
+            "RESTORE_REPORT Restore Duration: 1236.04 ms\tStatus: error\tError Type: Runtime.AfterRestoreError",
+        ),
+        (
+            restore_report_line(10000.5, "timeout", "Runtime.Unknown"),
+            "RESTORE_REPORT Restore Duration: 10000.50 ms\tStatus: timeout",
+        ),
+    ],
+)
+def test_snapstart_phase_report_lines(line, expected):
+    assert line == expected
 
 
 def test_report_line_fields_are_tab_separated_with_a_trailing_tab():

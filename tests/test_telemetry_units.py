@@ -22,11 +22,16 @@ from supervisor.observe.telemetry_events import (
     Status,
     encode_event,
     init_report,
+    init_runtime_done,
+    init_start,
     iso_time,
     log_line,
     logs_api_events,
     platform_start,
     report,
+    restore_report,
+    restore_runtime_done,
+    restore_start,
     runtime_done,
     span,
     telemetry_api_events,
@@ -138,6 +143,54 @@ def test_init_report_record():
         "phase": "init",
         "status": "success",
         "metrics": {"durationMs": 125.33},
+    }
+
+
+def test_snapstart_init_events_say_snap_start():
+    assert init_start("f", "$LATEST", init_type="snap-start")["record"]["initializationType"] == "snap-start"
+    assert init_runtime_done(Status.SUCCESS, init_type="snap-start")["record"]["initializationType"] == "snap-start"
+    assert init_report(1.0, Status.SUCCESS, init_type="snap-start")["record"]["initializationType"] == "snap-start"
+
+
+def test_restore_records_follow_the_schema_reference():
+    assert restore_start("f", "$LATEST")["type"] == "platform.restoreStart"
+    assert restore_start("f", "$LATEST")["record"] == {"functionName": "f", "functionVersion": "$LATEST"}
+    done = restore_runtime_done(Status.SUCCESS)
+    assert (done["type"], done["record"]) == ("platform.restoreRuntimeDone", {"status": "success"})
+    failed = restore_runtime_done(Status.ERROR, "Runtime.AfterRestoreError")
+    assert failed["record"] == {"status": "error", "errorType": "Runtime.AfterRestoreError"}
+    reported = restore_report(15.1904, Status.SUCCESS)
+    assert (reported["type"], encode_event(reported["record"])) == (
+        "platform.restoreReport",
+        b'{"status":"success","metrics":{"durationMs":15.19}}',
+    )
+    assert encode_event(restore_report(2.0, Status.TIMEOUT, "Runtime.Unknown")["record"]) == (
+        b'{"status":"timeout","errorType":"Runtime.Unknown","metrics":{"durationMs":2.0}}'
+    )
+    # like init's, the restore's events are the Telemetry API's only
+    assert logs_api_events(restore_report(1.0, Status.SUCCESS)) == []
+    assert logs_api_events(restore_start("f", "1")) == []
+
+
+def test_report_record_after_a_restore():
+    event = report(
+        RID,
+        Status.SUCCESS,
+        duration_ms=306.34,
+        memory_mb=128,
+        max_memory_used_mb=84,
+        init_duration_ms=None,
+        spans=[],
+        trace_id=None,
+        span_id=None,
+        restore_duration_ms=511.25,
+    )
+    assert event["record"]["metrics"] == {
+        "durationMs": 306.34,
+        "billedDurationMs": 307 + 512,  # the billed restore counts, as in REPORT's text
+        "memorySizeMB": 128,
+        "maxMemoryUsedMB": 84,
+        "restoreDurationMs": 511.25,
     }
 
 

@@ -1,10 +1,11 @@
 """What one execution environment reports about itself, in one place: pyrie's stdout, the invoke's log tail, and
 the telemetry subscribers.
 
-Platform lines go to stdout as Lambda's text (START / END / REPORT) or, with ``AWS_LAMBDA_LOG_FORMAT=JSON``, as
-Lambda's JSON records (the Telemetry API's events: ``platform.start``, ``platform.runtimeDone``,
-``platform.report``...). Every line written while an invoke runs (its START, the runtime's and extensions' output,
-its END and REPORT) also goes into that invoke's log tail when its caller asked for one (``X-Amz-Log-Type: Tail``).
+Platform lines go to stdout as Lambda's text (START / END / REPORT; with SnapStart also INIT_REPORT and
+RESTORE_REPORT) or, with ``AWS_LAMBDA_LOG_FORMAT=JSON``, as Lambda's JSON records (the Telemetry API's events:
+``platform.start``, ``platform.runtimeDone``, ``platform.report``, ``platform.restoreReport``...). Every line
+written while an invoke runs (its START, the runtime's and extensions' output, its END and REPORT) also goes into that
+invoke's log tail when its caller asked for one (``X-Amz-Log-Type: Tail``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from runtime_api.subscription import Category
 from supervisor.config import FunctionConfig
 from supervisor.invocation import Invocation
 from supervisor.observe.function_log import FunctionLog
-from supervisor.observe.platform_lines import end_line, report_line, start_line
+from supervisor.observe.platform_lines import (
+    end_line,
+    init_report_line,
+    report_line,
+    restore_report_line,
+    start_line,
+)
 from supervisor.observe.telemetry_events import (
+    INIT_TYPE,
+    SNAP_START,
     Span,
     Status,
     encode_event,
@@ -31,6 +40,9 @@ from supervisor.observe.telemetry_events import (
     log_line,
     platform_start,
     report,
+    restore_report,
+    restore_runtime_done,
+    restore_start,
     runtime_done,
     span,
 )
@@ -63,6 +75,8 @@ class PlatformReporter:
         self._function = function
         self._hub = hub
         self._json = function.log_format == "JSON"
+        self._snapstart = function.snapstart is not None
+        self._init_type = SNAP_START if self._snapstart else INIT_TYPE
 
     # -- output lines -------------------------------------------------------------------------------------------
 
@@ -84,13 +98,28 @@ class PlatformReporter:
     # -- init ---------------------------------------------------------------------------------------------------
 
     def init_start(self) -> None:
-        self._platform(lambda: init_start(self._function.name, self._function.version))
+        function = self._function
+        self._platform(lambda: init_start(function.name, function.version, init_type=self._init_type))
 
     def init_runtime_done(self, status: Status, error_type: str | None = None) -> None:
-        self._platform(lambda: init_runtime_done(status, error_type))
+        self._platform(lambda: init_runtime_done(status, error_type, init_type=self._init_type))
 
     def init_report(self, duration_ms: float, status: Status, error_type: str | None = None) -> None:
-        self._platform(lambda: init_report(duration_ms, status, error_type))
+        """``platform.initReport``; with SnapStart also Lambda's INIT_REPORT line, as its REPORT shows no init."""
+        text = init_report_line(duration_ms, status.value, error_type) if self._snapstart else None
+        self._platform(lambda: init_report(duration_ms, status, error_type, init_type=self._init_type), text)
+
+    # -- restore (SnapStart) ------------------------------------------------------------------------------------
+
+    def restore_start(self) -> None:
+        self._platform(lambda: restore_start(self._function.name, self._function.version))
+
+    def restore_runtime_done(self, status: Status, error_type: str | None = None) -> None:
+        self._platform(lambda: restore_runtime_done(status, error_type))
+
+    def restore_report(self, duration_ms: float, status: Status, error_type: str | None = None) -> None:
+        text = restore_report_line(duration_ms, status.value, error_type)
+        self._platform(lambda: restore_report(duration_ms, status, error_type), text)
 
     def extension_ready(self, name: str, events: list[str]) -> None:
         """An extension is initialised (Lambda's ``EXTENSION`` line, ``platform.extension``)."""
@@ -135,10 +164,16 @@ class PlatformReporter:
         self._platform(event, None, invocation)
 
     def end_report(
-        self, invocation: Invocation, max_memory_used_mb: int, init_duration_ms: float | None, now: float
+        self,
+        invocation: Invocation,
+        max_memory_used_mb: int,
+        init_duration_ms: float | None,
+        now: float,
+        restore_duration_ms: float | None = None,
     ) -> None:
         """END and REPORT, ``Duration`` from the invoke's delivery (or its arrival, if it never reached the runtime) to
-        ``now``; then the invoke's log is complete and its tail goes to the caller."""
+        ``now``; then the invoke's log is complete and its tail goes to the caller. The first invoke of an
+        environment has its init's duration, or, with SnapStart, its restore's."""
         duration_ms = (now - (invocation.delivered or invocation.arrived)) * 1000
         if invocation.runtime_done is None:
             self.runtime_done(invocation, now)
@@ -157,13 +192,18 @@ class PlatformReporter:
                 trace_id=invocation.trace_id,
                 span_id=invocation.span_id,
                 error_type=error_type,
+                restore_duration_ms=restore_duration_ms,
             )
 
-        text = (
-            end_line(invocation.request_id)
-            + "\n"
-            + report_line(invocation.request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms)
+        report_text = report_line(
+            invocation.request_id,
+            duration_ms,
+            memory_mb,
+            max_memory_used_mb,
+            init_duration_ms,
+            restore_duration_ms=restore_duration_ms,
         )
+        text = end_line(invocation.request_id) + "\n" + report_text
         self._platform(event, text, invocation)
         invocation.close_log()
 

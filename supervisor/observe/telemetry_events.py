@@ -7,7 +7,7 @@ the Go emulator's ``interop`` structs (internal/lambda/interop/events_api.go): o
 they have no value, as Go's ``omitempty`` does.
 
 The Logs API is the older view of the same stream (docs.aws.amazon.com/lambda/latest/dg/runtimes-logs-api.html): no
-init events, ``platform.end`` before ``platform.report``, a smaller ``platform.runtimeDone`` record.
+init or restore events, ``platform.end`` before ``platform.report``, a smaller ``platform.runtimeDone`` record.
 ``logs_api_events`` derives it from the Telemetry API's events, so the platform emits each event once.
 
 The same records, one per line, are what Lambda writes for its platform lines when the function's log format is
@@ -41,6 +41,9 @@ __all__ = [
     "logs_dropped",
     "platform_start",
     "report",
+    "restore_report",
+    "restore_runtime_done",
+    "restore_start",
     "runtime_done",
     "span",
     "subscription",
@@ -49,6 +52,7 @@ __all__ = [
 
 TRACE_TYPE: Final = "X-Amzn-Trace-Id"
 INIT_TYPE: Final = "on-demand"  # pyrie starts environments when invokes need them: Lambda's on-demand init
+SNAP_START: Final = "snap-start"  # the init type with init caching (the Go emulator's telemetry.InitTypeInitCaching)
 
 
 class Status(enum.StrEnum):
@@ -115,11 +119,13 @@ def _compact(record: dict[str, Any]) -> dict[str, Any]:
 # -- init ----------------------------------------------------------------------------------------------------------
 
 
-def init_start(function_name: str, function_version: str, phase: str = "init") -> dict[str, Any]:
+def init_start(
+    function_name: str, function_version: str, phase: str = "init", init_type: str = INIT_TYPE
+) -> dict[str, Any]:
     return event(
         "platform.initStart",
         {
-            "initializationType": INIT_TYPE,
+            "initializationType": init_type,
             "phase": phase,
             "functionName": function_name,
             "functionVersion": function_version,
@@ -127,22 +133,44 @@ def init_start(function_name: str, function_version: str, phase: str = "init") -
     )
 
 
-def init_runtime_done(status: Status, error_type: str | None = None, phase: str = "init") -> dict[str, Any]:
-    record = {"initializationType": INIT_TYPE, "phase": phase, "status": status.value, "errorType": error_type}
+def init_runtime_done(
+    status: Status, error_type: str | None = None, phase: str = "init", init_type: str = INIT_TYPE
+) -> dict[str, Any]:
+    record = {"initializationType": init_type, "phase": phase, "status": status.value, "errorType": error_type}
     return event("platform.initRuntimeDone", _compact(record))
 
 
 def init_report(
-    duration_ms: float, status: Status, error_type: str | None = None, phase: str = "init"
+    duration_ms: float, status: Status, error_type: str | None = None, phase: str = "init", init_type: str = INIT_TYPE
 ) -> dict[str, Any]:
     record = {
-        "initializationType": INIT_TYPE,
+        "initializationType": init_type,
         "phase": phase,
         "status": status.value,
         "errorType": error_type,
         "metrics": {"durationMs": _ms(duration_ms)},
     }
     return event("platform.initReport", _compact(record))
+
+
+# -- restore (SnapStart) ---------------------------------------------------------------------------------------------
+
+
+def restore_start(function_name: str, function_version: str) -> dict[str, Any]:
+    """``platform.restoreStart``: the environment is being restored (the schema's optional members left out, as
+    ``platform.initStart``'s are)."""
+    return event("platform.restoreStart", {"functionName": function_name, "functionVersion": function_version})
+
+
+def restore_runtime_done(status: Status, error_type: str | None = None) -> dict[str, Any]:
+    """``platform.restoreRuntimeDone``: the runtime's part of the restore (its after-restore hooks) is over; the
+    record of the Go emulator's ``interop.RestoreRuntimeDoneData``."""
+    return event("platform.restoreRuntimeDone", _compact({"status": status.value, "errorType": error_type}))
+
+
+def restore_report(duration_ms: float, status: Status, error_type: str | None = None) -> dict[str, Any]:
+    record = {"status": status.value, "errorType": error_type, "metrics": {"durationMs": _ms(duration_ms)}}
+    return event("platform.restoreReport", _compact(record))
 
 
 def extension_event(name: str, state: str, events: list[str], error_type: str | None = None) -> dict[str, Any]:
@@ -206,15 +234,21 @@ def report(
     trace_id: str | None,
     span_id: str | None,
     error_type: str | None = None,
+    restore_duration_ms: float | None = None,
 ) -> dict[str, Any]:
+    """``platform.report``; after a restore (SnapStart) with ``restoreDurationMs``, and the billed duration counting
+    the billed restore too, as REPORT's text does (``platform_lines.report_line``)."""
+    billed_restore = math.ceil(restore_duration_ms) if restore_duration_ms is not None else 0
     metrics: dict[str, Any] = {
         "durationMs": _ms(duration_ms),
-        "billedDurationMs": math.ceil(duration_ms),
+        "billedDurationMs": math.ceil(duration_ms) + billed_restore,
         "memorySizeMB": memory_mb,
         "maxMemoryUsedMB": max_memory_used_mb,
     }
     if init_duration_ms is not None:
         metrics["initDurationMs"] = _ms(init_duration_ms)
+    if restore_duration_ms is not None:
+        metrics["restoreDurationMs"] = _ms(restore_duration_ms)
     record = {
         "requestId": request_id,
         "status": status.value,
@@ -243,7 +277,15 @@ def _ms(value: float) -> float:
 # -- the Logs API's view -------------------------------------------------------------------------------------------
 
 _LOGS_API_SKIPS: Final = frozenset(
-    {"platform.initStart", "platform.initRuntimeDone", "platform.initReport", "platform.telemetrySubscription"}
+    {
+        "platform.initStart",
+        "platform.initRuntimeDone",
+        "platform.initReport",
+        "platform.restoreStart",
+        "platform.restoreRuntimeDone",
+        "platform.restoreReport",
+        "platform.telemetrySubscription",
+    }
 )
 
 
