@@ -14,6 +14,8 @@ import signal
 from typing import Final
 
 __all__ = [
+    "SNAPSTART_MESSAGE",
+    "SNAPSTART_TIMEOUT_MESSAGE",
     "FunctionError",
     "ServiceError",
     "error_type_of",
@@ -43,6 +45,19 @@ class ServiceError(enum.StrEnum):
     INVALID_REQUEST_CONTENT = "InvalidRequestContentException"
     INVALID_PARAMETER = "InvalidParameterValueException"
     SERVICE = "ServiceException"
+    SNAPSTART = "SnapStartException"
+    SNAPSTART_TIMEOUT = "SnapStartTimeoutException"
+
+
+# The Invoke API's SnapStart errors (400 and 408), in the words of Lambda's API model (botocore's service-2.json).
+SNAPSTART_MESSAGE: Final = (
+    "The afterRestore() runtime hook encountered an error. For more information, check the Amazon CloudWatch logs."
+)
+SNAPSTART_TIMEOUT_MESSAGE: Final = "Lambda couldn't restore the snapshot within the timeout limit."
+# The members the API model spells "Message" (the others spell it "message").
+_CAPITAL_MESSAGE: Final = frozenset(
+    {ServiceError.NOT_FOUND, ServiceError.SERVICE, ServiceError.SNAPSTART, ServiceError.SNAPSTART_TIMEOUT}
+)
 
 
 # The Go emulator keeps a runtime's error type only when it looks like one of Lambda's (rie-behaviour.md §6.2).
@@ -63,9 +78,9 @@ def response_too_large_body(limit: int) -> bytes:
 
 
 def service_error_body(code: str, message: str, **extra: str) -> bytes:
-    # ResourceNotFoundException and ServiceException spell the member "Message"; the others "message". A failure of
-    # the service itself is the "Service"'s, every other refusal the "User"'s.
-    key = "Message" if code in (ServiceError.NOT_FOUND, ServiceError.SERVICE) else "message"
+    # ResourceNotFoundException, ServiceException and the SnapStart errors spell the member "Message"; the others
+    # "message". A failure of the service itself is the "Service"'s, every other refusal the "User"'s.
+    key = "Message" if code in _CAPITAL_MESSAGE else "message"
     blame = "Service" if code == ServiceError.SERVICE else "User"
     return json.dumps({"Type": blame, key: message, **extra}, separators=(",", ":")).encode()
 

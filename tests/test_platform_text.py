@@ -11,6 +11,8 @@ import pytest
 
 from pyrie_core.function_names import FunctionRef, InvalidFunctionName, parse_function_ref, resolves_to
 from pyrie_core.lambda_errors import (
+    SNAPSTART_MESSAGE,
+    SNAPSTART_TIMEOUT_MESSAGE,
     FunctionError,
     ServiceError,
     error_type_of,
@@ -251,8 +253,31 @@ def test_response_too_large_body_is_byte_exact():
         ),
         (ServiceError.INVALID_PARAMETER, "bad", {}, b'{"Type":"User","message":"bad"}'),
         (ServiceError.SERVICE, "oops", {}, b'{"Type":"Service","Message":"oops"}'),
+        # the SnapStart errors' members are "Type" and "Message" in Lambda's API model (botocore's service-2.json)
+        (
+            ServiceError.SNAPSTART,
+            SNAPSTART_MESSAGE,
+            {},
+            b'{"Type":"User","Message":"The afterRestore() runtime hook encountered an error. '
+            b'For more information, check the Amazon CloudWatch logs."}',
+        ),
+        (
+            ServiceError.SNAPSTART_TIMEOUT,
+            SNAPSTART_TIMEOUT_MESSAGE,
+            {},
+            b'{"Type":"User","Message":"Lambda couldn\'t restore the snapshot within the timeout limit."}',
+        ),
     ],
-    ids=["not-found", "throttled", "too-large", "invalid-content", "invalid-parameter", "service"],
+    ids=[
+        "not-found",
+        "throttled",
+        "too-large",
+        "invalid-content",
+        "invalid-parameter",
+        "service",
+        "snapstart",
+        "snapstart-timeout",
+    ],
 )
 def test_service_error_body_is_byte_exact(code, message, extra, expected):
     assert service_error_body(code, message, **extra) == expected
@@ -266,6 +291,8 @@ def test_service_error_codes_are_lambdas():
         "INVALID_REQUEST_CONTENT": "InvalidRequestContentException",
         "INVALID_PARAMETER": "InvalidParameterValueException",
         "SERVICE": "ServiceException",
+        "SNAPSTART": "SnapStartException",
+        "SNAPSTART_TIMEOUT": "SnapStartTimeoutException",
     }
 
 

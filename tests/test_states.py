@@ -39,6 +39,9 @@ LEGAL_ENVIRONMENT = {
     (E.STARTING, E.RESETTING),
     (E.IDLE, E.INVOKING),
     (E.IDLE, E.RESETTING),
+    (E.IDLE, E.RESTORING),  # SnapStart: the first invoke restores the environment (issue 12)
+    (E.RESTORING, E.IDLE),
+    (E.RESTORING, E.RESETTING),
     (E.INVOKING, E.IDLE),
     (E.INVOKING, E.RESETTING),
     (E.RESETTING, E.GONE),

@@ -119,7 +119,7 @@ class StatusRequest:
 @dataclass(frozen=True, slots=True)
 class EnvironmentStatus:
     name: str
-    state: str  # the environment's lifecycle state: starting, idle, invoking, resetting, gone
+    state: str  # the environment's lifecycle state: starting, idle, restoring, invoking, resetting, gone
     runtime_state: str  # the runtime's state in the Runtime API: Started, Ready, Running ...
     in_flight: int = 0  # invokes delivered to its runtime and not answered yet
     tenant: str | None = None  # the tenant it serves (tenant isolation), if any

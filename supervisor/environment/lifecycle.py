@@ -4,7 +4,8 @@ The environment follows its lifecycle machine (``supervisor.environment.environm
 Its parts each do one job: ``InitPhase`` times and reports init, ``MemoryGuard`` (in ``RuntimeProcess``) watches
 memory, ``ExtensionSet`` runs the extensions, ``PlatformReporter`` writes what happens, ``Failures`` decides what a
 failure costs. How it holds invokes is its subclass's: one at a time, as Lambda's default model
-(``supervisor.environment.serial_environment``), or several at once, as Lambda Managed Instances
+(``supervisor.environment.serial_environment``; with SnapStart's restore before the first,
+``supervisor.environment.snapstart_environment``), or several at once, as Lambda Managed Instances
 (``supervisor.environment.concurrent_environment``).
 
 What happens is recorded where it happens, and the work it implies runs afterwards from the supervisor's loop
@@ -68,6 +69,8 @@ RUNTIME_SHUTDOWN_SHARE: Final = 0.3
 TELEMETRY_FLUSH_S: Final = 0.5
 # The longest a teardown takes: telemetry, then the extensions' SHUTDOWN budget, then killing what is left.
 TEARDOWN_S: Final = TELEMETRY_FLUSH_S + SHUTDOWN_DEADLINE_S + 2 * KILL_GRACE_S + 1.0
+# A runtime waiting in /next, or (SnapStart) in /restore/next, has finished its init.
+_INITIALISED: Final = frozenset({RuntimeState.READY, RuntimeState.RESTORE_READY})
 
 
 class EnvironmentObserver(Protocol):
@@ -323,7 +326,7 @@ class Environment(ABC):
         if self.closing:
             return
         if self.initialising:
-            if self.runtime_state is not RuntimeState.READY or not self.extensions.all_ready():
+            if self.runtime_state not in _INITIALISED or not self.extensions.all_ready():
                 return
             self._runtime.sample_memory()  # what init left resident: the floor of every REPORT
             self._init.done(self.extensions, self.telemetry)
@@ -359,7 +362,17 @@ class Environment(ABC):
         if invocation.runtime_done is None or self.extensions.present:
             self._runtime.flush_output()
             self.extensions.flush_output()
-        self._report.end_report(invocation, self._runtime.peak_mb, self._init.take_duration(), time.monotonic())
+        self._report.end_report(
+            invocation,
+            self._runtime.peak_mb,
+            self._init.take_duration(),
+            time.monotonic(),
+            restore_duration_ms=self._take_restore_duration(),
+        )
+
+    def _take_restore_duration(self) -> float | None:
+        """The ``Restore Duration`` of the first REPORT after a restore (SnapStart); none here."""
+        return None
 
     def __repr__(self) -> str:
         return f"<Environment {self.name} {self.machine.state.name} runtime={self.runtime_state.name}>"

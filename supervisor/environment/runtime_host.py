@@ -2,7 +2,8 @@
 runtime's ``/next`` waits for its next invoke, and the facts the handlers report, passed on to the environment.
 
 The handlers move the runtime's state machine themselves; each fact they report here is only recorded by the
-environment, which acts on it after the handler's transition has returned (``supervisor.reactor``).
+environment, which acts on it after the handler's transition has returned (``supervisor.reactor``). With init caching
+(SnapStart) it has a ``SnapStartSide`` for the restore calls and the credentials endpoint.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from runtime_api.runtime_api_server import RuntimeApiServer
 from runtime_api.runtime_states import RuntimeState, runtime_machine
 from supervisor.config import FunctionConfig
 from supervisor.environment.extension_set import ExtensionSet
+from supervisor.environment.snapstart_side import SnapStartEvents, SnapStartSide
 from supervisor.invocation import Invocation
 from supervisor.observe.telemetry_hub import TelemetryHub
 
@@ -63,6 +65,8 @@ class RuntimeSide:
         extensions: ExtensionSet,
         telemetry: TelemetryHub,
         events: RuntimeEvents,
+        *,
+        snapstart_events: SnapStartEvents | None = None,
     ) -> None:
         self._function = function
         self._limits = limits
@@ -73,6 +77,9 @@ class RuntimeSide:
         self._delivered = gevent.event.Event()  # set when an invoke is handed over, or the environment closes
         self.parked = 0  # Runtime API connections waiting in /next for an invoke
         self._server: RuntimeApiServer | None = None
+        self._snapstart: SnapStartSide | None = None
+        if function.snapstart is not None and snapstart_events is not None:
+            self._snapstart = SnapStartSide(function.snapstart, self._runtime, snapstart_events)
 
     def serve(self, address: Address) -> Address:
         """Listen for the Runtime API on ``address``; ``OSError`` if it is taken. Returns the address bound."""
@@ -92,7 +99,7 @@ class RuntimeSide:
         if server is None:
             return
         with gevent.Timeout(DRAIN_S, False):
-            while server.connections > self.parked:
+            while server.connections > self.parked + (self._snapstart.parked if self._snapstart is not None else 0):
                 gevent.sleep(DRAIN_POLL_S)
 
     # -- what the handlers read -----------------------------------------------------------------------------------
@@ -118,8 +125,8 @@ class RuntimeSide:
         return self._runtime
 
     @property
-    def snapstart(self) -> None:
-        return None
+    def snapstart(self) -> SnapStartSide | None:
+        return self._snapstart
 
     @property
     def current(self) -> Invocation | None:
@@ -161,8 +168,10 @@ class RuntimeSide:
         self._delivered.set()
 
     def close(self) -> None:
-        """The environment is going: a runtime waiting in ``/next`` gives up."""
+        """The environment is going: a runtime waiting in ``/next`` (or ``/restore/next``) gives up."""
         self._delivered.set()
+        if self._snapstart is not None:
+            self._snapstart.close()
 
     # -- what the handlers report ---------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from supervisor.environment.concurrent_environment import ConcurrentEnvironment
 from supervisor.environment.environment_states import EnvState
 from supervisor.environment.lifecycle import TEARDOWN_S, Environment
 from supervisor.environment.serial_environment import SerialEnvironment
+from supervisor.environment.snapstart_environment import SnapStartEnvironment
 from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
 from supervisor.observe.function_log import FunctionLog
 from supervisor.pool.admission import refusal
@@ -259,7 +260,12 @@ class Pool:
     def _new_environment(self, tenant: str | None = None) -> Environment | None:
         """A new environment with its Runtime API bound (not yet started), or None when no address is free."""
         self._started += 1
-        kind = SerialEnvironment if self._config.function.concurrency is None else ConcurrentEnvironment
+        function = self._config.function
+        kind: type[Environment] = SerialEnvironment
+        if function.concurrency is not None:
+            kind = ConcurrentEnvironment
+        elif function.snapstart is not None:
+            kind = SnapStartEnvironment
         env = kind(
             self._started,
             self._config,
