@@ -209,6 +209,10 @@ def test_runtime_api_routes(start_pyrie: StartPyrie) -> None:
     assert observed(pyrie, "ping") == {"call": "ping", "status": 200, "body": "pong"}
     assert observed(pyrie, "unknown") == {"call": "unknown", "status": 404, "body": "404 page not found\n"}
     assert observed(pyrie, "wrong_method")["status"] == 405
+    # without --enable-init-caching the restore routes and the credentials endpoint are not there, as in the Go emulator
+    not_found = {"status": 404, "body": "404 page not found\n"}
+    assert observed(pyrie, "restore_next") == {"call": "restore_next", **not_found}
+    assert observed(pyrie, "credentials") == {"call": "credentials", **not_found}
 
 
 def test_init_that_never_finishes_times_out(start_pyrie: StartPyrie) -> None:

@@ -79,6 +79,11 @@ def main():
         sys.exit(1)
     if SCENARIO == "hang_in_init":
         time.sleep(60)
+    if SCENARIO == "restore_states":  # with --enable-init-caching: restore calls in the wrong states, then right
+        after_restore = {"Lambda-Runtime-Function-Error-Type": "Runtime.AfterRestoreError"}
+        observe("restore_error_in_init", call("POST", "/restore/error", b"{}", after_restore))
+        observe("restore_next", call("GET", "/restore/next"))  # waits until the environment is restored
+        observe("restore_next_again", call("GET", "/restore/next"))
     while True:
         request_id, body, _ = next_event()
         if SCENARIO == "echo":
@@ -136,6 +141,12 @@ def main():
             observe("ping", call("GET", "/2018-06-01/ping"))
             observe("unknown", call("GET", "/2018-06-01/nope"))
             observe("wrong_method", call("DELETE", "/invocation/next"))
+            observe("restore_next", call("GET", "/restore/next"))
+            observe("credentials", call("GET", "/2021-04-23/credentials"))
+            observe("response", respond(request_id, body))
+        elif SCENARIO == "restore_states":
+            observe("restore_next_running", call("GET", "/restore/next"))
+            observe("restore_error_running", call("POST", "/restore/error", b"{}", after_restore))
             observe("response", respond(request_id, body))
         else:
             raise SystemExit(f"unknown scenario {SCENARIO}")
