@@ -485,7 +485,7 @@ def _runtime_base_env(
     """The runtime's environment as the Go emulator computes it (rie-behaviour.md §3.2), later maps winning; for
     Managed Instances, with the initialization type Lambda sets (AWS_LAMBDA_MAX_CONCURRENCY passes on as it is); for
     SnapStart, with its initialization type and without the credential variables (the runtime gets its credentials
-    from the container credentials endpoint instead, ``FunctionConfig.runtime_env``)."""
+    from the container credentials endpoint instead, ``FunctionConfig.runtime_env``) or the log group and stream."""
     runtime_env = {
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/Functions",
         "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
@@ -500,6 +500,9 @@ def _runtime_base_env(
             runtime_env.pop(credential, None)
         else:
             runtime_env[credential] = env.get(credential, "")
+    if init_caching:  # "not available in Lambda SnapStart functions" (snapstart-monitoring.html)
+        runtime_env.pop("AWS_LAMBDA_LOG_GROUP_NAME", None)
+        runtime_env.pop("AWS_LAMBDA_LOG_STREAM_NAME", None)
     if handler is not None:
         runtime_env["_HANDLER"] = handler
     runtime_env["AWS_LAMBDA_FUNCTION_NAME"] = name

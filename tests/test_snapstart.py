@@ -144,6 +144,9 @@ def test_init_caching_gives_the_runtime_the_credentials_endpoint_instead_of_the_
     assert env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == snapstart.token
     assert len(snapstart.token) == 36  # a UUID, as the Go emulator's
     assert not set(KEYS) & set(env)
+    # "not available in Lambda SnapStart functions" (docs.aws.amazon.com/lambda/latest/dg/snapstart-monitoring.html)
+    assert "AWS_LAMBDA_LOG_GROUP_NAME" not in env
+    assert "AWS_LAMBDA_LOG_STREAM_NAME" not in env
     assert env["OTHER"] == "kept"
     # pyrie's own credentials are what the endpoint hands out; extensions get the endpoint too, as in the Go emulator
     assert (snapstart.access_key_id, snapstart.secret_access_key, snapstart.session_token) == ("AKIAMINE", "s3cret", "")
@@ -165,6 +168,7 @@ def test_without_init_caching_nothing_changes(tmp_path: Any) -> None:
     assert env["AWS_ACCESS_KEY_ID"] == "AKIAMINE"
     assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env
     assert "AWS_LAMBDA_INITIALIZATION_TYPE" not in env
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == "$LATEST"
 
 
 @pytest.mark.parametrize(
