@@ -153,15 +153,21 @@ def _replayable(execution: Execution) -> list[Operation]:
     return listed
 
 
-def _page(operations: list[Operation], start: int, max_items: int, *, millis: bool) -> tuple[list[Json], int]:
-    """Rendered operations from ``start``, at most ``max_items`` and about PAGE_BYTES; and where the page ends."""
+def _page(
+    operations: list[Operation], start: int, max_items: int, *, millis: bool, may_be_empty: bool = False
+) -> tuple[list[Json], int]:
+    """Rendered operations from ``start``, at most ``max_items`` and PAGE_BYTES; and where the page ends.
+
+    A page holds at least one operation, however large, unless ``may_be_empty``: the invocation payload then goes
+    without operations rather than over its limit, and the SDK reads them with GetDurableExecutionState.
+    """
     page: list[Json] = []
     size = 0
     index = start
     while index < len(operations) and len(page) < max_items:
         rendered = render_operation(operations[index], millis=millis)
         weight = len(json.dumps(rendered, separators=(",", ":")))
-        if page and size + weight > PAGE_BYTES:
+        if (page or may_be_empty) and size + weight > PAGE_BYTES:
             break
         page.append(rendered)
         size += weight
@@ -184,7 +190,7 @@ def begin_invocation(execution: Execution, invocation_id: str) -> Json:
     execution.last_checkpoint = None
     execution.invocations += 1
     operations = _replayable(execution)
-    page, end = _page(operations, 0, MAX_PAGE_ITEMS, millis=True)
+    page, end = _page(operations, 0, MAX_PAGE_ITEMS, millis=True, may_be_empty=True)
     updated = list(execution.service_updated)
     execution.service_updated.clear()
     execution.seen = execution.seq

@@ -22,6 +22,7 @@ Path labels are percent-decoded segment by segment, so an ARN or a callback id w
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from pyrie_durable.states import ExecutionStatus
 from pyrie_durable.views import execution_view, history_page, list_page
 
 __all__ = ["PREFIX", "DurableApi", "RestRequest", "RestResponse"]
+
+log = logging.getLogger("pyrie.durable")
 
 PREFIX: Final = "/2025-12-01/"
 _EXECUTION_ACTIONS: Final = frozenset({"checkpoint", "state", "history", "stop", "pause", "resume"})
@@ -148,6 +151,10 @@ class DurableApi:
             status, body = self._route(request)
         except DurableServiceError as refused:
             return self._respond(refused.status, refused.body(), error=refused.code)
+        except Exception:  # a fault of the service must reach the caller as one, never take its host down
+            log.exception("durable API request %s %s failed", request.method, request.path)
+            failure = DurableServiceError(ErrorCode.SERVICE, "The durable execution service failed.")
+            return self._respond(failure.status, failure.body(), error=failure.code)
         return self._respond(status, body)
 
     def _respond(self, status: int, body: Json | None, *, error: str | None = None) -> RestResponse:

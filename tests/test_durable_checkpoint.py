@@ -347,3 +347,25 @@ def test_every_history_event_has_the_models_shape() -> None:
     assert [event["EventId"] for event in execution.events] == list(range(1, len(kinds) + 1))
     for event in execution.events:
         check_shape("Event", event)
+
+
+def test_state_too_large_for_the_invocation_payload_is_read_page_by_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    execution, payload = start()
+    token = send(
+        execution,
+        payload["CheckpointToken"],
+        *[step(f"s{index}", "SUCCEED", Payload="x" * 400) for index in range(6)],
+    )["CheckpointToken"]
+    checkpoint.end_invocation(execution)
+    monkeypatch.setattr(checkpoint, "PAGE_BYTES", 100)  # smaller than any operation
+    payload = checkpoint.begin_invocation(execution, "inv-2")
+    assert payload["InitialExecutionState"]["Operations"] == []
+    token = payload["CheckpointToken"]
+    marker = payload["InitialExecutionState"]["NextMarker"]
+    read = []
+    while marker:  # what the SDK's fetch_paginated_operations does
+        page = checkpoint.state_page(execution, token, marker, 1000)
+        check_output("GetDurableExecutionState", page)
+        read += [operation["Id"] for operation in page["Operations"]]
+        marker = page.get("NextMarker", "")
+    assert read == ["e-1", "s0", "s1", "s2", "s3", "s4", "s5"]

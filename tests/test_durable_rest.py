@@ -228,3 +228,13 @@ def test_the_error_table_matches_the_model() -> None:
         assert shape.metadata["error"]["httpStatusCode"] == _SHAPES[code].status, code
         assert DurableServiceError.message_member(code) in shape.members, code
         assert _SHAPES[code].fault == ("Service" if raw[code.value].get("fault") else "User"), code
+
+
+def test_a_fault_of_the_service_is_a_500_service_exception(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(arn: str) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(api.engine, "execution", broken)
+    response = api.api.handle(RestRequest("GET", "/2025-12-01/durable-executions/anything"))
+    assert response.status == 500 and dict(response.headers)["X-Amzn-ErrorType"] == "ServiceException"
+    assert json.loads(response.body) == {"Type": "Service", "Message": "The durable execution service failed."}
