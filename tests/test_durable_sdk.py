@@ -141,6 +141,16 @@ def test_steps_run_once_and_a_wait_resumes_in_a_new_invocation(service: Service)
     assert second_started["InvocationCompletedDetails"]["StartTimestamp"] >= events["WaitStarted"]["EventTimestamp"] + 2
 
 
+def test_a_map_whose_branches_wait_runs_each_branch_step_once(service: Service) -> None:
+    service.start("fan_out")
+    started = time.monotonic()
+    done = service.run({"items": [1, 2, 3]})
+    assert done.status is ExecutionStatus.SUCCEEDED
+    assert json.loads(done.result or "") == [2, 4, 6]
+    assert sorted(service.effects()) == ["item-1", "item-2", "item-3"]
+    assert time.monotonic() - started >= 3  # the longest branch waits 3 s
+
+
 def test_a_retried_step_follows_the_sdks_retry_strategy(service: Service) -> None:
     service.start("flaky")
     done = service.run({"succeed_on": 3})

@@ -82,3 +82,13 @@ def long_wait(event: dict[str, Any], context: DurableContext) -> str:
 
 def not_durable(event: dict[str, Any], context: object) -> dict[str, Any]:
     return {"plain": True}
+
+
+@durable_execution
+def fan_out(event: dict[str, Any], context: DurableContext) -> list[int]:
+    def item(child: DurableContext, value: int, index: int, _: Any) -> int:
+        doubled = child.step(lambda _: _record(f"item-{value}") and value * 2, name=f"double-{value}")
+        child.wait(Duration.from_seconds(value), name=f"rest-{value}")
+        return doubled
+
+    return context.map(event["items"], item, name="items").get_results()
