@@ -195,6 +195,25 @@ class Emulator:
                 excluded.add(proc.pid)
         return [proc for proc in procs if proc.pid not in excluded]
 
+    def emulator_process_depths(self) -> list[tuple[int, psutil.Process]]:
+        """`emulator_processes` with each one's depth in the tree: 0 for the emulator's root process (pyrie's
+        supervisor), 1 for its children (pyrie's gunicorn master), 2 for theirs (the gunicorn workers)."""
+        procs = self.emulator_processes()
+        parents: dict[int, int] = {}
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                parents[proc.pid] = proc.ppid()
+        root = self.proc.pid if self.proc is not None else -1
+
+        def depth(pid: int) -> int:
+            steps = 0
+            while pid != root and pid in parents and steps < len(procs):
+                pid = parents[pid]
+                steps += 1
+            return steps
+
+        return [(depth(proc.pid), proc) for proc in procs]
+
     def log_excerpt(self, lines: int = 8) -> str:
         try:
             text = self.log_path.read_bytes()[-4000:].decode("utf-8", "replace")
@@ -245,4 +264,15 @@ def rss_bytes(procs: Sequence[psutil.Process]) -> int:
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
+    return total
+
+
+def pss_bytes(procs: Sequence[psutil.Process]) -> int:
+    """Sum of the proportional set sizes of `procs`: pages shared between them (a forked worker's, say) are
+    counted once in all, where the RSS sum counts them in each process. 0 for processes that are gone or whose
+    memory map cannot be read."""
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, AttributeError):
+            total += proc.memory_full_info().pss
     return total

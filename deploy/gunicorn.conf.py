@@ -24,9 +24,16 @@ from invoke_api import gunicorn_settings as pyrie
 bind = pyrie.bind()
 
 # Streamed responses need an asynchronous worker: each request is a greenlet that relays chunks as they arrive.
-# gevent_pywsgi serves HTTP with gevent's pywsgi (lighter than gunicorn's own parser, the "gevent" class). Under pyrie
-# this is fixed: pyrie passes it on gunicorn's command line.
+# pyrie's worker is gunicorn's gevent_pywsgi, which serves HTTP with gevent's pywsgi (lighter than gunicorn's own
+# parser, the "gevent" class), with a request handler that reads every request whole (head and body) before the
+# function sees it: a request cut short or malformed is refused with 400 and runs nothing. Under pyrie this is fixed:
+# pyrie passes it on gunicorn's command line.
 worker_class = pyrie.WORKER_CLASS
+
+# Not a gunicorn setting, but the worker's: seconds a client has, from the first byte of a request, to send all of
+# it (head and body), else the connection is closed and nothing runs. PYRIE_REQUEST_READ_TIMEOUT, default 60. Waiting
+# for a request's first byte on an idle keep-alive connection is not limited by it (see keepalive below).
+_request_read_timeout_s = pyrie.request_read_timeout()
 
 # Import the application once in the master, before the workers are forked: they boot in milliseconds.
 preload_app = True

@@ -28,10 +28,11 @@ RUN if ! command -v python3.12 >/dev/null && ! command -v python3.11 >/dev/null;
     fi
 
 COPY setup.cfg pyproject.toml README.md /usr/src/pyrie/
+COPY pyrie_core /usr/src/pyrie/pyrie_core
 COPY supervisor /usr/src/pyrie/supervisor
 COPY runtime_api /usr/src/pyrie/runtime_api
 COPY invoke_api /usr/src/pyrie/invoke_api
-COPY runtime_client /usr/src/pyrie/runtime_client
+COPY pyrie_runtime_client /usr/src/pyrie/pyrie_runtime_client
 RUN PYTHON="$(command -v python3.12 || command -v python3.11)" \
     && "$PYTHON" -m venv /usr/local/pyrie \
     && /usr/local/pyrie/bin/pip install --no-cache-dir --disable-pip-version-check /usr/src/pyrie \

@@ -1,29 +1,41 @@
 """The invoke front end, a WSGI application for gunicorn's gevent workers: ``invoke_api.app:application``.
 
-On the Invoke API listener (DESIGN §4): ``/2015-03-31/functions/{name}/invocations`` (Invoke; any method is accepted,
-as the Go emulator accepts any), ``/2021-11-15/functions/{name}/response-streaming-invocations``
-(InvokeWithResponseStream) and ``GET /healthz`` (the supervisor's status, ``invoke_api.health``); other paths answer
-the Go emulator's plain-text 404. On the Function URL listener, when there is one, every method and path is the
-function.
+On the Invoke API listener (DESIGN §4): ``POST /2015-03-31/functions/{name}/invocations`` (Invoke),
+``POST /2021-11-15/functions/{name}/response-streaming-invocations`` (InvokeWithResponseStream) and ``GET /healthz``
+(the supervisor's status, ``invoke_api.health``); other paths answer the Go emulator's plain-text 404. The invoke
+paths take POST only, as Lambda's do (the Go emulator takes any method): another method matches no operation of
+Lambda's API, and Lambda answers it 403 ``AccessDeniedException``, "Unable to determine service/operation name to be
+authorized" (the answer AWS documents for an API Gateway integration that calls a function's ``invocations`` path
+with GET: repost.aws knowledge-center article api-gateway-lambda-template-invoke-error; botocore reads it as an
+``AccessDeniedException`` with that message, boto/botocore#678). On the Function URL listener, when there is one,
+every method and path is the function.
+
+Every request reaches the application whole: the worker (``invoke_api.worker``) reads its head and body first.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from collections.abc import Iterable
 from typing import Any, Final
 
 from invoke_api import function_url, health, invoke, stream_invoke
-from invoke_api.responses import StartResponse, plain_text
+from invoke_api.responses import StartResponse, plain_text, service_error
 from invoke_api.supervisor_client import SupervisorClient
-from supervisor.messages import FUNCTION_URL_LISTENER_ENV
+from pyrie_core.frontend_contract import FUNCTION_URL_LISTENER_ENV
 
 __all__ = ["application", "listener_address", "on_url_listener"]
 
 INVOKE_PATH: Final = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 STREAM_INVOKE_PATH: Final = re.compile(r"^/2021-11-15/functions/(?P<name>[^/]+)/response-streaming-invocations/?$")
 HEALTH_PATH: Final = "/healthz"
+INVOKE_METHOD: Final = "POST"
+NO_OPERATION: Final = "Unable to determine service/operation name to be authorized"
+
+log = logging.getLogger("pyrie.invoke_api")
 
 
 def listener_address(text: str | None) -> tuple[str, str] | None:
@@ -38,6 +50,7 @@ def listener_address(text: str | None) -> tuple[str, str] | None:
 _client = SupervisorClient()
 _url_listener = listener_address(os.environ.get(FUNCTION_URL_LISTENER_ENV))
 _WILDCARDS: Final = ("0.0.0.0", "::", "")
+_INVOKE_ROUTES: Final = ((INVOKE_PATH, invoke.handle), (STREAM_INVOKE_PATH, stream_invoke.handle))
 
 
 def on_url_listener(environ: dict[str, Any], url_listener: tuple[str, str] | None = _url_listener) -> bool:
@@ -66,10 +79,18 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     if on_url_listener(environ):
         return function_url.handle(_client, environ, start_response)
     path = environ.get("PATH_INFO", "")
-    if match := INVOKE_PATH.match(path):
-        return invoke.handle(_client, environ, start_response, match["name"])
-    if match := STREAM_INVOKE_PATH.match(path):
-        return stream_invoke.handle(_client, environ, start_response, match["name"])
+    for pattern, route in _INVOKE_ROUTES:
+        if match := pattern.match(path):
+            method = environ.get("REQUEST_METHOD", "")
+            if method != INVOKE_METHOD:
+                return _no_operation(start_response, method, path)
+            return route(_client, environ, start_response, match["name"])
     if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
         return health.handle(_client, start_response)
     return plain_text(start_response, 404, "404 page not found\n")
+
+
+def _no_operation(start_response: StartResponse, method: str, path: str) -> Iterable[bytes]:
+    log.info("%s %r refused: 403 AccessDeniedException: the Invoke API takes POST only", method, path)
+    body = json.dumps({"Message": NO_OPERATION}, separators=(",", ":")).encode()
+    return service_error(start_response, 403, "AccessDeniedException", body)

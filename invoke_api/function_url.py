@@ -29,8 +29,8 @@ from invoke_api.url_response import (
     from_prelude,
     split_prelude,
 )
-from supervisor.ids import new_request_id, new_trace_id
-from supervisor.messages import End, Invoke, Outcome
+from pyrie_core.ids import new_request_id, new_trace_id
+from pyrie_core.pipe.messages import End, Invoke, Outcome
 
 __all__ = ["handle"]
 
@@ -56,6 +56,8 @@ def handle(client: SupervisorClient, environ: dict[str, Any], start_response: St
             )
         conn, first = begin(client, Invoke(function=_FUNCTION, payload=payload, trace_id=trace_id))
     except RequestError as exc:
+        if exc.status < 500:  # begin logged why the supervisor is unavailable
+            log.info("function URL request refused: %d %s: %s", exc.status, exc.code, exc.message)
         return _service_error(start_response, exc.status, exc.code, exc.message)
     if isinstance(first, End):
         client.release(conn)

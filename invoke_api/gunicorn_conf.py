@@ -1,4 +1,5 @@
-"""The gunicorn configuration file pyrie starts its front end with: pyrie's defaults, then the user's file over them.
+"""The gunicorn configuration pyrie starts its front end with (``python:invoke_api.gunicorn_conf``): pyrie's
+defaults, then the user's file over them.
 
 gunicorn reads one configuration file, and applies ``GUNICORN_CMD_ARGS`` over it and its command line over both.
 pyrie hands gunicorn this file, which sets pyrie's defaults and then runs the user's ``--gunicorn-config`` file
@@ -22,8 +23,13 @@ graceful_timeout = _settings.graceful_timeout()
 keepalive = _settings.KEEPALIVE_S
 control_socket_disable = True
 loglevel = _settings.log_level()
+# Not a gunicorn setting: pyrie's worker reads it. Read here too, so that a wrong value stops gunicorn at start-up.
+_request_read_timeout_s = _settings.request_read_timeout()
 
 _user_config = os.environ.get(_settings.USER_CONFIG_ENV)
 if _user_config:
-    _user_settings = runpy.run_path(_user_config)
+    try:
+        _user_settings = runpy.run_path(_user_config)
+    except Exception as _error:  # gunicorn shows a RuntimeError's message as its one line
+        raise RuntimeError(f"Failed to read config file {_user_config}: {type(_error).__name__}: {_error}") from None
     globals().update({name: value for name, value in _user_settings.items() if not name.startswith("_")})

@@ -19,31 +19,25 @@ import os
 from collections.abc import Mapping
 from typing import Final
 
+from pyrie_core.frontend_contract import FRONTEND_LOG_LEVEL_ENV, USER_CONFIG_ENV, WORKER_CLASS
+
 __all__ = [
     "DEFAULT_BIND",
     "FRONTEND_LOG_LEVEL_ENV",
-    "GUNICORN_CONF",
     "KEEPALIVE_S",
+    "REQUEST_READ_TIMEOUT_ENV",
+    "REQUEST_READ_TIMEOUT_S",
     "USER_CONFIG_ENV",
     "WORKER_CLASS",
     "WORKER_CONNECTIONS",
     "bind",
     "graceful_timeout",
     "log_level",
+    "pyrie_log_level",
+    "request_read_timeout",
     "workers",
 ]
 
-# The user's gunicorn configuration file, applied over pyrie's defaults (pyrie's --gunicorn-config sets it).
-USER_CONFIG_ENV: Final = "PYRIE_GUNICORN_CONFIG"
-# gunicorn's log level, as pyrie's own --log-level maps to it (pyrie sets it for the gunicorn it starts).
-FRONTEND_LOG_LEVEL_ENV: Final = "PYRIE_FRONTEND_LOG_LEVEL"
-
-# The configuration file pyrie hands its gunicorn (by path: importing it would run it).
-GUNICORN_CONF: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gunicorn_conf.py")
-
-# gunicorn's gevent worker that serves requests with gevent's own pywsgi: the same greenlet-per-connection model as
-# the "gevent" class, with a lighter HTTP layer (about a third less CPU per request, measured on the echo bench).
-WORKER_CLASS: Final = "gevent_pywsgi"
 
 DEFAULT_BIND: Final = "0.0.0.0:8080"  # the Go emulator's invoke address
 # Idle keep-alive connections stay open this long: longer than the 60 s idle timeout of common load balancers, so
@@ -51,6 +45,9 @@ DEFAULT_BIND: Final = "0.0.0.0:8080"  # the Go emulator's invoke address
 KEEPALIVE_S: Final = 75
 WORKER_CONNECTIONS: Final = 1000  # per worker; each in-flight invoke holds one
 GRACE_MARGIN_S: Final = 10  # on top of init + function timeout: relaying the last bytes, a slow client
+# Seconds a client has to send a whole request (head and body) from its first byte: a 6 MB body at 1 Mbit/s fits.
+REQUEST_READ_TIMEOUT_ENV: Final = "PYRIE_REQUEST_READ_TIMEOUT"
+REQUEST_READ_TIMEOUT_S: Final = 60.0
 
 _FUNCTION_TIMEOUT_DEFAULT: Final = "300"  # AWS_LAMBDA_FUNCTION_TIMEOUT's default, as in the Go emulator
 _INIT_TIMEOUT_DEFAULT: Final = "10"  # pyrie's --init-timeout default
@@ -75,6 +72,20 @@ def graceful_timeout(env: Mapping[str, str] = os.environ) -> int:
 
 def log_level(env: Mapping[str, str] = os.environ) -> str:
     return env.get(FRONTEND_LOG_LEVEL_ENV) or "info"
+
+
+def pyrie_log_level(env: Mapping[str, str] = os.environ) -> str:
+    """The level of the front end's own lines: pyrie's, as far as gunicorn's level (which pyrie maps from it) tells
+    it; pyrie's info and error both give gunicorn's error, and are taken as info."""
+    return {"debug": "DEBUG", "warning": "WARNING", "critical": "CRITICAL"}.get(log_level(env).lower(), "INFO")
+
+
+def request_read_timeout(env: Mapping[str, str] = os.environ) -> float:
+    """Seconds from a request's first byte to the end of its body (``PYRIE_REQUEST_READ_TIMEOUT``, default 60)."""
+    value = _seconds_or_count(env, REQUEST_READ_TIMEOUT_ENV, str(REQUEST_READ_TIMEOUT_S))
+    if value <= 0:
+        raise ValueError(f"{REQUEST_READ_TIMEOUT_ENV}: must be more than 0 seconds")
+    return value
 
 
 def _seconds_or_count(env: Mapping[str, str], name: str, default: str) -> float:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from invoke_api.json_payload import json_error
 from invoke_api.relay import Relay, RelayBody, start, start_streaming
 from invoke_api.responses import (
     StartResponse,
@@ -26,10 +27,10 @@ from invoke_api.responses import (
     status_line,
 )
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
-from supervisor.config import Limits
-from supervisor.messages import Chunk, End, Head, Invoke, Outcome
+from pyrie_core.limits import Limits
+from pyrie_core.pipe.messages import Chunk, End, Head, Invoke, Outcome
 
-__all__ = ["RequestError", "answer_end", "begin", "handle", "read_invoke"]
+__all__ = ["RequestError", "answer_end", "begin", "handle", "read_invoke", "refuse"]
 
 log = logging.getLogger("pyrie.invoke_api")
 
@@ -60,7 +61,7 @@ def handle(
         request = read_invoke(environ, name)
         conn, first = begin(client, request)
     except RequestError as exc:
-        return service_error(start_response, exc.status, exc.code, exc.body)
+        return refuse(start_response, exc)
     if isinstance(first, End):
         client.release(conn)
         return answer_end(start_response, first)
@@ -96,6 +97,14 @@ def _answer_with_log(relay: Relay, start_response: StartResponse, headers: list[
     return body
 
 
+def refuse(start_response: StartResponse, exc: RequestError) -> Iterable[bytes]:
+    """Answer a request refused before it reached any function, with one log line (``begin`` has logged why the
+    supervisor is unavailable)."""
+    if exc.status < 500:
+        log.info("invoke refused: %d %s: %s", exc.status, exc.code, exc.message.replace("\n", " "))
+    return service_error(start_response, exc.status, exc.code, exc.body)
+
+
 def begin(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
     """Start the invoke: its supervisor connection and first answer. ``RequestError`` (503) when the supervisor
     cannot be reached."""
@@ -118,6 +127,8 @@ def read_invoke(environ: dict[str, Any], name: str, *, stream: bool = False) -> 
     payload = environ["wsgi.input"].read(limit + 1) if length_text != "0" else b""
     if len(payload) > limit:
         raise _too_large(invocation_type, len(payload), limit)
+    if (message := json_error(payload)) is not None:
+        raise RequestError(400, "InvalidRequestContentException", message)
     qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
     return Invoke(
         function=name,

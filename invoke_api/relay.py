@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from invoke_api.responses import StartResponse
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
-from supervisor.messages import Cancel, Chunk, End, Head, Invoke, Outcome
+from pyrie_core.pipe.messages import Cancel, Chunk, End, Head, Invoke, Outcome
 
 __all__ = ["Relay", "RelayBody", "start", "start_streaming"]
 

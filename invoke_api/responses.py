@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from supervisor.ids import new_request_id
+from pyrie_core.ids import new_request_id
 
 __all__ = [
     "StartResponse",

@@ -15,12 +15,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from invoke_api import eventstream
-from invoke_api.invoke import RequestError, answer_end, begin, read_invoke
+from invoke_api.invoke import RequestError, answer_end, begin, read_invoke, refuse
 from invoke_api.relay import Relay, RelayBody, start_streaming
-from invoke_api.responses import StartResponse, service_error
+from invoke_api.responses import StartResponse
 from invoke_api.supervisor_client import SupervisorClient
-from supervisor import errors
-from supervisor.messages import Chunk, End, Outcome
+from pyrie_core import lambda_errors as errors
+from pyrie_core.pipe.messages import Chunk, End, Outcome
 
 __all__ = ["complete_event", "handle"]
 
@@ -36,7 +36,7 @@ def handle(
         _check_invocation_type(request.invocation_type)
         conn, first = begin(client, request)
     except RequestError as exc:
-        return service_error(start_response, exc.status, exc.code, exc.body)
+        return refuse(start_response, exc)
     if isinstance(first, End) and first.outcome is not Outcome.FUNCTION_ERROR:
         client.release(conn)
         return answer_end(start_response, first)  # a service error, or DryRun's 204

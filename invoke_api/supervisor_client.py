@@ -19,20 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from supervisor.config import Address, ConfigError
-from supervisor.frames import FrameDecoder, FrameError, encode_frame
-from supervisor.messages import (
-    SUPERVISOR_ADDRESS_ENV,
-    SUPERVISOR_SOCKET_ENV,
-    SUPERVISOR_TOKEN_ENV,
-    Hello,
-    Message,
-    ProtocolError,
-    Status,
-    StatusRequest,
-    encode,
-)
-from supervisor.netio import read_message, send_all
+from pyrie_core.address import Address, InvalidAddress
+from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCKET_ENV, SUPERVISOR_TOKEN_ENV
+from pyrie_core.pipe.frames import FrameDecoder, FrameError, encode_frame
+from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, encode
+from pyrie_core.socket_io import read_message, send_all
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorEndpoint", "SupervisorUnavailable"]
 
@@ -65,7 +56,7 @@ class SupervisorEndpoint:
             return None
         try:
             address = Address.parse(text, SUPERVISOR_ADDRESS_ENV)
-        except ConfigError as exc:
+        except InvalidAddress as exc:
             raise SupervisorUnavailable(str(exc)) from None
         token = env.get(SUPERVISOR_TOKEN_ENV)
         if not token:

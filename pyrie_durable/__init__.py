@@ -11,7 +11,6 @@ the execution timeout, and serves the durable REST APIs to the SDKs, boto3 and t
 Layout, from the pure core outwards:
 
 - ``states``      the lifecycles as explicit tables (execution status, the engine's driver, operation statuses)
-- ``machine``     the table-driven state machine (a copy of pyrie's; ``pyrie_core/machine.py`` replaces it)
 - ``model``       the data: operation updates, operations, executions, durable functions
 - ``errors``      the API's error shapes
 - ``codec``       wire shapes in and out, checked against botocore's model; store records

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from pyrie_durable.machine import Machine
+from pyrie_core.machine import Machine
 from pyrie_durable.states import ExecutionStatus, OperationAction, OperationStatus, OperationType, execution_machine
 
 __all__ = [

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from pyrie_durable.machine import Machine
+from pyrie_core.machine import Machine
 
 __all__ = [
     "DRIVER_TRANSITIONS",

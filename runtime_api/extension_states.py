@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from supervisor.machine import Machine
+from pyrie_core.machine import Machine
 
 __all__ = ["EXTENSION_TRANSITIONS", "ExtensionState", "extension_machine"]
 

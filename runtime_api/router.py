@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from runtime_api import extensions, runtime
+from runtime_api import extension_routes, runtime_routes, telemetry_routes
 from runtime_api.host import RuntimeHost
-from runtime_api.http import HttpConnection, Request
+from runtime_api.http_connection import HttpConnection, Request
 
 __all__ = ["ROUTES", "Route", "dispatch"]
 
@@ -40,17 +40,17 @@ def _route(method: str, path: str, handler: Handler) -> Route:
 
 
 ROUTES: Final = (
-    _route("GET", "/2018-06-01/ping", runtime.ping),
-    _route("GET", "/2018-06-01/runtime/invocation/next", runtime.next_invocation),
-    _route("POST", "/2018-06-01/runtime/invocation/{request_id}/response", runtime.invocation_response),
-    _route("POST", "/2018-06-01/runtime/invocation/{request_id}/error", runtime.invocation_error),
-    _route("POST", "/2018-06-01/runtime/init/error", runtime.init_error),
-    _route("POST", "/2020-01-01/extension/register", extensions.register),
-    _route("GET", "/2020-01-01/extension/event/next", extensions.next_event),
-    _route("POST", "/2020-01-01/extension/init/error", extensions.init_error),
-    _route("POST", "/2020-01-01/extension/exit/error", extensions.exit_error),
-    _route("PUT", "/2020-08-15/logs", extensions.logs_subscribe),
-    _route("PUT", "/2022-07-01/telemetry", extensions.telemetry_subscribe),
+    _route("GET", "/2018-06-01/ping", runtime_routes.ping),
+    _route("GET", "/2018-06-01/runtime/invocation/next", runtime_routes.next_invocation),
+    _route("POST", "/2018-06-01/runtime/invocation/{request_id}/response", runtime_routes.invocation_response),
+    _route("POST", "/2018-06-01/runtime/invocation/{request_id}/error", runtime_routes.invocation_error),
+    _route("POST", "/2018-06-01/runtime/init/error", runtime_routes.init_error),
+    _route("POST", "/2020-01-01/extension/register", extension_routes.register),
+    _route("GET", "/2020-01-01/extension/event/next", extension_routes.next_event),
+    _route("POST", "/2020-01-01/extension/init/error", extension_routes.init_error),
+    _route("POST", "/2020-01-01/extension/exit/error", extension_routes.exit_error),
+    _route("PUT", "/2020-08-15/logs", telemetry_routes.logs_subscribe),
+    _route("PUT", "/2022-07-01/telemetry", telemetry_routes.telemetry_subscribe),
 )
 
 

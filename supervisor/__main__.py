@@ -6,11 +6,24 @@ gunicorn boots while the supervisor imports gevent and the rest of pyrie.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from typing import Final
+
+NOT_OURS: Final = (
+    "pyrie: error: the Python package 'supervisor' in {path} is not pyrie's (another program's package of that name, "
+    "such as Supervisord's, was installed over it); install pyrie into a virtual environment of its own"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import supervisor
+
+    if getattr(supervisor, "PYRIE_SUPERVISOR", False) is not True:
+        print(NOT_OURS.format(path=os.path.dirname(supervisor.__file__ or "?")), file=sys.stderr)
+        return 2
+
     from supervisor import cli
     from supervisor.config import ConfigError
 
@@ -24,8 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyrie: error: {exc}", file=sys.stderr)
         return 2
 
-    from supervisor.gunicorn_child import spawn_gunicorn
-    from supervisor.listeners import StartupError, open_listeners
+    from supervisor.frontend.gunicorn_spawn import spawn_gunicorn
+    from supervisor.frontend.listeners import StartupError, open_listeners
 
     try:
         listeners = open_listeners(config)
@@ -34,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     gunicorn = spawn_gunicorn(config, listeners)
 
-    from supervisor.logs import setup_logging
-    from supervisor.main import Supervisor
+    from supervisor.arbiter import Supervisor
+    from supervisor.observe.logging_setup import setup_logging
 
     setup_logging(config.log_level)
     return Supervisor(config, listeners, gunicorn).run()

@@ -22,16 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from supervisor.config import Address, Config, ConfigError, FunctionConfig, PoolConfig, frozen_env
-from supervisor.messages import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV
+from pyrie_core.address import Address, InvalidAddress
+from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV
+from supervisor.config import Config, ConfigError, FunctionConfig, PoolConfig, frozen_env
 
 __all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
 
 DEFAULT_BOOTSTRAPS: Final = ("/var/task/bootstrap", "/opt/bootstrap", "/var/runtime/bootstrap")
 DEFAULT_TASK_ROOT: Final = "/var/task"
-# pyrie's own runtime client is started by its path, not with -m: awslambdaric installs an extension module of the
-# same name, which -m could find first.
-RUNTIME_CLIENT_DIR: Final = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime_client")
+# pyrie's own runtime client, for a handler given without a bootstrap (``pyrie app.handler``).
+RUNTIME_CLIENT: Final = (sys.executable, "-m", "pyrie_runtime_client")
 _NUMBER_SHAPE: Final[dict[Any, re.Pattern[str]]] = {
     int: re.compile(r"[+-]?[0-9]+"),
     float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"),
@@ -165,6 +165,13 @@ OPTIONS: Final = (
         "N",
     ),
     Option(
+        "--max-queued-event-bytes",
+        "PYRIE_MAX_QUEUED_EVENT_BYTES",
+        str(128 * 1024 * 1024),
+        "bytes of payload the waiting Event invokes may hold together; beyond them Event invokes get 429",
+        "BYTES",
+    ),
+    Option(
         "--watch",
         "PYRIE_WATCH",
         None,
@@ -273,12 +280,12 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
             return env[option.env]
         return option.default
 
-    invoke_address = Address.parse(
+    invoke_address = _address(
         _required(value("--runtime-interface-emulator-address")), "--runtime-interface-emulator-address"
     )
     url_text = value("--function-url-address")
-    function_url_address = Address.parse(url_text, "--function-url-address") if url_text else None
-    runtime_api_address = Address.parse(_required(value("--runtime-api-address")), "--runtime-api-address")
+    function_url_address = _address(url_text, "--function-url-address") if url_text else None
+    runtime_api_address = _address(_required(value("--runtime-api-address")), "--runtime-api-address")
     if not runtime_api_address.is_loopback:
         raise ConfigError(
             f"--runtime-api-address: {runtime_api_address} is not a loopback address; "
@@ -318,6 +325,9 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
             min_environments=min_environments,
             idle_timeout_s=_number(_required(value("--idle-timeout")), "--idle-timeout", float, minimum=0),
             max_queued_events=_number(_required(value("--max-queued-events")), "--max-queued-events", int, 0),
+            max_queued_event_bytes=_number(
+                _required(value("--max-queued-event-bytes")), "--max-queued-event-bytes", int, minimum=0
+            ),
             watch_path=watch_path,
         ),
         extensions_dir=_required(value("--extensions-dir")),
@@ -358,7 +368,7 @@ def _supervisor_listener(text: str | None, env: Mapping[str, str]) -> tuple[Addr
     """The TCP address of the split deployment's pipe and its token, both checked; (None, None) when it is off."""
     if not text:
         return None, None
-    address = Address.parse(text, "--supervisor-address")
+    address = _address(text, "--supervisor-address")
     token = env.get(SUPERVISOR_TOKEN_ENV, "")
     if len(token) < MIN_TOKEN_LENGTH:
         problem = "is not set" if not token else f"is shorter than {MIN_TOKEN_LENGTH} characters"
@@ -379,7 +389,7 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str) -> Funct
     memory = _number(setting("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, 1)
     env_handler = env.get("AWS_LAMBDA_FUNCTION_HANDLER") or env.get("_HANDLER") or None
 
-    run_client = [sys.executable, RUNTIME_CLIENT_DIR]
+    run_client = list(RUNTIME_CLIENT)
     if not command:
         bootstrap = next((path for path in DEFAULT_BOOTSTRAPS if os.path.isfile(path)), None)
         if bootstrap is not None:
@@ -442,6 +452,13 @@ def _resolve(program: str, env: Mapping[str, str]) -> str | None:
     if os.sep in program:
         return program if os.path.isfile(program) and os.access(program, os.X_OK) else None
     return shutil.which(program, path=env.get("PATH", os.defpath))
+
+
+def _address(text: str, what: str) -> Address:
+    try:
+        return Address.parse(text, what)
+    except InvalidAddress as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _required(text: str | None) -> str:

@@ -2,81 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
 
-__all__ = [
-    "ACCOUNT_ID",
-    "REGION",
-    "Address",
-    "Config",
-    "ConfigError",
-    "FunctionConfig",
-    "Limits",
-    "PoolConfig",
-]
+from pyrie_core.address import Address
+from pyrie_core.function_names import function_arn
+from pyrie_core.limits import Limits
 
-# The Go emulator hard-codes both into every ARN it builds.
-ACCOUNT_ID: Final = "012345678912"
-REGION: Final = "us-east-1"
+__all__ = ["Config", "ConfigError", "FunctionConfig", "PoolConfig"]
 
 
-class ConfigError(Exception):
+class ConfigError(ValueError):
     """A flag or environment value pyrie cannot start with; the message is the one line shown to the user."""
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str, what: str) -> Address:
-        """``HOST:PORT`` (``[v6]:PORT`` for IPv6; an empty host means every interface)."""
-        host, sep, port_text = text.rpartition(":")
-        if not sep or not port_text.isdigit() or int(port_text) > 65535:
-            raise ConfigError(f"{what}: {text!r} is not HOST:PORT (for example 127.0.0.1:9001)")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        elif ":" in host:
-            raise ConfigError(f"{what}: {text!r} is not HOST:PORT (write IPv6 hosts in brackets: [::1]:9001)")
-        if host and not _is_hostname_or_ip(host):
-            raise ConfigError(f"{what}: {host!r} in {text!r} is not a host name or IP address")
-        return cls(host or "0.0.0.0", int(port_text))
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def _is_hostname_or_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        labels = host.rstrip(".").split(".")
-        return all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels)
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Lambda's payload limits (lambda-protocols.md, "Limits")."""
-
-    request_bytes: int = 6_291_456  # synchronous invoke request: 6 MiB
-    event_request_bytes: int = 1_048_576  # asynchronous (Event) invoke request: 1 MB (256 KB before 2025)
-    response_bytes: int = 6_291_556  # buffered response: 6 MiB + 100
-    streamed_response_bytes: int = 200 * 1024 * 1024  # streamed response: 200 MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +33,7 @@ class FunctionConfig:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.name}"
+        return function_arn(self.name)
 
     def runtime_env(self, runtime_api: Address) -> dict[str, str]:
         env = dict(self.base_env)
@@ -121,6 +59,7 @@ class PoolConfig:
     min_environments: int = 1  # with init_eagerly
     idle_timeout_s: float = 600.0  # an idle environment is retired after this long; 0: never
     max_queued_events: int = 1000  # Event invokes waiting for an environment
+    max_queued_event_bytes: int = 128 * 1024 * 1024  # and the bytes of their payloads
     watch_path: str | None = None  # restart environments when code under it changes
 
     @property
@@ -143,7 +82,7 @@ class Config:
     supervisor_address: Address | None = None  # the pipe's TCP listener of a split deployment (off: None)
     # the secret a front end must present on supervisor_address
     supervisor_token: str | None = field(default=None, repr=False)
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
 
 
 def frozen_env(env: Mapping[str, str]) -> Mapping[str, str]:

@@ -14,10 +14,10 @@ from typing import Final, Protocol
 
 import gevent.event
 
-from supervisor import errors
-from supervisor.ids import new_request_id, new_span_id, new_trace_id
-from supervisor.logs import LogTail
-from supervisor.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
+from pyrie_core import lambda_errors as errors
+from pyrie_core.ids import new_request_id, new_span_id, new_trace_id
+from pyrie_core.pipe.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
+from supervisor.observe.log_tail import LogTail
 
 __all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
 
@@ -25,16 +25,22 @@ DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
 
 
 class ResponseSink(Protocol):
-    """Where an invocation's response goes. ``send`` may block (that is the backpressure) and never raises: a sink
-    whose peer has gone drops what it is given."""
+    """Where an invocation's response goes. ``send`` never waits and never raises: a sink whose peer has gone drops
+    what it is given. ``wait_for_room`` is the backpressure: a streaming runtime's relay waits there while the sink
+    holds as much as it may, until it has room again, its peer is gone, or ``abort`` is set."""
 
     def send(self, *messages: Message) -> None: ...
+
+    def wait_for_room(self, abort: gevent.event.Event) -> None: ...
 
 
 class DiscardingSink:
     """A sink for invokes nobody waits for (Event invokes, warm-ups)."""
 
     def send(self, *messages: Message) -> None:
+        return None
+
+    def wait_for_room(self, abort: gevent.event.Event) -> None:
         return None
 
 
@@ -90,16 +96,20 @@ class Invocation:
         self.sink.send(self._make_head(content_type, streaming=True))
 
     def write(self, data: bytes) -> None:
-        """Relay one piece of a streamed body; returns once the sink took it."""
+        """Relay one piece of a streamed body; returns once the sink has room for more (or the invoke ended)."""
         if self.finished.is_set() or not data:
             return
         self.bytes_out += len(data)
         if len(data) <= CHUNK_SIZE:
             self.sink.send(Chunk(data))
+            self.sink.wait_for_room(self.finished)
             return
         view = memoryview(data)
         for start in range(0, len(data), CHUNK_SIZE):
+            if self.finished.is_set():
+                return
             self.sink.send(Chunk(bytes(view[start : start + CHUNK_SIZE])))
+            self.sink.wait_for_room(self.finished)
 
     def succeed(self) -> None:
         """The streamed body ended normally."""

@@ -73,7 +73,9 @@ def test_timeout_answers_as_lambda_and_the_next_invoke_reinitialises(start_pyrie
     assert response.status_code == 200
     assert response.json() == "I was sleeping"
     reports = pyrie.wait_for_lines("REPORT", 2)
-    assert "Duration: 1000.00 ms" in reports[0]
+    # the true time from delivery to the kill: the timeout acts on time, within 100 ms of its deadline
+    duration_ms = float(reports[0].split("\tDuration: ")[1].split(" ms")[0])
+    assert 1000.0 <= duration_ms < 1100.0
     assert "Init Duration" in reports[1]
 
 

@@ -7,14 +7,15 @@ paths under tmp_path, so nothing depends on the machine the tests run on.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from pyrie_core.address import Address
+from pyrie_core.function_names import ACCOUNT_ID, REGION
 from supervisor import cli
-from supervisor.cli import RUNTIME_CLIENT_DIR, HelpRequested, parse, split_argv
-from supervisor.config import ACCOUNT_ID, REGION, Address, Config, ConfigError
+from supervisor.cli import RUNTIME_CLIENT, HelpRequested, parse, split_argv
+from supervisor.config import Config, ConfigError
 
 
 @pytest.fixture
@@ -636,7 +637,7 @@ def test_no_command_no_bootstrap_no_handler_is_an_error(tmp_path, task_root):
 
 def test_no_command_no_bootstrap_handler_in_environment_runs_the_runtime_client(tmp_path, task_root):
     function = run([], {"_HANDLER": "app.handler"}, cwd=tmp_path).function
-    assert function.command == (sys.executable, RUNTIME_CLIENT_DIR)
+    assert function.command == RUNTIME_CLIENT
     assert function.cwd == str(tmp_path)
     assert function.handler == "app.handler"
     assert function.base_env["_HANDLER"] == "app.handler"
@@ -646,16 +647,15 @@ def test_runtime_client_runs_in_lambda_task_root_when_set(tmp_path, task_root):
     code = tmp_path / "code"
     code.mkdir()
     function = run([], {"_HANDLER": "app.handler", "LAMBDA_TASK_ROOT": str(code)}, cwd=tmp_path).function
-    assert function.command == (sys.executable, RUNTIME_CLIENT_DIR)
+    assert function.command == RUNTIME_CLIENT
     assert function.cwd == str(code)
 
 
 @pytest.mark.parametrize("word", ["app.handler", "lambda_function.lambda_handler", "src/app.main", "pkg.mod.Handler"])
 def test_a_single_handler_word_runs_the_runtime_client(tmp_path, word):
     function = run([word], {"PATH": str(tmp_path)}, cwd=tmp_path).function
-    assert function.command == (sys.executable, RUNTIME_CLIENT_DIR, word)
-    assert function.command[1] == RUNTIME_CLIENT_DIR
-    assert os.path.isfile(os.path.join(RUNTIME_CLIENT_DIR, "__main__.py"))
+    assert function.command == (*RUNTIME_CLIENT, word)
+    assert function.command[1:3] == ("-m", "pyrie_runtime_client")
     assert function.cwd == str(tmp_path)
     assert function.handler == word
     assert function.base_env["_HANDLER"] == word
@@ -663,13 +663,13 @@ def test_a_single_handler_word_runs_the_runtime_client(tmp_path, word):
 
 def test_a_single_handler_word_with_flags_around_it(tmp_path):
     config = run(["--log-level", "debug", "app.handler", "--workers", "2"], {"PATH": str(tmp_path)}, cwd=tmp_path)
-    assert config.function.command == (sys.executable, RUNTIME_CLIENT_DIR, "app.handler")
+    assert config.function.command == (*RUNTIME_CLIENT, "app.handler")
     assert config.workers == 2
 
 
 def test_the_environment_handler_wins_over_a_single_handler_word(tmp_path):
     function = run(["app.handler"], {"PATH": str(tmp_path), "_HANDLER": "other.fn"}, cwd=tmp_path).function
-    assert function.command == (sys.executable, RUNTIME_CLIENT_DIR, "other.fn")  # the runtime client runs _HANDLER
+    assert function.command == (*RUNTIME_CLIENT, "other.fn")  # the runtime client runs _HANDLER
     assert function.handler == "other.fn"
 
 

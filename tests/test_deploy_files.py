@@ -12,6 +12,7 @@ import configparser
 import copy
 import fnmatch
 import importlib
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 KUBERNETES = DEPLOY / "kubernetes"
 BIN = Path(sys.executable).parent
 HEALTH_PATH = "/healthz"
+VENV = "/usr/local/pyrie"  # where both images install pyrie, in a virtual environment of its own
 
 
 def setup_cfg() -> configparser.ConfigParser:
@@ -71,6 +73,44 @@ def test_the_image_gets_everything_pip_needs_to_install_pyrie(path):
     assert packages <= copied, f"packages not copied into the image: {packages - copied}"
     metadata = {"setup.cfg", "pyproject.toml", "README.md"}  # README.md is the long description
     assert metadata <= copied
+
+
+def shell_commands(path: Path) -> list[list[str]]:
+    """The commands of every RUN (shell form), each as its words, split at ``&&`` and ``||``."""
+    commands: list[list[str]] = []
+    for instruction in dockerfiles.read(path):
+        if instruction.keyword != "RUN":
+            continue
+        command: list[str] = []
+        for word in shlex.split(instruction.text):
+            if word in ("&&", "||", ";"):
+                commands.append(command)
+                command = []
+            else:
+                command.append(word)
+        commands.append(command)
+    return [command for command in commands if command]
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, LAMBDA_DOCKERFILE], ids=lambda p: p.name)
+def test_pyrie_is_installed_into_a_virtual_environment_of_its_own(path):
+    commands = shell_commands(path)
+    venvs = [command[command.index("venv") + 1] for command in commands if command[1:3] == ["-m", "venv"]]
+    assert venvs == [VENV]
+    pip_installs = [
+        command
+        for command in commands
+        if "install" in command
+        and any(Path(word).name in ("pip", "pip3") for word in command[: command.index("install")])
+    ]
+    assert pip_installs, "pyrie is not installed with pip"
+    assert all(command[0] == f"{VENV}/bin/pip" for command in pip_installs), pip_installs
+    # only pyrie's command is on PATH: the image's python and pip stay its own
+    assert not [i for i in dockerfiles.read(path) if i.keyword == "ENV" and VENV in i.text]
+
+
+def test_the_pyrie_image_has_the_pyrie_command_on_its_path():
+    assert ["ln", "-s", f"{VENV}/bin/pyrie", "/usr/local/bin/pyrie"] in shell_commands(DOCKERFILE)
 
 
 def test_the_entrypoint_is_the_pyrie_command():
@@ -117,11 +157,9 @@ def test_the_health_check_asks_healthz_on_the_invoke_port(path):
 def test_the_lambda_base_image_puts_pyrie_where_the_entrypoint_runs_the_emulator():
     instructions = dockerfiles.read(LAMBDA_DOCKERFILE)
     assert not [i for i in instructions if i.keyword in ("ENTRYPOINT", "CMD")]  # the base image's stay
-    install = " ".join(i.text for i in instructions if i.keyword == "RUN")
-    assert "ln -sf /usr/local/pyrie/bin/pyrie /usr/local/bin/aws-lambda-rie" in install
-    assert "-m venv /usr/local/pyrie" in install
+    assert ["ln", "-sf", f"{VENV}/bin/pyrie", "/usr/local/bin/aws-lambda-rie"] in shell_commands(LAMBDA_DOCKERFILE)
     health = next(i for i in instructions if i.keyword == "HEALTHCHECK")
-    assert '"/usr/local/pyrie/bin/python"' in health.text
+    assert f'"{VENV}/bin/python"' in health.text
 
 
 # --- docker-compose.yml ------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyrie_durable.machine import InvalidTransition
+from pyrie_core.machine import InvalidTransition
 from pyrie_durable.states import (
     DRIVER_TRANSITIONS,
     OPERATION_TRANSITIONS,

@@ -271,7 +271,7 @@ def test_exit_error_then_exit_resets_the_environment(start_pyrie: StartPyrie, tm
     [accepted] = observed(pyrie, "probe", "exit_error")
     assert (accepted["status"], accepted["body"]) == (202, '{"status":"OK"}\n')
     wait_until(lambda: "extension probe exited" in pyrie.stderr(), what="the extension's exit")
-    assert pyrie.invoke(b"again").status_code == 200  # a new environment, the extension registered anew
+    assert pyrie.invoke(b'"again"').status_code == 200  # a new environment, the extension registered anew
     assert len(observed(pyrie, "probe", "register", count=2)) == 2
 
 
@@ -291,13 +291,13 @@ def test_environment_stays_busy_until_the_extension_comes_back(start_pyrie: Star
             "PROBE_GATE": str(gate),
         },
     )
-    first = pyrie.invoke(b"one")
+    first = pyrie.invoke(b'"one"')
     # the caller has its response while the extension still holds the INVOKE (its gate is closed)
-    assert first.content == b"one"
+    assert first.content == b'"one"'
     assert not gate.exists()
     first_id = first.headers["X-Amzn-RequestId"]
     second: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: second.update(response=pyrie.invoke(b"two")))
+    thread = threading.Thread(target=lambda: second.update(response=pyrie.invoke(b'"two"')))
     thread.start()
     try:
         wait_until(lambda: "waits for the environment" in pyrie.stderr(), what="the second invoke to be waiting")
@@ -307,7 +307,7 @@ def test_environment_stays_busy_until_the_extension_comes_back(start_pyrie: Star
     finally:
         thread.join(30)
     response = second["response"]
-    assert response.content == b"two"
+    assert response.content == b'"two"'
     lines = pyrie.stdout_lines()
     second_start = lines.index(f"START RequestId: {response.headers['X-Amzn-RequestId']} Version: $LATEST")
     assert lines.index(f"RELEASED {first_id}") < lines.index(f"END RequestId: {first_id}") < second_start

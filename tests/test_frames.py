@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.frames import MAX_FRAME_SIZE, NEED_DATA, FrameDecoder, FrameError, encode_frame
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, NEED_DATA, FrameDecoder, FrameError, encode_frame
 
 # The start of another frame, to follow a frame under test: it must stay buffered, untouched, for the next frame.
 NEXT_MESSAGE = {"t": 4, "data": b"next"}

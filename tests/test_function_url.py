@@ -199,6 +199,7 @@ def test_an_oversize_request_is_413(results: UrlPyrie) -> None:
     assert response.status_code == 413
     assert response.headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
     assert "6291456" in response.json()["Message"]
+    results.pyrie.wait_for_stderr("function URL request refused: 413 RequestEntityTooLargeException")
 
 
 def test_a_prelude_stream_becomes_status_headers_and_a_streamed_body(start_pyrie: StartPyrie) -> None:

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from invoke_api import gunicorn_settings
-from invoke_api.gunicorn_settings import GUNICORN_CONF
+from pyrie_core.frontend_contract import FRONTEND_CONFIG
 from tests.conftest import StartPyrie
 from tests.harness import ROOT, wait_until
 from tests.test_lifecycle import RAW_RUNTIME
@@ -94,7 +94,7 @@ def test_a_bad_number_names_its_variable(setting, name, value):
 
 def test_pyrie_defaults_and_the_deploy_file_agree():
     env = {"AWS_LAMBDA_FUNCTION_TIMEOUT": "60", "WEB_CONCURRENCY": "3"}
-    builtin = printed_settings("-c", GUNICORN_CONF, env=env)
+    builtin = printed_settings("-c", FRONTEND_CONFIG, env=env)
     deploy = printed_settings("-c", DEPLOY_CONF, env=env)
     assert deploy.pop("bind") == "['0.0.0.0:8080']"
     builtin.pop("bind")
@@ -105,7 +105,7 @@ def test_pyrie_defaults_and_the_deploy_file_agree():
     assert deploy["graceful_timeout"] == "80"
     assert deploy["workers"] == "3"
     assert deploy["keepalive"] == str(gunicorn_settings.KEEPALIVE_S)
-    assert deploy["worker_class"] == gunicorn_settings.WORKER_CLASS == "gevent_pywsgi"
+    assert deploy["worker_class"] == gunicorn_settings.WORKER_CLASS == "invoke_api.worker.Worker"
     assert deploy["preload_app"] == "True"
     assert deploy["control_socket_disable"] == "True"
 
@@ -127,19 +127,19 @@ def test_gunicorn_check_config_can_fail(tmp_path):
 def test_a_user_file_wins_over_pyrie_defaults_and_keeps_the_rest(tmp_path):
     user = tmp_path / "mine.conf.py"
     user.write_text("workers = 5\nkeepalive = 10\n")
-    settings = printed_settings("-c", GUNICORN_CONF, env={"PYRIE_GUNICORN_CONFIG": str(user)})
+    settings = printed_settings("-c", FRONTEND_CONFIG, env={"PYRIE_GUNICORN_CONFIG": str(user)})
     assert (settings["workers"], settings["keepalive"]) == ("5", "10")
     assert settings["graceful_timeout"] == str(gunicorn_settings.graceful_timeout({}))  # not in the file: pyrie's
-    assert settings["worker_class"] == "gevent_pywsgi"
+    assert settings["worker_class"] == "invoke_api.worker.Worker"
 
 
 def test_gunicorn_cmd_args_win_over_the_files_and_flags_over_both(tmp_path):
     user = tmp_path / "mine.conf.py"
     user.write_text("workers = 5\ngraceful_timeout = 7\n")
     env = {"PYRIE_GUNICORN_CONFIG": str(user), "GUNICORN_CMD_ARGS": "--workers 6 --keep-alive 11"}
-    settings = printed_settings("-c", GUNICORN_CONF, env=env)
+    settings = printed_settings("-c", FRONTEND_CONFIG, env=env)
     assert (settings["workers"], settings["keepalive"], settings["graceful_timeout"]) == ("6", "11", "7")
-    flagged = printed_settings("-c", GUNICORN_CONF, "--workers", "2", env=env)
+    flagged = printed_settings("-c", FRONTEND_CONFIG, "--workers", "2", env=env)
     assert flagged["workers"] == "2"
 
 
@@ -149,7 +149,7 @@ def test_pyrie_puts_no_defaults_on_gunicorn_command_line(start_pyrie: StartPyrie
     words = master.cmdline()
     flags = [word for word in words if word.startswith("-")]
     assert flags == ["-m", "--config", "--worker-class", "--bind", "--no-control-socket"]
-    assert words[words.index("--config") + 1] == GUNICORN_CONF
+    assert words[words.index("--config") + 1] == FRONTEND_CONFIG
 
 
 # --- a real pyrie ----------------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from runtime_client import StreamingResponse, http_response_stream
-from runtime_client.streaming import HTTP_INTEGRATION_CONTENT_TYPE, iterate_body
+from pyrie_runtime_client import StreamingResponse, http_response_stream
+from pyrie_runtime_client.streaming import HTTP_INTEGRATION_CONTENT_TYPE, iterate_body
 
 
 def test_the_prelude_is_what_node_sends() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from supervisor.frames import NEED_DATA, FrameDecoder, encode_frame
-from supervisor.messages import (
+from pyrie_core.pipe.frames import NEED_DATA, FrameDecoder, encode_frame
+from pyrie_core.pipe.messages import (
     Cancel,
     Chunk,
     End,

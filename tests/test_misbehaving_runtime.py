@@ -55,7 +55,7 @@ def test_wrong_request_id_is_refused_and_the_right_one_accepted(start_pyrie: Sta
 
 def test_second_response_is_a_state_error(start_pyrie: StartPyrie) -> None:
     pyrie = raw(start_pyrie, "double_response")
-    assert pyrie.invoke(b"first").content == b"first"
+    assert pyrie.invoke(b'"first"').content == b'"first"'
     second = observed(pyrie, "second_response")
     assert second["status"] == 403
     assert second["body"] == go_json(
@@ -128,7 +128,7 @@ def test_init_error_body_reaches_the_caller(start_pyrie: StartPyrie) -> None:
 
 def test_init_error_during_an_invoke_is_a_state_error(start_pyrie: StartPyrie) -> None:
     pyrie = raw(start_pyrie, "init_error_during_invoke")
-    assert pyrie.invoke(b"ok").content == b"ok"
+    assert pyrie.invoke(b'"ok"').content == b'"ok"'
     refused = observed(pyrie, "init_error")
     assert refused["status"] == 403
     assert "State transition from Running to InitError failed for runtime" in refused["body"]
@@ -136,8 +136,8 @@ def test_init_error_during_an_invoke_is_a_state_error(start_pyrie: StartPyrie) -
 
 def test_exit_after_response(start_pyrie: StartPyrie) -> None:
     pyrie = raw(start_pyrie, "exit_after_response")
-    assert pyrie.invoke(b"one").content == b"one"
-    assert pyrie.invoke(b"two").content == b"two"  # a new runtime
+    assert pyrie.invoke(b'"one"').content == b'"one"'
+    assert pyrie.invoke(b'"two"').content == b'"two"'  # a new runtime
 
 
 def test_next_again_before_answering_returns_the_same_event(start_pyrie: StartPyrie) -> None:

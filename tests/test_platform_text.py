@@ -3,13 +3,14 @@ function an Invoke names (supervisor.functions)."""
 
 from __future__ import annotations
 
-import io
 import json
+import os
+from collections.abc import Callable
 
 import pytest
 
-from supervisor.config import FunctionConfig
-from supervisor.errors import (
+from pyrie_core.function_names import FunctionRef, InvalidFunctionName, parse_function_ref, resolves_to
+from pyrie_core.lambda_errors import (
     FunctionError,
     ServiceError,
     error_type_of,
@@ -19,8 +20,10 @@ from supervisor.errors import (
     response_too_large_body,
     service_error_body,
 )
-from supervisor.functions import FunctionRef, InvalidFunctionName, parse_function_ref, resolves_to
-from supervisor.logs import FunctionLog, end_line, report_line, start_line
+from supervisor.config import FunctionConfig
+from supervisor.observe.function_log import FunctionLog
+from supervisor.observe.platform_lines import end_line, report_line, start_line
+from supervisor.observe.stream_writer import StreamWriter
 
 RID = "b8953d9f-8b08-4505-93fb-b83d19333e78"
 
@@ -89,15 +92,29 @@ def test_billed_duration_is_the_ceiling(duration, shown, billed):
     assert f"\tBilled Duration: {billed} ms\t" in line
 
 
+def _written(write: Callable[[FunctionLog], None]) -> bytes:
+    """What ``write`` makes a FunctionLog put out, read back from the pipe it writes to."""
+    read_end, write_end = os.pipe()
+    try:
+        log = FunctionLog(StreamWriter(write_end, 1 << 20, 1 << 20))
+        write(log)
+        assert log.flush(5.0)
+        os.set_blocking(read_end, False)
+        return os.read(read_end, 1 << 20)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 def test_function_log_writes_whole_lines():
-    out = io.BytesIO()
-    log = FunctionLog(out)
-    log.output(b"hello")
-    log.output(b"world\n")
-    log.output(b"")
-    log.platform(start_line(RID, "$LATEST"))
-    log.platform(report_line(RID, 1.0, 128, 2))
-    assert out.getvalue() == (
+    def write(log: FunctionLog) -> None:
+        log.output(b"hello")
+        log.output(b"world\n")
+        log.output(b"")
+        log.platform(start_line(RID, "$LATEST"))
+        log.platform(report_line(RID, 1.0, 128, 2))
+
+    assert _written(write) == (
         b"hello\nworld\n\n"
         + f"START RequestId: {RID} Version: $LATEST\n".encode()
         + f"REPORT RequestId: {RID}\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\t".encode()
@@ -106,9 +123,15 @@ def test_function_log_writes_whole_lines():
 
 
 def test_function_log_survives_a_closed_stdout():
-    out = io.BytesIO()
-    out.close()
-    FunctionLog(out).platform("END RequestId: x")  # no exception
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: writes fail with EPIPE
+    try:
+        log = FunctionLog(StreamWriter(write_end, 1 << 20, 1 << 20))
+        log.platform("END RequestId: x")  # no exception
+        assert log.flush(5.0)
+        log.platform("END RequestId: y")  # nor once the writer knows the pipe is broken
+    finally:
+        os.close(write_end)
 
 
 # --- error bodies -----------------------------------------------------------------------------------------------
@@ -171,7 +194,7 @@ def test_response_too_large_body_is_byte_exact():
             b'{"Type":"User","message":"Could not parse request body into json"}',
         ),
         (ServiceError.INVALID_PARAMETER, "bad", {}, b'{"Type":"User","message":"bad"}'),
-        (ServiceError.SERVICE, "oops", {}, b'{"Type":"User","Message":"oops"}'),
+        (ServiceError.SERVICE, "oops", {}, b'{"Type":"Service","Message":"oops"}'),
     ],
     ids=["not-found", "throttled", "too-large", "invalid-content", "invalid-parameter", "service"],
 )
@@ -398,11 +421,11 @@ def test_invalid_function_names(text):
     ],
 )
 def test_resolves_to(text, qualifier, version, expected):
-    assert resolves_to(parse_function_ref(text, qualifier), function(version=version)) is expected
+    assert resolves_to(parse_function_ref(text, qualifier), "test_function", version) is expected
 
 
 def test_resolves_to_a_renamed_function():
-    orders = function(name="orders")
-    assert resolves_to(parse_function_ref("orders", None), orders)
-    assert resolves_to(parse_function_ref("function", None), orders)  # the Go emulator's fixed name always works
-    assert not resolves_to(parse_function_ref("test_function", None), orders)
+    assert resolves_to(parse_function_ref("orders", None), "orders", "$LATEST")
+    # the Go emulator's fixed name always works
+    assert resolves_to(parse_function_ref("function", None), "orders", "$LATEST")
+    assert not resolves_to(parse_function_ref("test_function", None), "orders", "$LATEST")

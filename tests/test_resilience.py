@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import psutil
 import pytest
 import requests
 
-from supervisor.restart_policy import RestartPolicy, Verdict
+import supervisor
+from supervisor.frontend.restart_policy import RestartPolicy, Verdict
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, free_port, wait_until
 from tests.streaming import Received, stream_invoke
@@ -156,3 +158,27 @@ def test_a_front_end_that_cannot_boot_stops_pyrie_with_one_line(tmp_path, how, g
     assert len(ours) == 1, result.stderr
     assert "the front end (gunicorn) failed to start (exit status " in ours[0]
     assert "giving up" in ours[0]
+
+
+def test_pyrie_refuses_to_start_when_supervisor_is_not_its_own(tmp_path):
+    """Supervisord's package is also called ``supervisor``: installed over pyrie's, it replaces its ``__init__.py``.
+    pyrie then says so in one line instead of failing somewhere deep."""
+    shadow = tmp_path / "site"
+    shutil.copytree(Path(supervisor.__file__).parent, shadow / "supervisor")
+    (shadow / "supervisor" / "__init__.py").write_text("# this is a package\n")  # Supervisord's own __init__.py
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor", "app.handler"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(shadow)},
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"pyrie: error: the Python package 'supervisor' in {shadow / 'supervisor'} is not pyrie's (another program's "
+        "package of that name, such as Supervisord's, was installed over it); install pyrie into a virtual "
+        "environment of its own"
+    ]

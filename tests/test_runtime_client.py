@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime_client import StreamingResponse, streaming
-from runtime_client.api import RuntimeApi, RuntimeApiError, StreamAborted, invocation_path
-from runtime_client.chunked import LAST_CHUNK, encode_chunk, encode_error_trailers, encode_trailers, field_value
-from runtime_client.context import FunctionInfo, make_context, parse_deadline
-from runtime_client.errors import (
+from pyrie_runtime_client import StreamingResponse, streaming
+from pyrie_runtime_client.api import RuntimeApi, RuntimeApiError, StreamAborted, invocation_path
+from pyrie_runtime_client.chunked import LAST_CHUNK, encode_chunk, encode_error_trailers, encode_trailers, field_value
+from pyrie_runtime_client.context import FunctionInfo, make_context, parse_deadline
+from pyrie_runtime_client.errors import (
     FaultError,
     error_from_exception,
     error_from_fault,
@@ -31,10 +31,10 @@ from runtime_client.errors import (
     format_frames,
     make_error,
 )
-from runtime_client.handler import load_handler, parse_handler_name
-from runtime_client.logs import JsonFormatter, format_error_record, level_from_env
-from runtime_client.marshalling import Marshaller
-from runtime_client.streaming import (
+from pyrie_runtime_client.handler import load_handler, parse_handler_name
+from pyrie_runtime_client.logs import JsonFormatter, format_error_record, level_from_env
+from pyrie_runtime_client.marshalling import Marshaller
+from pyrie_runtime_client.streaming import (
     STREAMING_ATTRIBUTE,
     as_stream,
     first_chunk,
@@ -486,7 +486,7 @@ def test_streamed_request_bytes() -> None:
 
 
 def api_user_agent() -> bytes:
-    from runtime_client.api import USER_AGENT
+    from pyrie_runtime_client.api import USER_AGENT
 
     return USER_AGENT.encode()
 

@@ -253,7 +253,6 @@ def start(api: FakeRuntimeApi, tmp_path: Path) -> Iterator[Callable[..., Runtime
         (tmp_path / module).write_text(textwrap.dedent(code))
         environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            # awslambdaric's `runtime_client` extension module would be found before this package otherwise.
             "PYTHONPATH": str(REPO),
             "PYTHONDONTWRITEBYTECODE": "1",
             "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -264,7 +263,7 @@ def start(api: FakeRuntimeApi, tmp_path: Path) -> Iterator[Callable[..., Runtime
             "AWS_LAMBDA_LOG_STREAM_NAME": "stream",
             **(env or {}),
         }
-        argv = command or [sys.executable, "-m", "runtime_client"]
+        argv = command or [sys.executable, "-m", "pyrie_runtime_client"]
         if handler is not None:
             argv = [*argv, handler]
         proc = subprocess.Popen(argv, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -501,7 +500,7 @@ def test_json_log_format(api: FakeRuntimeApi, start: Callable[..., Runtime]) -> 
 
 SSE_APP = """
     import time
-    from runtime_client import streaming
+    from pyrie_runtime_client import streaming
 
     @streaming(content_type="text/event-stream")
     def handler(event, context):
@@ -554,7 +553,7 @@ def test_plain_generator_streams_as_octet_stream(api: FakeRuntimeApi, start: Cal
 def test_streaming_response_value_and_empty_stream(api: FakeRuntimeApi, start: Callable[..., Runtime]) -> None:
     start(
         """
-        from runtime_client import StreamingResponse
+        from pyrie_runtime_client import StreamingResponse
 
         def handler(event, context):
             if event == "empty":
@@ -574,7 +573,7 @@ def test_streaming_response_value_and_empty_stream(api: FakeRuntimeApi, start: C
 def test_prelude_is_sent_just_before_the_first_body_chunk(api: FakeRuntimeApi, start: Callable[..., Runtime]) -> None:
     start(
         """
-        from runtime_client import StreamingResponse
+        from pyrie_runtime_client import StreamingResponse
 
         def body(fail):
             if fail:
@@ -627,7 +626,7 @@ def test_exception_mid_stream_ends_with_error_trailers(
 def test_exception_before_the_first_item_is_a_plain_error(api: FakeRuntimeApi, start: Callable[..., Runtime]) -> None:
     start(
         """
-        from runtime_client import streaming
+        from pyrie_runtime_client import streaming
 
         @streaming(content_type="text/event-stream")
         def handler(event, context):
@@ -722,17 +721,26 @@ def test_runtime_api_gone_exits_with_an_error_line(api: FakeRuntimeApi, start: C
     assert "Traceback" not in runtime.output
 
 
-def test_run_by_path_despite_awslambdaric_extension(api: FakeRuntimeApi, start: Callable[..., Runtime]) -> None:
+def test_installed_beside_awslambdaric_both_work(
+    api: FakeRuntimeApi, start: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """pyrie's runtime client has a name of its own: installed into one environment with awslambdaric, neither
+    shadows the other (awslambdaric's C extension module is called ``runtime_client``)."""
+    theirs = subprocess.run(
+        [sys.executable, "-c", "import runtime_client; print(hasattr(runtime_client, 'initialize_client'))"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        check=True,
+    )
+    assert theirs.stdout.strip() == "True"
     start(
-        "import sys\n\ndef handler(event, context):\n    return sys.path[:3]\n",
-        command=[sys.executable, str(REPO / "runtime_client")],
+        "import sys\n\ndef handler(event, context):\n    return sys.path[:1]\n",
+        command=[sys.executable, "-m", "pyrie_runtime_client"],
         env={"PYTHONPATH": ""},
     )
     api.add_event()
-    path = api.next_request().json()
-    assert isinstance(path, list)
-    assert str(REPO) not in path
-    assert str(REPO / "runtime_client") not in path
+    assert api.next_request().json() == [str(tmp_path)]  # -m puts the task root first, nothing of pyrie's
 
 
 def test_no_handler_exits_1(start: Callable[..., Runtime]) -> None:
@@ -774,7 +782,7 @@ def _first_answer(
 @pytest.mark.parametrize("case", sorted(CROSS_CHECK_CASES))
 def test_same_answer_as_awslambdaric(api: FakeRuntimeApi, start: Callable[..., Runtime], case: str) -> None:
     code, event = CROSS_CHECK_CASES[case]
-    ours = _first_answer(api, start, code, event, [sys.executable, "-m", "runtime_client"])
+    ours = _first_answer(api, start, code, event, [sys.executable, "-m", "pyrie_runtime_client"])
     theirs = _first_answer(api, start, code, event, [sys.executable, "-m", "awslambdaric"])
     assert ours.target == theirs.target
     if case == "raise_at_import":

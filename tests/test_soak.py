@@ -16,6 +16,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import StartPyrie
@@ -89,9 +90,17 @@ def check(kind: str, n: int, status: int, headers: dict[str, str], body: bytes) 
     return kind
 
 
+def _command_line(process: psutil.Process) -> str:
+    """A process's command line; empty for one that has just exited (a runtime not yet reaped)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def resources(pyrie: Pyrie) -> dict[str, float]:
     """pyrie's own processes (supervisor and gunicorn), and how many runtimes it runs."""
-    own = [pyrie.psutil] + [p for p in pyrie.descendants() if "gunicorn" in " ".join(p.cmdline())]
+    own = [pyrie.psutil] + [p for p in pyrie.descendants() if "gunicorn" in _command_line(p)]
     return {
         "rss_mb": sum(p.memory_info().rss for p in own) / 2**20,
         "fds": sum(p.num_fds() for p in own),

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import requests
 
-from supervisor.frames import FrameDecoder, encode_frame
-from supervisor.messages import Hello, Invoke, StatusRequest, encode
+from pyrie_core.pipe.frames import FrameDecoder, encode_frame
+from pyrie_core.pipe.messages import Hello, Invoke, StatusRequest, encode
 from tests.conftest import StartFrontEnd, StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, free_port
 from tests.streaming import stream_invoke

@@ -15,7 +15,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from supervisor.messages import End, Outcome
+from pyrie_core.pipe.messages import End, Outcome
 from tests.conftest import StartPyrie
 from tests.harness import Pyrie
 from tests.test_invoke_api import lambda_client

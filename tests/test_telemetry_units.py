@@ -10,22 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from pyrie_core.address import Address
+from pyrie_core.machine import InvalidTransition
 from runtime_api.extension_states import EXTENSION_TRANSITIONS, ExtensionState, extension_machine
+from runtime_api.registration import ExtensionError, parse_register_body
+from runtime_api.subscription import Category, SubscriptionError, parse_subscription
 from supervisor import cli
-from supervisor.config import Address
-from supervisor.extensions import (
-    ExtensionError,
-    ShutdownReason,
-    discover,
-    invoke_event,
-    parse_register_body,
-    shutdown_event,
-)
-from supervisor.logs import LogTail
-from supervisor.machine import InvalidTransition
-from supervisor.telemetry import HELD_BATCHES, BatchBuffer, SubscriptionError, parse_subscription
-from supervisor.telemetry_events import (
-    Category,
+from supervisor.environment.extension_set import ShutdownReason, discover, invoke_event, shutdown_event
+from supervisor.observe.log_tail import LogTail
+from supervisor.observe.telemetry_events import (
     Status,
     encode_event,
     init_report,
@@ -38,6 +31,7 @@ from supervisor.telemetry_events import (
     span,
     telemetry_api_events,
 )
+from supervisor.observe.telemetry_hub import HELD_BATCHES, BatchBuffer
 
 RID = "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"
 TRACE = "Root=1-62e900b2-710d76f009d6e7785905449a;Parent=0efbd19962d95b05;Sampled=1"

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from runtime_client import LambdaContext, http_response_stream
+from pyrie_runtime_client import LambdaContext, http_response_stream
 
 PAGE = """<!doctype html>
 <html lang="en">

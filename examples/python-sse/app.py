@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from runtime_client import LambdaContext, streaming
+from pyrie_runtime_client import LambdaContext, streaming
 
 
 @streaming(content_type="text/event-stream")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from runtime_client import streaming
+from pyrie_runtime_client import streaming
 
 
 def whoami(event, context):

@@ -3,7 +3,7 @@
 import os
 import time
 
-from runtime_client import StreamingResponse
+from pyrie_runtime_client import StreamingResponse
 
 
 def handler(event, context):

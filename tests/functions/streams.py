@@ -2,7 +2,7 @@
 
 import time
 
-from runtime_client import streaming
+from pyrie_runtime_client import streaming
 
 
 @streaming(content_type="text/event-stream")

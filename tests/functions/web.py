@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from runtime_client import http_response_stream, streaming
+from pyrie_runtime_client import http_response_stream, streaming
 
 
 def result_from_body(event, context):

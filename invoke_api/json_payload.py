@@ -1,0 +1,157 @@
+"""Whether an Invoke payload is JSON, and if not, Lambda's message saying why.
+
+Lambda parses every Invoke and InvokeWithResponseStream payload as JSON before anything runs and refuses one that is
+not with 400 ``InvalidRequestContentException``. Its message is Jackson's parse error between a fixed prefix and a
+fixed location suffix, as AWS recorded it (LocalStack's AWS-validated snapshot of
+``test_lambda_invoke_payload_encoding_error``, lambda-protocols.md §a)::
+
+    Could not parse request body into json: Could not parse payload into json: Unexpected character ((CTRL-CHAR,
+    code 153)): expected a valid value (JSON String, Number, Array, Object or token 'null', 'true' or 'false')
+     at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: 1, column: 1]
+
+pyrie keeps the prefix and the suffix, and words the common errors (a wrong first character, a bad token, bytes that
+are not UTF-8, an input that ends too soon) as Jackson does; other errors carry Python's description. Line and column
+are those of Python's parser, which may differ by one from Jackson's. An empty payload (or whitespace only) is not
+refused: boto3 sends one when no ``Payload`` is given, and pyrie passes it on as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Final, NoReturn
+
+__all__ = ["json_error"]
+
+PREFIX: Final = "Could not parse request body into json: Could not parse payload into json: "
+SOURCE: Final = "REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled)"
+EXPECTED_VALUE: Final = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
+_WHITESPACE: Final = b" \t\r\n"
+_BOM: Final = "\ufeff"  # Jackson skips a UTF-8 byte order mark
+_BAD_BYTE: Final = re.compile("[\udc80-\udcff]")  # what ``surrogateescape`` makes of a byte that is not UTF-8
+
+
+class _NonStandardToken(ValueError):
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def json_error(payload: bytes) -> str | None:
+    """``None`` when ``payload`` is JSON (or empty), else the message of Lambda's ``InvalidRequestContentException``."""
+    if not payload.strip(_WHITESPACE):
+        return None
+    # Bytes that are not UTF-8 become lone surrogates, so the parser stops at them like at any wrong character;
+    # Jackson decodes as it parses, so whichever comes first, a wrong byte or a syntax error, is the one reported.
+    text = payload.decode("utf-8", "surrogateescape").removeprefix(_BOM)
+    bad_byte = _first_bad_byte(text)
+    try:
+        # Only validity matters: numbers are not converted (a 5,000-digit integer is valid JSON).
+        json.loads(text, parse_int=_ignore, parse_float=_ignore, parse_constant=_non_standard)
+    except json.JSONDecodeError as exc:
+        # Where the parser stopped reading: an unterminated string is reported at its start, but read to the end.
+        stop = len(text) if exc.msg.startswith("Unterminated string") else exc.pos
+        if bad_byte is not None and bad_byte < stop:
+            return _bad_byte_message(text, bad_byte)
+        return _describe(exc)
+    except _NonStandardToken as exc:
+        index = text.find(exc.token)
+        if bad_byte is not None and bad_byte < index:
+            return _bad_byte_message(text, bad_byte)
+        detail = f"Non-standard token '{exc.token}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
+        return _message(detail, text, index)
+    except RecursionError:
+        return _message("Document nesting depth exceeds the maximum allowed (1000)", text, 0)
+    return None if bad_byte is None else _bad_byte_message(text, bad_byte)
+
+
+def _ignore(text: str) -> None:
+    return None
+
+
+def _non_standard(token: str) -> NoReturn:
+    raise _NonStandardToken(token)
+
+
+def _describe(exc: json.JSONDecodeError) -> str:
+    text, pos = exc.doc, exc.pos
+    if pos >= len(text):
+        return _message("Unexpected end-of-input", text, pos)
+    char = text[pos]
+    if _is_bad_byte(char):  # where a token starts, Jackson looks at the byte itself before decoding it
+        char = chr(ord(char) - 0xDC00)
+    if exc.msg == "Expecting value":
+        if char.isalpha():
+            token = char
+            for index in range(pos + 1, min(len(text), pos + 256)):
+                if _is_bad_byte(text[index]):  # Jackson decodes the rest of the token to name it
+                    return _bad_byte_message(text, index)
+                if not text[index].isalnum():
+                    break
+                token += text[index]
+            return _message(f"Unrecognized token '{token}': was expecting {EXPECTED_VALUE}", text, pos + len(token))
+        detail = f"Unexpected character ({_char(char)}): expected a valid value {EXPECTED_VALUE}"
+    elif exc.msg.startswith("Unterminated string"):
+        return _message("Unexpected end-of-input in VALUE_STRING", text, len(text))
+    elif exc.msg.startswith("Invalid control character"):
+        detail = (
+            f"Illegal unquoted character ({_char(char)}): has to be escaped using backslash to be included in "
+            "string value"
+        )
+    elif exc.msg == "Invalid \\escape" and pos + 1 < len(text):
+        detail = f"Unrecognized character escape {_char(text[pos + 1])}"
+    elif exc.msg == "Expecting property name enclosed in double quotes":
+        detail = f"Unexpected character ({_char(char)}): was expecting double-quote to start field name"
+    elif exc.msg == "Expecting ':' delimiter":
+        detail = f"Unexpected character ({_char(char)}): was expecting a colon to separate field name and value"
+    elif exc.msg == "Expecting ',' delimiter":
+        detail = f"Unexpected character ({_char(char)}): was expecting comma to separate entries"
+    elif exc.msg == "Extra data":
+        detail = f"Unexpected character ({_char(char)}): expected end of input"
+    else:
+        detail = exc.msg
+    return _message(detail, text, pos)
+
+
+def _is_bad_byte(char: str) -> bool:
+    return bool(_BAD_BYTE.fullmatch(char))
+
+
+def _first_bad_byte(text: str) -> int | None:
+    match = _BAD_BYTE.search(text)
+    return None if match is None else match.start()
+
+
+def _bad_byte_message(text: str, index: int) -> str:
+    """Jackson's message for bytes that are not UTF-8, located just after the wrong byte, where Jackson's reader
+    stands: a byte that cannot start a character is a wrong start byte; after one that can, the first byte that
+    does not continue it is a wrong middle byte."""
+    byte = ord(text[index]) - 0xDC00
+    if 0xC2 <= byte <= 0xF4:
+        for following in range(index + 1, len(text)):
+            code = ord(text[following])
+            if _is_bad_byte(text[following]) and 0x80 <= code - 0xDC00 <= 0xBF:
+                continue  # a continuation byte of the broken character
+            middle = code - 0xDC00 if _is_bad_byte(text[following]) else text[following].encode("utf-8", "replace")[0]
+            return _message(f"Invalid UTF-8 middle byte 0x{middle:02x}", text, following + 1)
+        return _message("Unexpected end-of-input in a multi-byte UTF-8 character", text, len(text))
+    return _message(f"Invalid UTF-8 start byte 0x{byte:02x}", text, index + 1)
+
+
+def _char(char: str) -> str:
+    """A character as Jackson names it in a message: ``'x' (code 120)``, or ``(CTRL-CHAR, code 10)``."""
+    code = ord(char)
+    if unicodedata.category(char) == "Cc":
+        return f"(CTRL-CHAR, code {code})"
+    if code > 255:
+        return f"'{char}' (code {code} / 0x{code:x})"
+    return f"'{char}' (code {code})"
+
+
+def _message(detail: str, text: str, index: int) -> str:
+    """The whole message, with the line and column (from 1) of ``text[index]``."""
+    index = max(0, min(index, len(text)))
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"{PREFIX}{detail}\n at [Source: {SOURCE}; line: {line}, column: {column}]"

@@ -1,0 +1,252 @@
+"""The messages carried in frames between the invoke front end and the supervisor.
+
+Front end -> supervisor: ``INVOKE`` (one per invoke), ``CANCEL`` (the client went away), ``STATUS_REQUEST`` (a
+health check), and ``HELLO`` (the shared token, first on every TCP connection of a split deployment).
+Supervisor -> front end: ``HEAD`` (the response starts), ``CHUNK`` (body bytes), ``END`` (exactly one, last), and
+``STATUS`` (the answer to a ``STATUS_REQUEST``).
+
+An invoke that fails before any byte of its response exists (throttled, unknown function, function error) is
+answered by ``END`` alone. ``HELLO`` has no answer: a supervisor that does not accept the token closes the
+connection. Every message is a msgpack map whose key ``t`` is its ``Kind``; ``decode`` turns a frame
+into one of the dataclasses below and raises ``ProtocolError`` for anything else, so the I/O code never looks into
+raw maps.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
+
+__all__ = [
+    "CHUNK_SIZE",
+    "Cancel",
+    "Chunk",
+    "End",
+    "EnvironmentStatus",
+    "Head",
+    "Hello",
+    "Invoke",
+    "Kind",
+    "Message",
+    "Outcome",
+    "ProtocolError",
+    "Status",
+    "StatusRequest",
+    "decode",
+    "encode",
+]
+
+# Body bytes travel in chunks of at most this size, so a frame never holds more than this much of a response.
+CHUNK_SIZE: Final = 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """A frame that is not a well-formed message of the supervisor protocol."""
+
+
+class Kind(enum.IntEnum):
+    INVOKE = 1
+    CANCEL = 2
+    HEAD = 3
+    CHUNK = 4
+    END = 5
+    HELLO = 6
+    STATUS_REQUEST = 7
+    STATUS = 8
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    FUNCTION_ERROR = "function_error"  # 200 with X-Amz-Function-Error: Unhandled and Lambda's JSON error body
+    SERVICE_ERROR = "service_error"  # a rest-json error of the Lambda service: status + X-Amzn-ErrorType
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    function: str  # as the caller named it: "function", the name, or an ARN (qualifier included or not)
+    payload: bytes
+    qualifier: str | None = None
+    invocation_type: str = "RequestResponse"  # RequestResponse | Event | DryRun
+    log_type: str = "None"  # None | Tail
+    client_context: str | None = None  # decoded JSON text
+    trace_id: str | None = None  # the caller's X-Amzn-Trace-Id
+    tenant_id: str | None = None
+    stream: bool = False  # the caller asked for InvokeWithResponseStream
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    reason: str = "client disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    request_id: str
+    content_type: str
+    streaming: bool  # the runtime answered in streaming mode
+    executed_version: str
+    length: int | None = None  # total body length, known for buffered responses
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    outcome: Outcome
+    request_id: str
+    executed_version: str = "$LATEST"
+    error_type: str | None = None  # Lambda's errorType, or the service error code
+    body: bytes = b""  # the error body (function and service errors)
+    status: int | None = None  # the HTTP status of a service error
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers of a service error (Retry-After)
+    log_result: str | None = None  # base64 of the log tail, when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    token: str  # the shared secret of a split deployment (PYRIE_SUPERVISOR_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """A health check: the supervisor answers with ``Status``; no environment is started or used."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentStatus:
+    name: str
+    state: str  # supervisor.states.EnvState value: starting, idle, invoking, resetting, gone
+    runtime_state: str  # runtime_api.states.RuntimeState value: Started, Ready, Running ...
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    function: str
+    version: str
+    max_concurrency: int
+    environments: tuple[EnvironmentStatus, ...] = ()
+
+
+Message = Invoke | Cancel | Head | Chunk | End | Hello | StatusRequest | Status
+
+_KIND_OF: Final[dict[type, Kind]] = {
+    Invoke: Kind.INVOKE,
+    Cancel: Kind.CANCEL,
+    Head: Kind.HEAD,
+    Chunk: Kind.CHUNK,
+    End: Kind.END,
+    Hello: Kind.HELLO,
+    StatusRequest: Kind.STATUS_REQUEST,
+    Status: Kind.STATUS,
+}
+_CLASS_OF: Final[dict[int, type]] = {kind.value: cls for cls, kind in _KIND_OF.items()}
+_NAMES: Final[dict[type, tuple[str, ...]]] = {cls: tuple(f.name for f in fields(cls)) for cls in _KIND_OF}
+
+
+def encode(message: Message) -> dict[str, Any]:
+    """The msgpack map of ``message``."""
+    cls = type(message)
+    encoded = {name: getattr(message, name) for name in _NAMES[cls]}
+    if isinstance(message, Status):
+        encoded["environments"] = [_encode_environment(env) for env in message.environments]
+    encoded["t"] = _KIND_OF[cls].value
+    return encoded
+
+
+def decode(encoded: dict[str, Any]) -> Message:
+    """The message held in a frame's map; ``ProtocolError`` if it is not one."""
+    fields = dict(encoded)
+    kind = fields.pop("t", None)
+    cls = _CLASS_OF.get(kind) if type(kind) is int else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    if cls is Status and "environments" in fields:
+        fields["environments"] = _decode_environments(fields["environments"])
+    try:
+        message = cls(**fields)
+    except TypeError as exc:
+        raise ProtocolError(f"malformed {cls.__name__} message: {exc}") from None
+    _check_types(message)
+    return message
+
+
+def _check_types(message: Any) -> None:
+    # Dataclass construction does not check types; a peer that sends a str where bytes belong would crash later,
+    # far from the frame that caused it.
+    for name, expected in _TYPES[type(message)].items():
+        value = getattr(message, name)
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in _as_tuple(expected)):
+            raise ProtocolError(f"{type(message).__name__}.{name} must be {expected}, not {type(value).__name__}")
+    if isinstance(message, End):
+        if not all(type(k) is str and type(v) is str for k, v in message.headers.items()):
+            raise ProtocolError("End.headers must map str to str")
+        try:
+            object.__setattr__(message, "outcome", Outcome(message.outcome))
+        except ValueError:
+            raise ProtocolError(f"unknown outcome {message.outcome!r}") from None
+
+
+def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
+
+
+def _encode_environment(env: EnvironmentStatus) -> dict[str, str]:
+    return {name: getattr(env, name) for name in _ENVIRONMENT_FIELDS}
+
+
+def _decode_environments(value: Any) -> tuple[EnvironmentStatus, ...]:
+    if not isinstance(value, list):
+        raise ProtocolError(f"Status.environments must be a list, not {type(value).__name__}")
+    environments = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or set(item) != set(_ENVIRONMENT_FIELDS)
+            or not all(isinstance(v, str) for v in item.values())
+        ):
+            raise ProtocolError(f"malformed environment in a Status message: {item!r}")
+        environments.append(EnvironmentStatus(**item))
+    return tuple(environments)
+
+
+_ENVIRONMENT_FIELDS: Final = tuple(f.name for f in fields(EnvironmentStatus))
+_OPT_STR = (str, type(None))
+_TYPES: Final[dict[type, dict[str, Any]]] = {
+    Invoke: {
+        "function": str,
+        "payload": bytes,
+        "qualifier": _OPT_STR,
+        "invocation_type": str,
+        "log_type": str,
+        "client_context": _OPT_STR,
+        "trace_id": _OPT_STR,
+        "tenant_id": _OPT_STR,
+        "stream": bool,
+    },
+    Cancel: {"reason": str},
+    Head: {
+        "request_id": str,
+        "content_type": str,
+        "streaming": bool,
+        "executed_version": str,
+        "length": (int, type(None)),
+    },
+    Chunk: {"data": bytes},
+    End: {
+        "outcome": str,
+        "request_id": str,
+        "executed_version": str,
+        "error_type": _OPT_STR,
+        "body": bytes,
+        "status": (int, type(None)),
+        "headers": dict,
+        "log_result": _OPT_STR,
+    },
+    Hello: {"token": str},
+    StatusRequest: {},
+    Status: {"function": str, "version": str, "max_concurrency": int, "environments": tuple},
+}

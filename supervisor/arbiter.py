@@ -1,0 +1,166 @@
+"""The root process: owns the sockets, the front end, the environments, and the order of shutdown.
+
+Start-up: bind the invoke listener, the private pipe socket and, for a split deployment, the pipe's TCP listener
+(so a busy port stops pyrie at once), start gunicorn as a child, serve the pipe. Environments start lazily, on the
+first invoke, like the Go emulator's runtime.
+
+While running: if gunicorn dies, its leftover workers are ended and a new gunicorn serves the same listener (the
+connections that arrive meanwhile wait in its backlog); one that fails to boot is not restarted in a loop, pyrie
+gives up with one line and exits 1 (``supervisor.restart_policy``). SIGHUP is passed to the gunicorn master, which
+replaces its workers gracefully: in-flight responses finish on the old ones.
+
+Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
+requests while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process
+group), stop gunicorn, remove the socket directory.
+
+Signal handlers and the gunicorn watcher only queue an event; the main greenlet takes them one at a time and does
+the work, like gunicorn's arbiter.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+from dataclasses import dataclass
+from typing import Final
+
+import gevent
+import gevent.queue
+import gevent.socket
+
+from pyrie_core.lambda_errors import exit_description
+from supervisor.config import Config
+from supervisor.frontend.gunicorn_process import FrontEnd
+from supervisor.frontend.gunicorn_spawn import spawn_gunicorn
+from supervisor.frontend.listeners import Listeners
+from supervisor.frontend.pipe_server import PipeServer
+from supervisor.frontend.restart_policy import RestartPolicy, Verdict
+from supervisor.observe.function_log import FunctionLog
+from supervisor.observe.logging_setup import flush_log
+from supervisor.pool.code_watcher import CodeWatcher
+from supervisor.pool.placement import Pool
+from supervisor.processes.subreaper import become_subreaper
+from supervisor.reactor import Reactor
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger(__name__)
+
+# In-flight invokes get this long to finish when pyrie is asked to stop.
+SHUTDOWN_GRACE_S: Final = 2.0
+# Then gunicorn gets this long to write the last bytes it was given, and this long to exit.
+FLUSH_S: Final = 0.05
+FRONTEND_EXIT_S: Final = 2.0
+# What is left to write to stdout and stderr gets this long (a reader that stays paused loses it).
+OUTPUT_FLUSH_S: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    signum: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Reload:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _FrontEndExited:
+    returncode: int
+    uptime_s: float
+
+
+_Event = _Stop | _Reload | _FrontEndExited
+
+
+class Supervisor:
+    def __init__(self, config: Config, listeners: Listeners, gunicorn: subprocess.Popen[bytes]) -> None:
+        """Take over the listeners and the gunicorn child that ``supervisor.__main__`` started."""
+        self.config = config
+        self._listeners = listeners
+        self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
+        self._exit_code = 0
+        self._restarts = RestartPolicy()
+        self._function_log = FunctionLog()
+        self._reactor = Reactor()
+        self.pool = Pool(config, self._function_log, self._reactor)
+        pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
+        self._pipe_servers = [PipeServer(pipe, self.pool)]
+        if listeners.pipe_tcp is not None:
+            pipe_tcp = gevent.socket.socket(fileno=listeners.pipe_tcp.detach())
+            self._pipe_servers.append(PipeServer(pipe_tcp, self.pool, token=config.supervisor_token))
+        self._frontend = FrontEnd(gunicorn, self._frontend_exited)
+        watch = config.pool.watch_path
+        self._watcher = CodeWatcher(watch, self.pool.code_changed) if watch else None
+
+    def run(self) -> int:
+        """Serve until asked to stop; returns the process exit status."""
+        become_subreaper()
+        for server in self._pipe_servers:
+            server.start()
+        self.pool.start()
+        if self._watcher is not None:
+            self._watcher.start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, self._events.put, _Stop(signum))
+        gevent.signal_handler(signal.SIGHUP, self._events.put, _Reload())
+        urls = f", Function URLs on {self.config.function_url_address}" if self._listeners.url is not None else ""
+        log.info(
+            "pyrie listening on %s (Invoke API%s), runtime API at %s, function %s: %s",
+            self.config.invoke_address,
+            urls,
+            self.config.runtime_api_address,
+            self.config.function.name,
+            " ".join(self.config.function.command),
+        )
+        if self.config.supervisor_address is not None:
+            log.info("front ends may also connect on %s (token required)", self.config.supervisor_address)
+        while True:
+            event = self._events.get()
+            if isinstance(event, _Stop):
+                log.debug("received %s", signal.Signals(event.signum).name)
+                break
+            if isinstance(event, _Reload):
+                log.info("SIGHUP: reloading the front end (gunicorn replaces its workers gracefully)")
+                self._frontend.reload()
+            elif not self._recover(event):
+                break
+        self._shutdown()
+        return self._exit_code
+
+    def _frontend_exited(self, returncode: int, uptime_s: float) -> None:
+        self._events.put(_FrontEndExited(returncode, uptime_s))
+
+    def _recover(self, exited: _FrontEndExited) -> bool:
+        """Start a new front end after one died; ``False`` when pyrie gives up (and will exit 1)."""
+        how = exit_description(exited.returncode)
+        self._frontend.kill_leftovers()
+        if self._restarts.after_exit(exited.uptime_s, exited.returncode) is Verdict.GIVE_UP:
+            log.error(
+                "the front end (gunicorn) failed to start (%s, after %.1f s); giving up: see its messages above "
+                "(--gunicorn-config, GUNICORN_CMD_ARGS)",
+                how,
+                exited.uptime_s,
+            )
+            self._exit_code = 1
+            return False
+        log.warning("the front end (gunicorn) exited unexpectedly (%s); starting a new one", how)
+        self._frontend = FrontEnd(spawn_gunicorn(self.config, self._listeners), self._frontend_exited)
+        return True
+
+    def _shutdown(self) -> None:
+        log.info("shutting down")
+        self._frontend.stop_accepting()
+        if self._watcher is not None:
+            self._watcher.stop()
+        self.pool.shutdown(SHUTDOWN_GRACE_S)
+        gevent.sleep(FLUSH_S)
+        self._frontend.stop(FRONTEND_EXIT_S)
+        for server in self._pipe_servers:
+            server.stop()
+        self._listeners.close()
+        self._reactor.stop()
+        self._function_log.flush(OUTPUT_FLUSH_S)
+        flush_log(OUTPUT_FLUSH_S)

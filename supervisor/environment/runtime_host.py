@@ -1,0 +1,178 @@
+"""An environment as its Runtime API sees it (``runtime_api.host.RuntimeHost``): what the handlers read, where the
+runtime's ``/next`` waits for its next invoke, and the facts the handlers report, passed on to the environment.
+
+The handlers move the runtime's state machine themselves; each fact they report here is only recorded by the
+environment, which acts on it after the handler's transition has returned (``supervisor.reactor``).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+import gevent
+import gevent.event
+
+from pyrie_core.address import Address
+from pyrie_core.limits import Limits
+from pyrie_core.machine import InvalidTransition, Machine
+from runtime_api.host import Lane, RegisteredExtension, RuntimeInvocation, RuntimeRefusal
+from runtime_api.http_connection import ConnectionClosed
+from runtime_api.runtime_api_server import RuntimeApiServer
+from runtime_api.runtime_states import RuntimeState, runtime_machine
+from supervisor.config import FunctionConfig
+from supervisor.environment.extension_set import ExtensionSet
+from supervisor.invocation import Invocation
+from supervisor.observe.telemetry_hub import TelemetryHub
+
+__all__ = ["DRAIN_S", "RuntimeEvents", "RuntimeSide"]
+
+# After a runtime exits, what it sent last is read for at most this long before its exit is judged.
+DRAIN_S: Final = 1.0
+DRAIN_POLL_S: Final = 0.005
+
+
+class RuntimeEvents(Protocol):
+    """What the environment is told by its Runtime API."""
+
+    @property
+    def closing(self) -> bool:
+        """The environment is being torn down: a runtime waiting in ``/next`` gets nothing more."""
+        ...
+
+    @property
+    def current(self) -> Invocation | None: ...
+
+    def runtime_ready(self) -> None:
+        """The runtime waits in ``/next``: its init, or its last invoke, is done."""
+        ...
+
+    def response_started(self, invocation: RuntimeInvocation) -> None: ...
+
+    def stream_broken(self, invocation: RuntimeInvocation) -> None: ...
+
+    def init_failed(self, error_type: str, body: bytes) -> None: ...
+
+    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None: ...
+
+
+class RuntimeSide:
+    def __init__(
+        self,
+        function: FunctionConfig,
+        limits: Limits,
+        extensions: ExtensionSet,
+        telemetry: TelemetryHub,
+        events: RuntimeEvents,
+    ) -> None:
+        self._function = function
+        self._limits = limits
+        self._extensions = extensions
+        self._telemetry = telemetry
+        self._events = events
+        self._runtime: Machine[RuntimeState] = runtime_machine()
+        self._delivered = gevent.event.Event()  # set when an invoke is handed over, or the environment closes
+        self.parked = 0  # Runtime API connections waiting in /next for an invoke
+        self._server: RuntimeApiServer | None = None
+
+    def serve(self, address: Address) -> Address:
+        """Listen for the Runtime API on ``address``; ``OSError`` if it is taken. Returns the address bound."""
+        server = RuntimeApiServer(address, self)
+        bound = server.start()
+        self._server = server
+        return bound
+
+    def stop_serving(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def drain(self) -> None:
+        """What the runtime sent before it exited (a response, its last chunks) may still wait in its sockets: let
+        every connection that is not parked in /next read to its end (for at most ``DRAIN_S``)."""
+        server = self._server
+        if server is None:
+            return
+        with gevent.Timeout(DRAIN_S, False):
+            while server.connections > self.parked:
+                gevent.sleep(DRAIN_POLL_S)
+
+    # -- what the handlers read -----------------------------------------------------------------------------------
+
+    @property
+    def function(self) -> FunctionConfig:
+        return self._function
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def extensions(self) -> ExtensionSet:
+        return self._extensions
+
+    @property
+    def telemetry(self) -> TelemetryHub:
+        return self._telemetry
+
+    @property
+    def runtime(self) -> Machine[RuntimeState]:
+        return self._runtime
+
+    @property
+    def current(self) -> Invocation | None:
+        return self._events.current
+
+    # -- /next and the answers ----------------------------------------------------------------------------------
+
+    def next_invocation(self, peer: tuple[str, int]) -> Invocation:
+        """``/next``: the runtime is Ready (its init, or its last invoke, is done); wait until the environment hands
+        it an invoke. Asked again before answering, it gets the same event again, as from the Go emulator."""
+        current = self._events.current
+        if self._runtime.state is RuntimeState.RUNNING and current is not None:
+            return current
+        try:
+            self._runtime.transition(RuntimeState.READY)
+        except InvalidTransition as refused:
+            raise RuntimeRefusal.refused_transition(refused) from None
+        self._events.runtime_ready()
+        while self._runtime.state is not RuntimeState.RUNNING or self._events.current is None:
+            if self._events.closing:
+                raise ConnectionClosed("the environment was reset")
+            self.parked += 1
+            try:
+                self._delivered.wait()
+            finally:
+                self.parked -= 1
+            self._delivered.clear()
+        return self._events.current
+
+    def lane(self, request_id: str) -> Lane:
+        current = self._events.current
+        if current is None or current.request_id != request_id:
+            raise RuntimeRefusal.invalid_request_id()
+        return Lane(current, self._runtime)
+
+    def hand_over(self, invocation: Invocation) -> None:
+        """Give ``invocation`` to the runtime waiting (or about to wait) in ``/next``."""
+        self._runtime.transition(RuntimeState.RUNNING)  # Ready -> Running
+        self._delivered.set()
+
+    def close(self) -> None:
+        """The environment is going: a runtime waiting in ``/next`` gives up."""
+        self._delivered.set()
+
+    # -- what the handlers report ---------------------------------------------------------------------------------
+
+    def response_started(self, invocation: RuntimeInvocation) -> None:
+        self._events.response_started(invocation)
+
+    def answered(self, invocation: RuntimeInvocation) -> None:
+        """Nothing to do: the runtime's invoke is over when it comes back to ``/next``."""
+
+    def stream_broken(self, invocation: RuntimeInvocation) -> None:
+        self._events.stream_broken(invocation)
+
+    def init_failed(self, error_type: str, body: bytes) -> None:
+        self._events.init_failed(error_type, body)
+
+    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None:
+        self._events.extension_failed(extension, fatal_type, error_type)

@@ -1,0 +1,78 @@
+"""An environment's runtime process and what watches it: its output relayed line by line, its exit reported, and
+its memory sampled (``MemoryGuard``)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+from pyrie_core.address import Address
+from supervisor.config import FunctionConfig
+from supervisor.environment.memory_guard import MemoryGuard
+from supervisor.processes.managed_process import ManagedProcess
+
+__all__ = ["RuntimeProcess"]
+
+
+class RuntimeProcess:
+    def __init__(
+        self,
+        index: int,
+        function: FunctionConfig,
+        *,
+        on_output: Callable[[bytes], None],
+        on_exit: Callable[[int], None],
+        wait_for_room: Callable[[], None],
+        working: Callable[[], bool],
+        on_out_of_memory: Callable[[int], None],
+    ) -> None:
+        self._index = index
+        self._function = function
+        self._on_output = on_output
+        self._on_exit = on_exit
+        self._wait_for_room = wait_for_room
+        self._working = working
+        self._on_out_of_memory = on_out_of_memory
+        self._process: ManagedProcess | None = None
+        self._memory: MemoryGuard | None = None
+
+    @property
+    def peak_mb(self) -> int:
+        """The largest resident size of its tree so far (REPORT's Max Memory Used)."""
+        return self._memory.peak_mb if self._memory is not None else 0
+
+    def start(self, address: Address) -> None:
+        """Spawn the runtime with ``address`` as its Runtime API; ``OSError`` when it cannot be executed."""
+        function = self._function
+        self._process = ManagedProcess(
+            name=f"runtime-{self._index}",
+            argv=function.command,
+            cwd=function.cwd,
+            env=function.runtime_env(address),
+            on_output=self._on_output,
+            on_exit=self._on_exit,
+            wait_for_room=self._wait_for_room,
+        )
+        self._memory = MemoryGuard(self._process.pid, function.memory_mb, self._working, self._on_out_of_memory)
+
+    def sample_memory(self) -> None:
+        if self._memory is not None:
+            self._memory.sample()
+
+    def flush_output(self) -> None:
+        """Relay the lines it has written so far."""
+        if self._process is not None:
+            self._process.flush_output()
+
+    def stop(self, grace_s: float) -> None:
+        """SIGTERM, ``grace_s`` to exit, then SIGKILL to its process group and every descendant. A runtime that has
+        exited already only has its group killed."""
+        process, memory = self._process, self._memory
+        if memory is not None:
+            memory.stop()
+        if process is None:
+            return
+        if not process.running:
+            process.signal_group(signal.SIGKILL)
+            return
+        process.stop(grace_s, also=memory.tree.processes() if memory is not None else [])

@@ -1,0 +1,181 @@
+"""One front-end connection of the pipe, as the response sink of the invoke it carries: sending never waits.
+
+``send`` queues whole frames and writes what the socket takes at once; a writer greenlet of its own sends the rest as
+the socket drains. So a timeout, a crash or a shutdown that has to tell the front end something acts on time however
+slowly the client behind that worker reads. Backpressure is kept where it belongs: the runtime's relay waits in
+``wait_for_room`` (in its own greenlet, never the loop's) while more than ``HIGH_WATER`` bytes are queued, so a slow
+client slows only its own runtime.
+
+What one stream holds in pyrie is bounded: at most ``HIGH_WATER`` bytes queued here plus the last piece handed in,
+and what the kernel holds for the socket (``SEND_BUFFER``, which Linux doubles). A connection whose invoke has
+ended but whose client takes nothing more for ``STALL_S`` is cut (its socket shut), so the worker ends the
+response visibly incomplete and nothing waits for that client past the invoke.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import logging
+import socket
+import time
+from typing import Any, Final
+
+import gevent
+import gevent.event
+import gevent.socket
+
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, NEED_DATA, FrameDecoder, encode_frame
+from pyrie_core.pipe.messages import End, Message, decode, encode
+
+__all__ = ["FRAME_REST_S", "HIGH_WATER", "SEND_BUFFER", "STALL_S", "PipeConnection"]
+
+log = logging.getLogger(__name__)
+
+RECV_SIZE: Final = 256 * 1024
+# The kernel's send buffer for the socket (Linux doubles what is asked: 512 KiB in flight) ...
+SEND_BUFFER: Final = 256 * 1024
+# ... and what may wait here before a streaming runtime is made to wait (one piece may come on top of it).
+HIGH_WATER: Final = 128 * 1024
+# After its invoke has ended, a connection that takes nothing for this long is cut.
+STALL_S: Final = 2.0
+# Once a frame has begun to arrive, the rest of it must come within this long.
+FRAME_REST_S: Final = 10.0
+_AGAIN: Final = (errno.EAGAIN, errno.EWOULDBLOCK)
+
+
+class PipeConnection:
+    def __init__(self, sock: Any, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self._sock = sock
+        self.decoder = FrameDecoder(max_frame_size)
+        self._outbox: collections.deque[memoryview] = collections.deque()
+        self._queued = 0
+        self._room = gevent.event.Event()  # set while fewer than HIGH_WATER bytes wait, or once closed
+        self._room.set()
+        self._writer: gevent.Greenlet[Any] | None = None
+        self._ended = False  # the invoke's last frame is queued: a stall from now on cuts the connection
+        self.closed = False  # the peer is gone, or the connection was cut: what is sent is dropped
+
+    @property
+    def queued(self) -> int:
+        """Bytes waiting to be written."""
+        return self._queued
+
+    def read_message(self, first_within: float | None = None) -> Message | None:
+        """The next message, or ``None`` when the peer closed the connection (a broken one counts as closed).
+
+        Between frames the connection may stay idle (a front end keeps connections for reuse), unless
+        ``first_within`` bounds the wait for the first byte; once a frame has started, all of it must come within
+        ``FRAME_REST_S``. ``TimeoutError`` when a deadline passes; ``FrameError``/``ProtocolError`` for a bad
+        frame."""
+        decoder = self.decoder
+        deadline: float | None = None if first_within is None else time.monotonic() + first_within
+        while True:
+            frame = decoder.next_frame()
+            if frame is None:
+                return None
+            if frame is not NEED_DATA:
+                assert isinstance(frame, dict)
+                return decode(frame)
+            if decoder.buffered and deadline is None:
+                deadline = time.monotonic() + FRAME_REST_S
+            self._sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+            try:
+                data = self._sock.recv(RECV_SIZE)
+            except TimeoutError:
+                raise
+            except OSError:
+                data = b""
+            decoder.feed(data)
+
+    def send(self, *messages: Message) -> None:
+        """Queue ``messages``, writing at once what the socket takes; never waits."""
+        if self.closed:
+            return
+        data = b"".join(encode_frame(encode(message)) for message in messages)
+        if type(messages[-1]) is End:  # the invoke's last frame: from now on a client that stalls is cut
+            self._ended = True
+        sent = 0
+        if not self._outbox:
+            try:
+                sent = self._sock.send(data, 0, 0.0)
+            except OSError as exc:
+                if exc.errno not in _AGAIN:
+                    self._lost()
+                    return
+            if sent == len(data):
+                return
+        rest = memoryview(data)[sent:]
+        self._outbox.append(rest)
+        self._queued += len(rest)
+        if self._queued >= HIGH_WATER:
+            self._room.clear()
+        if self._writer is None:
+            self._writer = gevent.spawn(self._drain)
+
+    def start_invoke(self) -> None:
+        """A new invoke starts on the connection (the last one's frames have all been read)."""
+        self._ended = False
+
+    def wait_for_room(self, abort: gevent.event.Event) -> None:
+        """Wait (a streaming runtime's relay waits here) until fewer than ``HIGH_WATER`` bytes are queued, the
+        connection is gone, or ``abort`` is set."""
+        if not self._room.is_set():
+            gevent.wait([self._room, abort], count=1)
+
+    def close(self) -> None:
+        self.closed = True
+        self._room.set()
+        self._outbox.clear()
+        self._queued = 0
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.kill(block=False)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def cut(self, reason: str) -> None:
+        """Shut the connection now: the worker sees its end and ends its client's response short."""
+        log.info("front-end connection cut: %s", reason)
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._lost()
+
+    def _lost(self) -> None:
+        self.closed = True
+        self._room.set()
+        self._outbox.clear()
+        self._queued = 0
+
+    def _drain(self) -> None:
+        """Write the queue out as the socket drains; cut a client that stalls after its invoke ended."""
+        outbox = self._outbox
+        fileno = self._sock.fileno()
+        try:
+            while outbox and not self.closed:
+                try:
+                    gevent.socket.wait_write(fileno, timeout=STALL_S if self._ended else None)
+                except TimeoutError:
+                    self.cut(f"its client took nothing for {STALL_S:g} s after the invoke ended")
+                    return
+                while outbox:
+                    head = outbox[0]
+                    try:
+                        sent = self._sock.send(head, 0, 0.0)
+                    except OSError as exc:
+                        if exc.errno in _AGAIN:
+                            break
+                        self._lost()
+                        return
+                    self._queued -= sent
+                    if sent == len(head):
+                        outbox.popleft()
+                    else:
+                        outbox[0] = head[sent:]
+                        break
+                if self._queued < HIGH_WATER:
+                    self._room.set()
+        finally:
+            if self._writer is gevent.getcurrent():
+                self._writer = None

@@ -1,0 +1,116 @@
+"""Writing to a file descriptor another process drains (pyrie's stdout and stderr) without ever waiting for it.
+
+A paused terminal, a pipe nobody reads or a container log driver that falls behind must not stop the supervisor's
+loop. ``write`` only appends to a buffer; one writer thread (a real thread: the file descriptor stays blocking, as the
+processes sharing it expect) writes the buffer out. The buffer is bounded twice: past ``soft_limit`` bytes
+``has_room`` turns false, so a producer that can wait (a runtime's output relay, which then stops reading the
+runtime's pipe and so slows that runtime) waits in ``wait_for_room``; past ``hard_limit`` bytes what cannot wait is
+dropped, counted, and the count written once the reader is back.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from typing import Final
+
+import gevent
+import gevent.event
+
+__all__ = ["StreamWriter"]
+
+MAX_WRITE: Final = 1024 * 1024
+
+
+class StreamWriter:
+    def __init__(self, fd: int, soft_limit: int, hard_limit: int) -> None:
+        self._fd = fd
+        self.soft_limit = soft_limit
+        self.hard_limit = hard_limit
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._pending = 0  # bytes appended and not yet written
+        self._dropped = 0  # writes given up past hard_limit, not yet reported
+        self._broken = False  # the descriptor is closed for good: everything is dropped quietly
+        self._lock = threading.Lock()
+        self._more = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        # The writer thread wakes the loop through an async watcher, the one thread-safe way into gevent's hub.
+        self._room = gevent.event.Event()
+        self._room.set()
+        self._signal = gevent.get_hub().loop.async_()
+        self._signal.start(self._room_changed)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    @property
+    def has_room(self) -> bool:
+        return self._pending < self.soft_limit
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; never waits. Past ``hard_limit`` it is dropped (and counted)."""
+        if self._broken or not data:
+            return
+        with self._lock:
+            if self._pending + len(data) > self.hard_limit:
+                self._dropped += 1
+                return
+            self._chunks.append(data)
+            self._pending += len(data)
+            if self._pending >= self.soft_limit:
+                self._room.clear()
+            self._more.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"writer-fd{self._fd}", daemon=True)
+            self._thread.start()
+
+    def wait_for_room(self) -> None:
+        """Wait (a greenlet that can, such as a runtime's output relay) until the buffer is below ``soft_limit``."""
+        while not self.has_room and not self._broken:
+            self._room.clear()
+            if self.has_room:
+                break
+            self._room.wait()
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for everything queued to be written; whether it was."""
+        deadline = time.monotonic() + timeout_s
+        while self._pending and not self._broken and time.monotonic() < deadline:
+            gevent.sleep(0.01)
+        return not self._pending or self._broken
+
+    def _room_changed(self) -> None:
+        if self.has_room or self._broken:
+            self._room.set()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._chunks:
+                    self._more.wait()
+                data = b"".join(self._chunks)
+                self._chunks.clear()
+                dropped, self._dropped = self._dropped, 0
+            if dropped:
+                self._write_all(f"pyrie: {dropped} log writes were dropped: the reader did not keep up\n".encode())
+            self._write_all(data)
+            with self._lock:
+                self._pending -= len(data)
+                room = self._pending < self.soft_limit
+            if room or self._broken:
+                self._signal.send()
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self._broken:
+            try:
+                written = os.write(self._fd, view[:MAX_WRITE])
+            except InterruptedError:
+                continue
+            except OSError:
+                self._broken = True  # stdout is gone (a closed pipe): the function goes on without its log
+                return
+            view = view[written:]

@@ -1,0 +1,1 @@
+"""The pool of execution environments: which invoke goes where, Event invokes waiting, environments coming and going."""

@@ -1,0 +1,274 @@
+"""The pool of execution environments, and which one takes each invoke (DESIGN §6).
+
+A synchronous invoke goes to an idle environment, else to one still initialising that no invoke waits for, else to
+one whose invoke has just been answered (its runtime about to be back at ``/next``), else to a new one while fewer
+than ``--max-concurrency`` run; beyond that it is throttled (429). The preference for a warm environment over a new
+one is short: an invoke that waits behind an answered one for ``WARM_PATIENCE_S`` while another could be started
+is taken back and placed again, so an invoke never waits long on one environment while capacity to start another
+exists. An Event invoke is acknowledged at once (202) and queued in order (``supervisor.pool.event_queue``); queued
+invokes take environments as they free up.
+
+Environments come and go: on demand, or ``--init-eagerly`` (kept at ``--min-environments``); idle ones are retired
+after ``--idle-timeout``; with ``--watch``, a change of code retires the idle ones and lets busy ones finish first.
+The environments tell the pool what became of them through the reactor, after the change, never from inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import gevent
+
+from pyrie_core.lambda_errors import ServiceError
+from pyrie_core.pipe.messages import EnvironmentStatus, Invoke, Outcome, Status
+from supervisor.config import Config
+from supervisor.environment.environment_states import EnvState
+from supervisor.environment.lifecycle import TEARDOWN_S, Environment
+from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
+from supervisor.observe.function_log import FunctionLog
+from supervisor.pool.admission import refusal
+from supervisor.pool.event_queue import EventQueue
+from supervisor.pool.runtime_api_ports import RuntimeApiPorts
+from supervisor.reactor import Reactor
+from supervisor.timers import Timer
+
+__all__ = ["Pool"]
+
+log = logging.getLogger(__name__)
+
+THROTTLE_REASON: Final = "ReservedFunctionConcurrentInvocationLimitExceeded"
+# How long an invoke may wait behind an environment whose last invoke was answered, while a new one could start.
+WARM_PATIENCE_S: Final = 0.1
+# Which environment takes an invoke: an idle one, one initialising that nobody waits for, one whose invoke has been
+# answered, and then a new one (when one may be started).
+_RANK: Final = {EnvState.IDLE: 0, EnvState.STARTING: 1, EnvState.INVOKING: 2}
+_NEW: Final = 3
+
+
+class Pool:
+    def __init__(self, config: Config, function_log: FunctionLog, reactor: Reactor) -> None:
+        self._config = config
+        self._settings = config.pool
+        self._log = function_log
+        self._reactor = reactor
+        self._environments: list[Environment] = []
+        self._ports = RuntimeApiPorts(config.runtime_api_address)
+        self._events = EventQueue(self._settings.max_queued_events, self._settings.max_queued_event_bytes)
+        self._idle_timers: dict[Environment, Timer] = {}
+        self._generation = 0  # of the function's code; raised by code_changed
+        self._started = 0  # environments started so far (their names count up)
+        self._accepting = True
+        self._in_flight: set[Invocation] = set()
+
+    @property
+    def environments(self) -> list[Environment]:
+        return list(self._environments)
+
+    def start(self) -> None:
+        """Pre-warm the environments ``--init-eagerly`` asks for."""
+        self._keep_warm()
+
+    def submit(self, request: Invoke, sink: ResponseSink) -> Invocation:
+        """Start ``request``; its response (or error) goes to ``sink``."""
+        invocation = Invocation(request, sink, self._config.function.version)
+        if not self._accepting:
+            invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down")
+            return invocation
+        refused = refusal(request, self._config.function)
+        if refused is not None:
+            invocation.reject(refused.status, refused.code, refused.message)
+        elif request.invocation_type == "DryRun":
+            invocation.acknowledge(204)
+        elif request.invocation_type == "Event":
+            self._queue_event(invocation)
+        else:
+            self._place(invocation)
+        return invocation
+
+    def code_changed(self) -> None:
+        """The function's code changed (``--watch``): idle environments go now, busy ones once they finish."""
+        self._generation += 1
+        log.info("code changed: environments restart with it")
+        for env in list(self._environments):
+            if env.state is EnvState.IDLE or (env.state is EnvState.STARTING and env.pending is None):
+                env.retire("code changed")
+        self._keep_warm()
+
+    def status(self) -> Status:
+        """What /healthz shows: the function and each environment's state. Starts and uses nothing."""
+        function = self._config.function
+        return Status(
+            function=function.name,
+            version=function.version,
+            max_concurrency=self._settings.max_concurrency,
+            environments=tuple(
+                EnvironmentStatus(env.name, env.state.value, env.runtime_state.value) for env in self._environments
+            ),
+        )
+
+    def shutdown(self, grace_s: float) -> None:
+        """Refuse new invokes, give running ones up to ``grace_s`` to finish, then end every environment (each
+        teardown bounded); returns within ``grace_s`` plus one teardown."""
+        self._accepting = False
+        for event in self._events.drain():
+            log.warning("Event invoke %s dropped: pyrie is shutting down", event.request_id)
+        with gevent.Timeout(grace_s, False):
+            for invocation in list(self._in_flight):
+                invocation.finished.wait()
+        environments = list(self._environments)
+        for env in environments:
+            env.retire("SandboxTerminated")
+        gevent.wait([env.gone for env in environments], timeout=TEARDOWN_S)
+
+    # -- what the environments report (from the reactor) ----------------------------------------------------------
+
+    def environment_idle(self, env: Environment) -> None:
+        if env.state is not EnvState.IDLE:
+            return  # it has moved on since (an invoke was assigned meanwhile, or it is going)
+        if env.generation != self._generation:
+            env.retire("code changed")
+            return
+        if self._events and self._accepting:
+            self._run_on(env, self._events.take())
+            return
+        if self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
+            self._idle_timers[env] = Timer(self._settings.idle_timeout_s, self._retire_if_idle, env)
+
+    def environment_gone(self, env: Environment, orphan: Invocation | None) -> None:
+        self._cancel_idle_timer(env)
+        if env in self._environments:
+            self._environments.remove(env)
+        if env.address is not None:
+            self._ports.release(env.address.port)
+        if orphan is not None and not orphan.finished.is_set():
+            if not self._accepting:
+                orphan.reject(503, ServiceError.SERVICE, "pyrie is shutting down")
+            elif orphan.request.invocation_type == "Event":
+                self._events.put_back(orphan)
+            else:
+                self._place(orphan)
+        if self._accepting:
+            self._run_events()
+            self._keep_warm()
+
+    # -- placement ------------------------------------------------------------------------------------------------
+
+    def _place(self, invocation: Invocation) -> None:
+        env = self._acquire()
+        if env is None:
+            invocation.reject(
+                429, ServiceError.TOO_MANY_REQUESTS, "Rate Exceeded.", {"Retry-After": "1"}, Reason=THROTTLE_REASON
+            )
+            return
+        self._run_on(env, invocation)
+        if env.state is EnvState.INVOKING and self._can_start():
+            Timer(WARM_PATIENCE_S, self._move_if_waiting, env, invocation)
+
+    def _move_if_waiting(self, env: Environment, invocation: Invocation) -> None:
+        """``invocation`` still waits behind ``env``: if a new environment may start, it goes there instead."""
+        if self._accepting and env.pending is invocation and self._can_start() and env.withdraw(invocation):
+            log.debug("%s was slow to take %s; placing it again", env.name, invocation)
+            self._place(invocation)
+
+    def _queue_event(self, invocation: Invocation) -> None:
+        full = self._events.full_for(len(invocation.request.payload))
+        if full is not None:
+            invocation.reject(
+                429,
+                ServiceError.TOO_MANY_REQUESTS,
+                f"Rate Exceeded: {full}.",
+                {"Retry-After": "1"},
+                Reason=THROTTLE_REASON,
+            )
+            return
+        # The caller is answered now; the invoke itself runs later, its output going nowhere but the log.
+        queued = Invocation(invocation.request, DiscardingSink(), invocation.executed_version, invocation.request_id)
+        queued.finished.rawlink(lambda _event: _log_event_outcome(queued))
+        self._events.append(queued)
+        invocation.acknowledge(202)
+        self._run_events()
+
+    def _run_events(self) -> None:
+        while self._events and self._accepting:
+            env = self._acquire()
+            if env is None:
+                return
+            invocation = self._events.take()
+            log.debug("Event invoke %s goes to %s", invocation.request_id, env.name)
+            self._run_on(env, invocation)
+
+    def _acquire(self) -> Environment | None:
+        """The environment that takes one more invoke (a new one, bound but not started, when that ranks first);
+        ``None`` when every one is taken and no more may be started."""
+        best: Environment | None = None
+        rank = _NEW if self._can_start() else _NEW + 1
+        for env in self._environments:
+            if env.accepting and (order := _RANK.get(env.state, _NEW + 1)) < rank:
+                best, rank = env, order
+                if order == 0:
+                    break
+        if best is None and rank == _NEW:
+            best = self._new_environment()
+        return best
+
+    def _run_on(self, env: Environment, invocation: Invocation) -> None:
+        self._track(invocation)
+        self._cancel_idle_timer(env)
+        env.assign(invocation)
+        if not env.started:
+            env.start()
+
+    def _can_start(self) -> bool:
+        return self._live_count() < self._settings.max_concurrency
+
+    def _live_count(self) -> int:
+        """Environments that count against the limit: all but those being torn down."""
+        return sum(1 for env in self._environments if not env.closing)
+
+    def _new_environment(self) -> Environment | None:
+        """A new environment with its Runtime API bound (not yet started), or None when no address is free."""
+        self._started += 1
+        env = Environment(self._started, self._config, self._log, self._reactor, self, generation=self._generation)
+        for address in self._ports.candidates():
+            try:
+                bound = env.bind(address)
+            except OSError as exc:
+                log.debug("%s: %s is not free: %s", env.name, address, exc.strerror)
+                continue
+            self._ports.take(bound.port)
+            self._environments.append(env)
+            return env
+        log.error("no free port for a Runtime API near %s", self._config.runtime_api_address)
+        return None
+
+    def _keep_warm(self) -> None:
+        """Keep ``--min-environments`` environments alive when ``--init-eagerly`` is on."""
+        if not self._accepting:
+            return
+        while self._live_count() < self._settings.warm_minimum:
+            env = self._new_environment()
+            if env is None:
+                return
+            env.start(eager=True)
+
+    def _track(self, invocation: Invocation) -> None:
+        self._in_flight.add(invocation)
+        invocation.finished.rawlink(lambda _event: self._in_flight.discard(invocation))
+
+    def _retire_if_idle(self, env: Environment) -> None:
+        self._idle_timers.pop(env, None)
+        if env.state is EnvState.IDLE and self._live_count() > self._settings.warm_minimum:
+            env.retire("idle timeout")
+
+    def _cancel_idle_timer(self, env: Environment) -> None:
+        timer = self._idle_timers.pop(env, None)
+        if timer is not None:
+            timer.cancel()
+
+
+def _log_event_outcome(invocation: Invocation) -> None:
+    outcome = invocation.outcome
+    if outcome is not None and outcome.outcome is not Outcome.OK:
+        detail = outcome.body[:300].decode(errors="replace")
+        log.warning("Event invoke %s failed: %s %s", invocation.request_id, outcome.error_type, detail)

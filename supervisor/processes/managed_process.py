@@ -1,0 +1,162 @@
+"""A child process in its own process group, its output relayed line by line, its exit reported once.
+
+Kills go to the whole group (the runtime and anything it started), SIGTERM first when a grace period is given, then
+SIGKILL; gevent's SIGCHLD watcher reaps, so nothing is left as a zombie.
+
+Output (stdout and stderr, one pipe) is read by a greenlet as it arrives; ``flush_output`` also takes whatever the
+pipe holds right now, so a caller can put the function's last lines before the END line that follows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Final
+
+import gevent
+import gevent.socket
+import gevent.subprocess
+import psutil
+
+__all__ = ["ManagedProcess"]
+
+log = logging.getLogger(__name__)
+
+# A line longer than this is passed on in pieces rather than held whole.
+MAX_LINE: Final = 64 * 1024
+
+
+class ManagedProcess:
+    def __init__(
+        self,
+        *,
+        name: str,
+        argv: Sequence[str],
+        cwd: str,
+        env: Mapping[str, str],
+        on_output: Callable[[bytes], None],
+        on_exit: Callable[[int], None],
+        wait_for_room: Callable[[], None] | None = None,
+    ) -> None:
+        """Start the process; raises ``OSError`` when it cannot be executed. ``wait_for_room``, when given, is called
+        before each read of the output pipe: while it waits, the pipe is not read and the process slows down."""
+        self.name = name
+        read_end, write_end = os.pipe()
+        try:
+            self._popen = gevent.subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=gevent.subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                process_group=0,
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        os.set_blocking(read_end, False)
+        self.pid: int = self._popen.pid
+        self.returncode: int | None = None
+        self._on_output = on_output
+        self._on_exit = on_exit
+        self._wait_for_room = wait_for_room
+        self._output_fd: int | None = read_end
+        self._partial = bytearray()  # the start of a line whose newline has not arrived yet
+        self._pump = gevent.spawn(self._relay_output)
+        self._waiter = gevent.spawn(self._wait)
+        log.debug("started %s (pid %d): %s", name, self.pid, " ".join(argv))
+
+    @property
+    def running(self) -> bool:
+        return self.returncode is None
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass  # the whole group is gone already
+        except PermissionError:
+            log.warning("not allowed to signal process group %d of %s", self.pid, self.name)
+
+    def stop(self, grace_s: float = 0.0, also: Iterable[psutil.Process] = ()) -> None:
+        """End the process group, and ``also`` processes that left it: SIGTERM and up to ``grace_s`` to exit, then
+        SIGKILL. Returns once the leader has exited; the rest have been sent SIGKILL."""
+        stragglers = [process for process in also if process.pid != self.pid]
+        if grace_s > 0 and self.running:
+            self.signal_group(signal.SIGTERM)
+            _signal_each(stragglers, signal.SIGTERM)
+            self._waiter.join(timeout=grace_s)
+        self.signal_group(signal.SIGKILL)
+        _signal_each(stragglers, signal.SIGKILL)
+        if gevent.getcurrent() is not self._waiter:  # stop() may be called from the exit callback itself
+            self._waiter.join()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._waiter.join(timeout=timeout)
+        return self.returncode
+
+    def flush_output(self) -> None:
+        """Relay the complete lines the pipe holds now, without waiting for more."""
+        if self._output_fd is not None:
+            self._read_available()
+
+    def _relay_output(self) -> None:
+        while self._output_fd is not None:
+            if self._wait_for_room is not None:
+                self._wait_for_room()
+            try:
+                gevent.socket.wait_read(self._output_fd)
+            except OSError:
+                break
+            if not self._read_available():
+                break
+        if self._partial:
+            self._on_output(bytes(self._partial))
+            self._partial.clear()
+        if self._output_fd is not None:
+            os.close(self._output_fd)
+            self._output_fd = None
+
+    def _read_available(self) -> bool:
+        """Read until the pipe is empty, relaying whole lines; False once the pipe has closed."""
+        assert self._output_fd is not None
+        while True:
+            try:
+                data = os.read(self._output_fd, MAX_LINE)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            buffer = self._partial
+            buffer += data
+            start = 0
+            while (end := buffer.find(b"\n", start)) != -1:
+                self._on_output(bytes(buffer[start : end + 1]))
+                start = end + 1
+            del buffer[:start]
+            if len(buffer) >= MAX_LINE:  # a line too long to hold: pass it on in pieces
+                self._on_output(bytes(buffer))
+                buffer.clear()
+
+    def _wait(self) -> None:
+        self.returncode = self._popen.wait()
+        log.debug("%s (pid %d) exited: %s", self.name, self.pid, self.returncode)
+        self._on_exit(self.returncode)
+
+    def __repr__(self) -> str:
+        return f"<ManagedProcess {self.name} pid={self.pid} returncode={self.returncode}>"
+
+
+def _signal_each(processes: Iterable[psutil.Process], signum: int) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signum)  # psutil checks the pid was not reused by another process
