@@ -32,9 +32,9 @@ import gevent
 import gevent.event
 from gevent import Greenlet
 
+from pyrie_core.machine import Machine
 from pyrie_durable import checkpoint, history
 from pyrie_durable.errors import DurableServiceError, ErrorCode
-from pyrie_core.machine import Machine
 from pyrie_durable.model import DurableFunction, ErrorObject, Execution, Json, OperationUpdate
 from pyrie_durable.states import DriverState, ExecutionStatus, driver_machine
 from pyrie_durable.store import MemoryStore, Store

@@ -92,3 +92,15 @@ def fan_out(event: dict[str, Any], context: DurableContext) -> list[int]:
         return doubled
 
     return context.map(event["items"], item, name="items").get_results()
+
+
+@durable_execution
+def runtime_environment(event: dict[str, Any], context: DurableContext) -> dict[str, str | None]:
+    """What pyrie gave the runtime of a durable function to reach the service (read once, in a step)."""
+    names = ("AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN")
+    return context.step(lambda _: {name: os.environ.get(name) for name in names}, name="environment")
+
+
+def plain_environment(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """A function that is not durable: its event as given, and whether the runtime was pointed at a service."""
+    return {"event": event, "endpoint": os.environ.get("AWS_ENDPOINT_URL_LAMBDA")}
