@@ -47,6 +47,13 @@ botocore's model), a greenlet-per-invocation driver with one gevent timer per ex
 way it fits the supervisor's rules (no threads, every wait bounded, small local writes) and answers with Lambda's
 shapes.
 
+How pyrie uses it (``supervisor/durable/``): the desk hands the pipe's invokes of a durable function to
+``DurableEngine.start`` and answers a synchronous one from ``engine.wait`` and ``views.invoke_answer`` in a greenlet
+of its own (no environment is held while an execution waits; at most 15 minutes, as Lambda's synchronous invokes);
+the ``Invoker`` is an ordinary RequestResponse invoke of pyrie's pool, so every replay has its environment, timeout,
+logs, extensions and telemetry, and a full pool answers THROTTLED, retried without counting; the front end forwards
+every ``/2025-12-01/`` request (its raw path) as a pipe ``ApiRequest`` to ``DurableApi.handle``.
+
 What the front end and the supervisor use:
 
 - ``DurableEngine(invoker, store, config=..., clock=...)``, ``register(DurableFunction)``, ``recover()``,

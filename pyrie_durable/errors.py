@@ -2,8 +2,8 @@
 
 Each error is an HTTP status, an ``X-Amzn-ErrorType`` header naming it, and a JSON body ``{"Type": ..., <message
 member>: ...}``. The message member is spelled as botocore's model spells it for that shape ("Message" for some,
-"message" for others); ``tests/test_durable_errors.py`` checks this table against the model. At integration this
-table joins the error catalogue in ``pyrie_core``.
+"message" for others); the tests check this table against the model. The table stays here: these are the durable
+service's own errors, and ``pyrie_core``'s catalogue holds those of the Invoke API.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The handler runs in a worker process (``tests/runtimes/durable_worker.py``) with ``AWS_ENDPOINT_URL_LAMBDA`` pointing at
 the engine's REST API, served by a small gevent HTTP server; boto3 (in gevent's thread pool) reads and answers
-executions as a user would. The integration through pyrie's pool and front end comes with the supervisor.
+executions as a user would. The same through a real pyrie (its pool and front end) is tests/test_durable_pyrie.py.
 """
 
 from __future__ import annotations
