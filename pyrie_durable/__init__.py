@@ -63,8 +63,8 @@ What the front end and the supervisor use:
 - ``views.invoke_answer(execution)`` for what a RequestResponse Invoke answers once the execution closed.
 """
 
+from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.engine import DurableEngine, DurableInvocation, EngineConfig, InvocationOutcome, Invoker, OutcomeKind
-from pyrie_durable.errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import DurableFunction, Execution
 from pyrie_durable.rest import DurableApi, RestRequest, RestResponse
 from pyrie_durable.store import MemoryStore, SqliteStore, Store

@@ -25,7 +25,7 @@ from typing import Final
 
 from pyrie_durable import history
 from pyrie_durable.codec import render_operation
-from pyrie_durable.errors import DurableServiceError, ErrorCode
+from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import (
     CallbackDeadlines,
     CheckpointReplay,

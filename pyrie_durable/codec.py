@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pyrie_durable.errors import DurableServiceError, ErrorCode
+from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import (
     CallbackDeadlines,
     CheckpointReplay,

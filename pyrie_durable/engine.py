@@ -34,7 +34,7 @@ from gevent import Greenlet
 
 from pyrie_core.machine import Machine
 from pyrie_durable import checkpoint, history
-from pyrie_durable.errors import DurableServiceError, ErrorCode
+from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import DurableFunction, ErrorObject, Execution, Json, OperationUpdate
 from pyrie_durable.states import DriverState, ExecutionStatus, driver_machine
 from pyrie_durable.store import MemoryStore, Store

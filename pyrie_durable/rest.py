@@ -31,8 +31,8 @@ from typing import Final
 from urllib.parse import parse_qs, unquote
 
 from pyrie_durable.codec import parse_client_token, parse_error_object, parse_updates, validation_error
+from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.engine import DurableEngine
-from pyrie_durable.errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import DurableFunction, Json
 from pyrie_durable.states import ExecutionStatus
 from pyrie_durable.views import execution_view, history_page, list_page

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pyrie_durable.codec import epoch_seconds, render_error
-from pyrie_durable.errors import DurableServiceError, ErrorCode
+from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.history import without_data
 from pyrie_durable.model import Execution, Json
 from pyrie_durable.states import ExecutionStatus

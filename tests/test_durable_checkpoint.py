@@ -14,7 +14,7 @@ from aws_durable_execution_sdk_python.lambda_service import OperationStatus as S
 
 from pyrie_durable import checkpoint
 from pyrie_durable.codec import parse_updates
-from pyrie_durable.errors import DurableServiceError, ErrorCode
+from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import DurableFunction, ErrorObject, Execution
 from pyrie_durable.states import ExecutionStatus, OperationStatus
 from pyrie_durable.tokens import decode_callback_id

@@ -15,7 +15,7 @@ import pytest
 from pyrie_durable import DurableApi, DurableEngine, DurableFunction, DurableServiceError, ErrorCode, RestRequest
 from pyrie_durable.checkpoint import begin_invocation
 from pyrie_durable.codec import parse_updates
-from pyrie_durable.errors import _SHAPES
+from pyrie_durable.durable_errors import _SHAPES
 from tests.durable_shapes import check_output, lambda_model, parse_error, parse_output, serialize_input
 from tests.test_durable_engine import FAST, Scripted, respond
 
