@@ -2,7 +2,8 @@
 
 On the Invoke API listener (DESIGN §4): ``POST /2015-03-31/functions/{name}/invocations`` (Invoke),
 ``POST /2021-11-15/functions/{name}/response-streaming-invocations`` (InvokeWithResponseStream) and ``GET /healthz``
-(the supervisor's status, ``invoke_api.health``); other paths answer the Go emulator's plain-text 404. The invoke
+(the supervisor's status, ``invoke_api.health``), the durable execution APIs under ``/2025-12-01/``
+(``invoke_api.durable_api``); other paths answer the Go emulator's plain-text 404. The invoke
 paths take POST only, as Lambda's do (the Go emulator takes any method): another method matches no operation of
 Lambda's API, and Lambda answers it 403 ``AccessDeniedException``, "Unable to determine service/operation name to be
 authorized" (the answer AWS documents for an API Gateway integration that calls a function's ``invocations`` path
@@ -22,7 +23,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
-from invoke_api import function_url, health, invoke, stream_invoke
+from invoke_api import durable_api, function_url, health, invoke, stream_invoke
 from invoke_api.responses import StartResponse, plain_text, service_error
 from invoke_api.supervisor_client import SupervisorClient
 from pyrie_core.frontend_contract import FUNCTION_URL_LISTENER_ENV
@@ -87,6 +88,8 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
             return route(_client, environ, start_response, match["name"])
     if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
         return health.handle(_client, start_response)
+    if path.startswith(durable_api.PREFIX):
+        return durable_api.handle(_client, environ, start_response)
     return plain_text(start_response, 404, "404 page not found\n")
 
 

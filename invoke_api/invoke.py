@@ -74,6 +74,7 @@ def handle(
         headers.append(("Lambda-Runtime-Function-Response-Mode", "streaming"))
     elif first.length is not None:
         headers.append(("Content-Length", str(first.length)))
+    headers += first.headers.items()  # a durable execution's X-Amz-Durable-Execution-Arn
     relay = Relay(client, conn, environ, first.request_id)
     if request.log_type == "Tail" and not first.streaming:
         return _answer_with_log(relay, start_response, headers)
@@ -140,6 +141,7 @@ def read_invoke(environ: dict[str, Any], name: str, *, stream: bool = False) -> 
         trace_id=_header_value(environ.get("HTTP_X_AMZN_TRACE_ID")),
         tenant_id=_header_value(environ.get("HTTP_X_AMZ_TENANT_ID")),
         stream=stream,
+        durable_execution_name=environ.get("HTTP_X_AMZ_DURABLE_EXECUTION_NAME") or None,
     )
 
 
@@ -184,12 +186,12 @@ def _client_context(header: str | None) -> str | None:
 
 def answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
     extra = [("X-Amz-Log-Result", end.log_result)] if end.log_result else []
+    extra += end.headers.items()  # Retry-After, X-Amz-Durable-Execution-Arn
     if end.outcome is Outcome.FUNCTION_ERROR:
         return function_error(start_response, end.body, end.request_id, end.executed_version, extra)
     if end.outcome is Outcome.SERVICE_ERROR:
         status = end.status or 500
         code = end.error_type or "ServiceException"
-        extra += list(end.headers.items())
         return service_error(
             start_response,
             status,

@@ -17,7 +17,7 @@ from typing import Any
 from . import logs
 from .api import Invocation, RuntimeApi, RuntimeApiError, StreamAborted
 from .context import FunctionInfo, make_context, parse_deadline
-from .errors import ErrorBody, FaultError, error_from_exception, error_from_fault, make_error
+from .function_errors import ErrorBody, FaultError, error_from_exception, error_from_fault, make_error
 from .handler import Handler, load_handler, prepend_sys_path
 from .marshalling import Marshaller
 from .streaming import STREAMING_ATTRIBUTE, as_stream, first_chunk, iterate_body, stream_content_type, to_bytes

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import CONTEXT_UNMARSHAL_ERROR, FaultError
+from .function_errors import CONTEXT_UNMARSHAL_ERROR, FaultError
 
 # The W3C trace-context fields of the client context that `LambdaContext.w3c()` exposes (as awslambdaric).
 _W3C_FIELDS = ("traceparent", "tracestate", "baggage")

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .errors import (
+from .function_errors import (
     BUILT_IN_MODULE_CONFLICT,
     HANDLER_NOT_FOUND,
     IMPORT_MODULE_ERROR,

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ErrorBody, format_error_log
+from .function_errors import ErrorBody, format_error_log
 
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
 TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from .errors import MARSHAL_ERROR, UNMARSHAL_ERROR, FaultError
+from .function_errors import MARSHAL_ERROR, UNMARSHAL_ERROR, FaultError
 
 JSON_CONTENT_TYPE = "application/json"
 BYTES_CONTENT_TYPE = "application/unknown"

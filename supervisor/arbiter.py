@@ -34,6 +34,7 @@ import gevent.socket
 
 from pyrie_core.lambda_errors import exit_description
 from supervisor.config import Config
+from supervisor.durable.desk import Desk
 from supervisor.frontend.gunicorn_process import FrontEnd
 from supervisor.frontend.gunicorn_spawn import spawn_gunicorn
 from supervisor.frontend.listeners import Listeners
@@ -93,11 +94,12 @@ class Supervisor:
         self._function_log = FunctionLog()
         self._reactor = Reactor()
         self.pool = Pool(config, self._function_log, self._reactor, self.containment)
+        self.desk = Desk(self.pool, config)  # durable invokes and the durable APIs; every other invoke: the pool
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
-        self._pipe_servers = [PipeServer(pipe, self.pool)]
+        self._pipe_servers = [PipeServer(pipe, self.desk)]
         if listeners.pipe_tcp is not None:
             pipe_tcp = gevent.socket.socket(fileno=listeners.pipe_tcp.detach())
-            self._pipe_servers.append(PipeServer(pipe_tcp, self.pool, token=config.supervisor_token))
+            self._pipe_servers.append(PipeServer(pipe_tcp, self.desk, token=config.supervisor_token))
         self._frontend = FrontEnd(gunicorn, self._frontend_exited)
         watch = config.pool.watch_path
         self._watcher = CodeWatcher(watch, self.pool.code_changed) if watch else None
@@ -108,6 +110,7 @@ class Supervisor:
         for server in self._pipe_servers:
             server.start()
         self.pool.start()
+        self.desk.start()
         if self._watcher is not None:
             self._watcher.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -164,6 +167,7 @@ class Supervisor:
         self._frontend.stop_accepting()
         if self._watcher is not None:
             self._watcher.stop()
+        self.desk.close()  # before the pool: no durable invoke starts or is judged while environments go
         self.pool.shutdown(SHUTDOWN_GRACE_S)
         gevent.sleep(FLUSH_S)
         self._frontend.stop(FRONTEND_EXIT_S)

@@ -14,6 +14,7 @@ runtime client, so ``pyrie app.handler`` needs nothing else installed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from typing import Any, Final
 from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV
 from supervisor.config import Config, ConfigError, FunctionConfig, PoolConfig, SnapStartConfig, frozen_env
+from supervisor.durable.settings import durable_config, durable_runtime_env
 
 __all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
 
@@ -210,6 +212,14 @@ OPTIONS: Final = (
         "payload-format-2.0 event",
         "HOST:PORT",
     ),
+    Option(
+        "--durable-store",
+        "PYRIE_DURABLE_STORE",
+        None,
+        "a durable function's executions are kept in this SQLite file, so a restarted pyrie resumes their waits, "
+        "retries and callbacks (default: in memory)",
+        "PATH",
+    ),
 )
 _BY_FLAG: Final = {option.flag: option for option in OPTIONS}
 
@@ -223,6 +233,10 @@ Function settings, read from the environment as the Go emulator does:
                                    the handler, ahead of the last word of the bootstrap command
   AWS_LAMBDA_LOG_FORMAT            Text (default) or JSON: platform lines as Lambda's JSON records
   AWS_LAMBDA_MAX_CONCURRENCY       Lambda Managed Instances: each environment takes up to this many invokes at once
+  AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT
+                                   seconds: makes the function durable, pyrie plays the durable execution service
+  AWS_LAMBDA_DURABLE_RETENTION_PERIOD_IN_DAYS
+                                   days a closed durable execution stays readable (default 14)
 
 pyrie's own, read from the environment only:
   PYRIE_SUPERVISOR_TOKEN           the secret a front end must present on --supervisor-address
@@ -336,6 +350,13 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
             raise ConfigError(f"--watch: {watch_path} does not exist")
     gunicorn_config = _gunicorn_config(value("--gunicorn-config"), cwd or os.getcwd())
     supervisor_address, supervisor_token = _supervisor_listener(value("--supervisor-address"), env)
+    durable = durable_config(env, value("--durable-store"), cwd or os.getcwd())
+    if durable is not None:
+        durable_env = durable_runtime_env(function.base_env, env, invoke_address)
+        if function.snapstart is not None:  # SnapStart's credentials come from its endpoint, not these variables
+            for credential in CREDENTIAL_ENV:
+                durable_env.pop(credential, None)
+        function = dataclasses.replace(function, base_env=frozen_env(durable_env))
 
     return Config(
         function=function,
@@ -361,6 +382,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         gunicorn_config=gunicorn_config,
         supervisor_address=supervisor_address,
         supervisor_token=supervisor_token,
+        durable=durable,
     )
 
 

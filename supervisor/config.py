@@ -11,7 +11,7 @@ from pyrie_core.function_names import function_arn
 from pyrie_core.limits import Limits
 from runtime_api.credentials_routes import CREDENTIALS_PATH
 
-__all__ = ["Config", "ConfigError", "FunctionConfig", "PoolConfig", "SnapStartConfig"]
+__all__ = ["Config", "ConfigError", "DurableConfig", "FunctionConfig", "PoolConfig", "SnapStartConfig"]
 
 
 class ConfigError(ValueError):
@@ -89,6 +89,15 @@ class PoolConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DurableConfig:
+    """A durable function's ``DurableConfig`` (``AWS_LAMBDA_DURABLE_*``) and where its executions are kept."""
+
+    execution_timeout_s: int  # DurableConfig.ExecutionTimeout
+    retention_days: int = 14  # DurableConfig.RetentionPeriodInDays
+    store_path: str | None = None  # --durable-store: a SQLite file; None keeps executions in memory
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     function: FunctionConfig
     invoke_address: Address
@@ -104,6 +113,7 @@ class Config:
     # the secret a front end must present on supervisor_address
     supervisor_token: str | None = field(default=None, repr=False)
     limits: Limits = field(default_factory=Limits)
+    durable: DurableConfig | None = None  # None: the function is not durable
 
 
 def frozen_env(env: Mapping[str, str]) -> Mapping[str, str]:

@@ -80,11 +80,11 @@ class Invocation:
 
     # -- the response, as the runtime produces it --------------------------------------------------------------
 
-    def respond(self, content_type: str | None, body: bytes) -> None:
-        """A whole buffered response: one write of head, body and end."""
+    def respond(self, content_type: str | None, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """A whole buffered response: one write of head, body and end (``headers`` go on the head)."""
         if self.finished.is_set():
             return
-        head = self._make_head(content_type, streaming=False, length=len(body))
+        head = self._make_head(content_type, streaming=False, length=len(body), headers=headers)
         end = self._end(Outcome.OK)
         chunks = [Chunk(body[i : i + CHUNK_SIZE]) for i in range(0, len(body), CHUNK_SIZE)]
         self.bytes_out = len(body)
@@ -115,9 +115,9 @@ class Invocation:
         """The streamed body ended normally."""
         self._finish(self._end(Outcome.OK))
 
-    def fail(self, error_type: str, body: bytes) -> None:
+    def fail(self, error_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         """A function error: Lambda answers 200 with X-Amz-Function-Error: Unhandled and ``body``."""
-        self._finish(self._end(Outcome.FUNCTION_ERROR, error_type=error_type, body=body))
+        self._finish(self._end(Outcome.FUNCTION_ERROR, error_type=error_type, body=body, headers=headers))
 
     def fail_platform(self, error_type: str, message: str) -> None:
         """A function error that Lambda itself detected (timeout, crash, oversize): its JSON body."""
@@ -126,9 +126,9 @@ class Invocation:
         self.platform_failure = True
         self.fail(error_type, errors.function_error_body(error_type, f"RequestId: {self.request_id} Error: {message}"))
 
-    def acknowledge(self, status: int) -> None:
+    def acknowledge(self, status: int, headers: dict[str, str] | None = None) -> None:
         """Success without a response body (202 for an Event invoke, 204 for a DryRun)."""
-        self._finish(self._end(Outcome.OK, status=status))
+        self._finish(self._end(Outcome.OK, status=status, headers=headers))
 
     def reject(self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str) -> None:
         """A service error: the invoke did not run (unknown function, throttled...)."""
@@ -137,13 +137,20 @@ class Invocation:
 
     # -- internals ----------------------------------------------------------------------------------------------
 
-    def _make_head(self, content_type: str | None, streaming: bool, length: int | None = None) -> Head:
+    def _make_head(
+        self,
+        content_type: str | None,
+        streaming: bool,
+        length: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Head:
         self._head = Head(
             request_id=self.request_id,
             content_type=content_type or DEFAULT_CONTENT_TYPE,
             streaming=streaming,
             executed_version=self.executed_version,
             length=length,
+            headers=headers or {},
         )
         return self._head
 

@@ -9,6 +9,8 @@ import pytest
 
 from pyrie_core.pipe.frames import NEED_DATA, FrameDecoder, encode_frame
 from pyrie_core.pipe.messages import (
+    ApiRequest,
+    ApiResponse,
     Cancel,
     Chunk,
     End,
@@ -38,11 +40,22 @@ MESSAGES: list[Message] = [
         trace_id="Root=1-5759e988-bd862e3fe1be46a994272793",
         tenant_id="tenant-1",
         stream=True,
+        durable_execution_name="order-42",
     ),
     Cancel(),
     Cancel(reason="shutting down"),
     Head(request_id="r-1", content_type="application/json", streaming=False, executed_version="$LATEST", length=12),
     Head(request_id="r-2", content_type="text/event-stream", streaming=True, executed_version="3"),
+    Head(
+        request_id="r-4",
+        content_type="application/json",
+        streaming=False,
+        executed_version="$LATEST",
+        length=2,
+        headers={
+            "X-Amz-Durable-Execution-Arn": "arn:aws:lambda:us-east-1:012345678912:function:f:$LATEST/durable-execution/"
+        },
+    ),
     Chunk(data=b""),
     Chunk(data=b"\x00" * 1024 + b"data: x\n\n"),
     End(outcome=Outcome.OK, request_id="r-1"),
@@ -76,6 +89,20 @@ MESSAGES: list[Message] = [
             ),
         ),
     ),
+    ApiRequest(method="GET", path="/2025-12-01/durable-executions/arn%3Aaws%3Alambda"),
+    ApiRequest(
+        method="POST",
+        path="/2025-12-01/durable-execution-callbacks/Y2I%3D/succeed",
+        query="x=1&y=%2F",
+        headers={"Content-Type": "application/octet-stream"},
+        body=b"\x00\xff{}",
+    ),
+    ApiResponse(status=202),
+    ApiResponse(
+        status=404,
+        headers={"Content-Type": "application/json", "X-Amzn-ErrorType": "ResourceNotFoundException"},
+        body=b'{"Type":"User","Message":"Durable execution not found"}',
+    ),
 ]
 IDS = [
     "invoke-minimal",
@@ -84,6 +111,7 @@ IDS = [
     "cancel-reason",
     "head-buffered",
     "head-streaming",
+    "head-extra-headers",
     "chunk-empty",
     "chunk-binary",
     "end-ok",
@@ -93,6 +121,10 @@ IDS = [
     "status-request",
     "status-no-environments",
     "status-two-environments",
+    "api-request-minimal",
+    "api-request-full",
+    "api-response-empty",
+    "api-response-error",
 ]
 
 
@@ -142,6 +174,8 @@ def test_encode_gives_every_field_and_the_kind(message):
         Hello: Kind.HELLO,
         StatusRequest: Kind.STATUS_REQUEST,
         Status: Kind.STATUS,
+        ApiRequest: Kind.API_REQUEST,
+        ApiResponse: Kind.API_RESPONSE,
     }
     assert encoded["t"] == kinds[type(message)]
 
@@ -157,11 +191,24 @@ def test_kind_numbers_are_fixed():
         "HELLO": 6,
         "STATUS_REQUEST": 7,
         "STATUS": 8,
+        "API_REQUEST": 9,
+        "API_RESPONSE": 10,
     }
 
 
 def test_every_message_type_is_covered_by_the_round_trip():
-    assert {type(message) for message in MESSAGES} == {Invoke, Cancel, Head, Chunk, End, Hello, StatusRequest, Status}
+    assert {type(message) for message in MESSAGES} == {
+        Invoke,
+        Cancel,
+        Head,
+        Chunk,
+        End,
+        Hello,
+        StatusRequest,
+        Status,
+        ApiRequest,
+        ApiResponse,
+    }
 
 
 def test_status_environments_travel_as_plain_maps():
@@ -224,7 +271,7 @@ def test_end_outcome_of_the_wrong_type_is_a_protocol_error():
 # --- malformed messages ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("t", [0, 9, -1, 255, "1", "INVOKE", 1.0, None, b"\x01", [1]])
+@pytest.mark.parametrize("t", [0, 11, -1, 255, "1", "INVOKE", 1.0, None, b"\x01", [1]])
 def test_unknown_message_type_is_a_protocol_error(t):
     with pytest.raises(ProtocolError, match="unknown message type"):
         decode(through_the_pipe({"t": t, "reason": "x"}))
@@ -247,10 +294,13 @@ def test_a_map_without_a_type_is_a_protocol_error():
         (Kind.CHUNK, "data"),
         (Kind.END, "outcome"),
         (Kind.END, "request_id"),
+        (Kind.API_REQUEST, "method"),
+        (Kind.API_REQUEST, "path"),
+        (Kind.API_RESPONSE, "status"),
     ],
 )
 def test_a_missing_required_field_is_a_protocol_error(kind, missing):
-    with pytest.raises(ProtocolError, match=f"malformed {kind.name.title()} message"):
+    with pytest.raises(ProtocolError, match=f"malformed {kind.name.title().replace('_', '')} message"):
         decode(valid_map(kind, **{missing: ...}))
 
 
@@ -303,6 +353,17 @@ def test_a_bytes_key_is_a_protocol_error():
         (Kind.STATUS, "version", b"$LATEST"),
         (Kind.STATUS, "max_concurrency", "10"),
         (Kind.STATUS, "max_concurrency", True),
+        (Kind.INVOKE, "durable_execution_name", b"order-42"),
+        (Kind.HEAD, "headers", [["X-Amz-Durable-Execution-Arn", "a"]]),
+        (Kind.API_REQUEST, "method", b"GET"),
+        (Kind.API_REQUEST, "path", None),
+        (Kind.API_REQUEST, "query", 1),
+        (Kind.API_REQUEST, "headers", None),
+        (Kind.API_REQUEST, "body", "{}"),  # str where bytes belong
+        (Kind.API_RESPONSE, "status", "200"),
+        (Kind.API_RESPONSE, "status", True),
+        (Kind.API_RESPONSE, "headers", [["Content-Type", "application/json"]]),
+        (Kind.API_RESPONSE, "body", None),
     ],
 )
 def test_a_field_of_the_wrong_type_is_a_protocol_error(kind, name, value):
@@ -314,6 +375,8 @@ def test_a_field_of_the_wrong_type_is_a_protocol_error(kind, name, value):
         Kind.END: "End",
         Kind.HELLO: "Hello",
         Kind.STATUS: "Status",
+        Kind.API_REQUEST: "ApiRequest",
+        Kind.API_RESPONSE: "ApiResponse",
     }
     with pytest.raises(ProtocolError, match=rf"^{cls[kind]}\.{name} must be "):
         decode(valid_map(kind, **{name: value}))
@@ -338,9 +401,10 @@ def test_a_bool_where_an_int_belongs_is_a_protocol_error(encoded):
     [{"Retry-After": 1}, {"Retry-After": b"1"}, {b"Retry-After": "1"}, {"Retry-After": None}],
     ids=["int-value", "bytes-value", "bytes-name", "nil-value"],
 )
-def test_end_headers_must_map_str_to_str(headers):
-    with pytest.raises(ProtocolError):
-        decode(valid_map(Kind.END, headers=headers))
+@pytest.mark.parametrize("kind", [Kind.END, Kind.HEAD, Kind.API_REQUEST, Kind.API_RESPONSE])
+def test_headers_must_map_str_to_str(headers, kind):
+    with pytest.raises(ProtocolError, match=r"\.headers must map str to str"):
+        decode(valid_map(kind, headers=headers))
 
 
 @pytest.mark.parametrize(

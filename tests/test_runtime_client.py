@@ -23,7 +23,7 @@ from pyrie_runtime_client import StreamingResponse, streaming
 from pyrie_runtime_client.api import RuntimeApi, RuntimeApiError, StreamAborted, invocation_path
 from pyrie_runtime_client.chunked import LAST_CHUNK, encode_chunk, encode_error_trailers, encode_trailers, field_value
 from pyrie_runtime_client.context import FunctionInfo, make_context, parse_deadline
-from pyrie_runtime_client.errors import (
+from pyrie_runtime_client.function_errors import (
     FaultError,
     error_from_exception,
     error_from_fault,

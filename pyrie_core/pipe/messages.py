@@ -1,9 +1,10 @@
 """The messages carried in frames between the invoke front end and the supervisor.
 
 Front end -> supervisor: ``INVOKE`` (one per invoke), ``CANCEL`` (the client went away), ``STATUS_REQUEST`` (a
-health check), and ``HELLO`` (the shared token, first on every TCP connection of a split deployment).
-Supervisor -> front end: ``HEAD`` (the response starts), ``CHUNK`` (body bytes), ``END`` (exactly one, last), and
-``STATUS`` (the answer to a ``STATUS_REQUEST``).
+health check), ``API_REQUEST`` (a call of another operation of Lambda's API the supervisor serves: the durable
+execution APIs), and ``HELLO`` (the shared token, first on every TCP connection of a split deployment).
+Supervisor -> front end: ``HEAD`` (the response starts), ``CHUNK`` (body bytes), ``END`` (exactly one, last),
+``STATUS`` (the answer to a ``STATUS_REQUEST``) and ``API_RESPONSE`` (the answer to an ``API_REQUEST``, whole).
 
 An invoke that fails before any byte of its response exists (throttled, unknown function, function error) is
 answered by ``END`` alone. ``HELLO`` has no answer: a supervisor that does not accept the token closes the
@@ -20,6 +21,8 @@ from typing import Any, Final
 
 __all__ = [
     "CHUNK_SIZE",
+    "ApiRequest",
+    "ApiResponse",
     "Cancel",
     "Chunk",
     "End",
@@ -54,6 +57,8 @@ class Kind(enum.IntEnum):
     HELLO = 6
     STATUS_REQUEST = 7
     STATUS = 8
+    API_REQUEST = 9
+    API_RESPONSE = 10
 
 
 class Outcome(enum.StrEnum):
@@ -73,6 +78,7 @@ class Invoke:
     trace_id: str | None = None  # the caller's X-Amzn-Trace-Id
     tenant_id: str | None = None
     stream: bool = False  # the caller asked for InvokeWithResponseStream
+    durable_execution_name: str | None = None  # the caller's X-Amz-Durable-Execution-Name (durable functions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,7 @@ class Head:
     streaming: bool  # the runtime answered in streaming mode
     executed_version: str
     length: int | None = None  # total body length, known for buffered responses
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (X-Amz-Durable-Execution-Arn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +109,8 @@ class End:
     error_type: str | None = None  # Lambda's errorType, or the service error code
     body: bytes = b""  # the error body (function and service errors)
     status: int | None = None  # the HTTP status of a service error
-    headers: dict[str, str] = field(default_factory=dict)  # extra headers of a service error (Retry-After)
+    # extra response headers: a service error's Retry-After, a durable execution's X-Amz-Durable-Execution-Arn
+    headers: dict[str, str] = field(default_factory=dict)
     log_result: str | None = None  # base64 of the log tail, when asked for
 
 
@@ -133,7 +141,27 @@ class Status:
     environments: tuple[EnvironmentStatus, ...] = ()
 
 
-Message = Invoke | Cancel | Head | Chunk | End | Hello | StatusRequest | Status
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """An HTTP request for an operation the supervisor answers whole (the durable execution APIs), as received."""
+
+    method: str
+    path: str  # still percent-encoded, without the query
+    query: str = ""  # without the "?"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """The whole answer to an ``ApiRequest``: Lambda's rest-json status, headers and body."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+Message = Invoke | Cancel | Head | Chunk | End | Hello | StatusRequest | Status | ApiRequest | ApiResponse
 
 _KIND_OF: Final[dict[type, Kind]] = {
     Invoke: Kind.INVOKE,
@@ -144,6 +172,8 @@ _KIND_OF: Final[dict[type, Kind]] = {
     Hello: Kind.HELLO,
     StatusRequest: Kind.STATUS_REQUEST,
     Status: Kind.STATUS,
+    ApiRequest: Kind.API_REQUEST,
+    ApiResponse: Kind.API_RESPONSE,
 }
 _CLASS_OF: Final[dict[int, type]] = {kind.value: cls for cls, kind in _KIND_OF.items()}
 _NAMES: Final[dict[type, tuple[str, ...]]] = {cls: tuple(f.name for f in fields(cls)) for cls in _KIND_OF}
@@ -183,9 +213,11 @@ def _check_types(message: Any) -> None:
         value = getattr(message, name)
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in _as_tuple(expected)):
             raise ProtocolError(f"{type(message).__name__}.{name} must be {expected}, not {type(value).__name__}")
+    if isinstance(message, End | Head | ApiRequest | ApiResponse) and not all(
+        type(k) is str and type(v) is str for k, v in message.headers.items()
+    ):
+        raise ProtocolError(f"{type(message).__name__}.headers must map str to str")
     if isinstance(message, End):
-        if not all(type(k) is str and type(v) is str for k, v in message.headers.items()):
-            raise ProtocolError("End.headers must map str to str")
         try:
             object.__setattr__(message, "outcome", Outcome(message.outcome))
         except ValueError:
@@ -241,6 +273,7 @@ _TYPES: Final[dict[type, dict[str, Any]]] = {
         "trace_id": _OPT_STR,
         "tenant_id": _OPT_STR,
         "stream": bool,
+        "durable_execution_name": _OPT_STR,
     },
     Cancel: {"reason": str},
     Head: {
@@ -249,6 +282,7 @@ _TYPES: Final[dict[type, dict[str, Any]]] = {
         "streaming": bool,
         "executed_version": str,
         "length": (int, type(None)),
+        "headers": dict,
     },
     Chunk: {"data": bytes},
     End: {
@@ -264,4 +298,6 @@ _TYPES: Final[dict[type, dict[str, Any]]] = {
     Hello: {"token": str},
     StatusRequest: {},
     Status: {"function": str, "version": str, "max_concurrency": int, "environments": tuple},
+    ApiRequest: {"method": str, "path": str, "query": str, "headers": dict, "body": bytes},
+    ApiResponse: {"status": int, "headers": dict, "body": bytes},
 }

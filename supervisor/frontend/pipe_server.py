@@ -3,8 +3,9 @@
 Each connection is served by one greenlet that reads frames: an ``Invoke`` is handed to the pool with the connection
 itself as the response sink; a ``Cancel`` or the connection's end while an invoke runs means the client went away,
 and the invoke goes on with its output dropped (as Lambda does); a ``StatusRequest`` between invokes is answered at
-once with the pool's ``Status``. The response's frames are queued on the connection by whichever greenlet produces
-them (the Runtime API's, a timer's) and never wait for the peer (``supervisor.frontend.pipe_connection``).
+once with the pool's ``Status``, and an ``ApiRequest`` (the durable execution APIs) with its ``ApiResponse``. The
+response's frames are queued on the connection by whichever greenlet produces them (the Runtime API's, a timer's)
+and never wait for the peer (``supervisor.frontend.pipe_connection``).
 
 Nothing a peer does holds the supervisor: a frame that has begun must arrive whole within ``FRAME_REST_S``; a server
 given a token (the TCP listener of a split deployment) requires a ``Hello`` carrying it as the first frame of every
@@ -25,7 +26,16 @@ import gevent.pool
 import gevent.server
 
 from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameError
-from pyrie_core.pipe.messages import Cancel, Hello, Invoke, ProtocolError, Status, StatusRequest
+from pyrie_core.pipe.messages import (
+    ApiRequest,
+    ApiResponse,
+    Cancel,
+    Hello,
+    Invoke,
+    ProtocolError,
+    Status,
+    StatusRequest,
+)
 from supervisor.frontend.pipe_connection import FRAME_REST_S, SEND_BUFFER, PipeConnection
 from supervisor.invocation import Invocation, ResponseSink
 
@@ -43,11 +53,15 @@ MAX_CONNECTIONS: Final = 10_000
 
 
 class InvokeTaker(Protocol):
-    """What the pipe hands its requests to (the pool)."""
+    """What the pipe hands its requests to (the desk: durable invokes to their service, the rest to the pool)."""
 
     def submit(self, request: Invoke, sink: ResponseSink) -> Invocation: ...
 
     def status(self) -> Status: ...
+
+    def answer(self, request: ApiRequest) -> ApiResponse:
+        """An API request answered whole, at once (it never waits on a peer)."""
+        ...
 
 
 class PipeServer:
@@ -107,6 +121,8 @@ class PipeServer:
                     invocation = self._pool.submit(message, conn)
                 elif isinstance(message, StatusRequest):
                     conn.send(self._pool.status())
+                elif isinstance(message, ApiRequest):
+                    conn.send(self._pool.answer(message))
                 else:
                     raise ProtocolError(f"unexpected {type(message).__name__} from the front end")
         except (FrameError, ProtocolError) as exc:

@@ -1,0 +1,1 @@
+"""Durable functions in pyrie: the settings, the desk that routes their invokes and API calls, the pool invoker."""

@@ -1,0 +1,65 @@
+"""The SQLite store keeps everything an execution is, and writes only what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyrie_durable import MemoryStore, SqliteStore, checkpoint
+from pyrie_durable.codec import execution_record, parse_updates
+from pyrie_durable.model import ErrorObject, Execution
+from pyrie_durable.states import ExecutionStatus
+from tests.test_durable_checkpoint import FUNCTION, T0
+
+
+def _snapshot(execution: Execution) -> tuple[object, ...]:
+    return (execution_record(execution), list(execution.operations.values()), execution.events)
+
+
+def _busy_execution() -> Execution:
+    execution = checkpoint.new_execution(FUNCTION, name="kept", execution_id="e-9", input_payload="{}", now=T0)
+    token = checkpoint.begin_invocation(execution, "inv")["CheckpointToken"]
+    updates = [
+        {"Id": "ctx", "Type": "CONTEXT", "Action": "START", "Name": "group"},
+        {"Id": "s1", "Type": "STEP", "Action": "START", "ParentId": "ctx"},
+        {
+            "Id": "s1",
+            "Type": "STEP",
+            "Action": "RETRY",
+            "ParentId": "ctx",
+            "Error": {"ErrorMessage": "x", "StackTrace": ["a", "b"]},
+            "StepOptions": {"NextAttemptDelaySeconds": 3},
+        },
+        {"Id": "w", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 9}},
+        {"Id": "cb", "Type": "CALLBACK", "Action": "START", "CallbackOptions": {"HeartbeatTimeoutSeconds": 4}},
+    ]
+    checkpoint.apply_checkpoint(execution, token, parse_updates(updates), "client", T0 + 1)
+    return execution
+
+
+def test_an_execution_survives_the_round_trip(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    execution = _busy_execution()
+    store.save(execution)
+    assert not execution.dirty_operations and execution.saved_events == len(execution.events)
+    (loaded,) = SqliteStore(tmp_path / "s.sqlite").load()
+    assert _snapshot(loaded) == _snapshot(execution)
+    assert loaded.callbacks == execution.callbacks and loaded.last_checkpoint == execution.last_checkpoint
+
+    # Later changes are written incrementally and read back the same.
+    checkpoint.complete_due(execution, T0 + 5)
+    checkpoint.close(execution, ExecutionStatus.FAILED, T0 + 6, error=ErrorObject(message="m", type="T"))
+    assert execution.dirty_operations == {"s1", "cb", "e-9"}
+    store.save(execution)
+    (loaded,) = SqliteStore(tmp_path / "s.sqlite").load()
+    assert _snapshot(loaded) == _snapshot(execution)
+    assert loaded.status is ExecutionStatus.FAILED and not loaded.running
+
+    store.delete(execution.arn)
+    assert SqliteStore(tmp_path / "s.sqlite").load() == []
+
+
+def test_the_memory_store_keeps_nothing() -> None:
+    store = MemoryStore()
+    execution = _busy_execution()
+    store.save(execution)
+    assert store.load() == [] and not execution.dirty_operations
