@@ -32,6 +32,7 @@ COPY pyrie_core /usr/src/pyrie/pyrie_core
 COPY supervisor /usr/src/pyrie/supervisor
 COPY runtime_api /usr/src/pyrie/runtime_api
 COPY invoke_api /usr/src/pyrie/invoke_api
+COPY pyrie_durable /usr/src/pyrie/pyrie_durable
 COPY pyrie_runtime_client /usr/src/pyrie/pyrie_runtime_client
 RUN PYTHON="$(command -v python3.12 || command -v python3.11)" \
     && "$PYTHON" -m venv /usr/local/pyrie \
