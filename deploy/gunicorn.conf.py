@@ -24,8 +24,9 @@ from invoke_api import gunicorn_settings as pyrie
 bind = pyrie.bind()
 
 # Streamed responses need an asynchronous worker: each request is a greenlet that relays chunks as they arrive.
-# gevent_pywsgi serves HTTP with gevent's pywsgi (lighter than gunicorn's own parser, the "gevent" class). Under pyrie
-# this is fixed: pyrie passes it on gunicorn's command line.
+# pyrie's worker class is gunicorn's gevent_pywsgi (gevent's pywsgi, lighter than gunicorn's own parser, the "gevent"
+# class) with a lighter request handler (invoke_api/gunicorn_worker.py). Under pyrie this is fixed: pyrie passes it
+# on gunicorn's command line.
 worker_class = pyrie.WORKER_CLASS
 
 # Import the application once in the master, before the workers are forked: they boot in milliseconds.

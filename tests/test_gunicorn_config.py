@@ -105,7 +105,7 @@ def test_pyrie_defaults_and_the_deploy_file_agree():
     assert deploy["graceful_timeout"] == "80"
     assert deploy["workers"] == "3"
     assert deploy["keepalive"] == str(gunicorn_settings.KEEPALIVE_S)
-    assert deploy["worker_class"] == gunicorn_settings.WORKER_CLASS == "gevent_pywsgi"
+    assert deploy["worker_class"] == gunicorn_settings.WORKER_CLASS == "invoke_api.gunicorn_worker.InvokeWorker"
     assert deploy["preload_app"] == "True"
     assert deploy["control_socket_disable"] == "True"
 
@@ -130,7 +130,7 @@ def test_a_user_file_wins_over_pyrie_defaults_and_keeps_the_rest(tmp_path):
     settings = printed_settings("-c", FRONTEND_CONFIG, env={"PYRIE_GUNICORN_CONFIG": str(user)})
     assert (settings["workers"], settings["keepalive"]) == ("5", "10")
     assert settings["graceful_timeout"] == str(gunicorn_settings.graceful_timeout({}))  # not in the file: pyrie's
-    assert settings["worker_class"] == "gevent_pywsgi"
+    assert settings["worker_class"] == "invoke_api.gunicorn_worker.InvokeWorker"
 
 
 def test_gunicorn_cmd_args_win_over_the_files_and_flags_over_both(tmp_path):
