@@ -32,7 +32,8 @@ worker_class = pyrie.WORKER_CLASS
 # Import the application once in the master, before the workers are forked: they boot in milliseconds.
 preload_app = True
 
-# Worker processes: WEB_CONCURRENCY, else one per CPU. pyrie's --workers / PYRIE_WORKERS overrides it.
+# Worker processes: WEB_CONCURRENCY, else one (a gevent worker relays many invokes at once; the supervisor runs
+# out of CPU first). pyrie's --workers / PYRIE_WORKERS overrides it.
 workers = pyrie.workers()
 
 # Simultaneous connections per worker; each in-flight invoke (and each idle keep-alive connection) holds one.
