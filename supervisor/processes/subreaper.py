@@ -9,7 +9,6 @@ reset finds and kills them. There is no library call for this in the standard li
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import sys
 from typing import Final
@@ -25,7 +24,9 @@ def become_subreaper() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The process's own symbols include libc's (ctypes.util.find_library would run `ldconfig -p` to find it, a
+        # fork and exec on the way to the first invoke).
+        libc = ctypes.CDLL(None, use_errno=True)
         ok = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         ok = False
