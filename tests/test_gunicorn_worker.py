@@ -167,3 +167,37 @@ MALFORMED = {
 def test_malformed_header_lines_are_refused_where_pywsgi_drops_them(name: str) -> None:
     assert exchange(InvokeHandler, MALFORMED[name]).startswith(b"HTTP/1.1 400 ")
     assert exchange(PyWSGIHandler, MALFORMED[name]).startswith(b"HTTP/1.1 200 ")
+
+
+heard: list[Any] = []
+
+
+def hear(event: Any) -> None:
+    heard.append(event)
+
+
+def test_gevent_plugins_still_hear_every_patch_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from gevent import events
+
+    from invoke_api import gunicorn_worker
+
+    group = events.GeventWillPatchAllEvent.ENTRY_POINT_NAME
+    plugin = metadata.EntryPoint(name="test", value=f"{__name__}:hear", group=group)
+    lookups: list[int] = []
+
+    def entry_points() -> metadata.EntryPoints:
+        lookups.append(1)
+        return metadata.EntryPoints([plugin])
+
+    monkeypatch.setattr(gunicorn_worker.metadata, "entry_points", entry_points)
+    original = events.notify_and_call_entry_points
+    event = events.GeventWillPatchAllEvent({}, {})
+    with gunicorn_worker._plugins_found_once():
+        for _ in range(3):
+            events.notify_and_call_entry_points(event)
+            events.notify_and_call_entry_points(events.GeventDidPatchAllEvent({}, {}))
+    assert heard == [event] * 3
+    assert len(lookups) == 1
+    assert events.notify_and_call_entry_points is original
