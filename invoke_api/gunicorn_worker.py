@@ -15,12 +15,15 @@ answers) is pywsgi's own. Name it to gunicorn as ``invoke_api.gunicorn_worker.In
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from typing import Any, Final
 
 from gevent import events, pywsgi
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
+
+from pyrie_core.socket_io import send_all
 
 __all__ = ["InvokeHandler", "InvokeWorker", "RequestHeaders", "read_headers"]
 
@@ -30,6 +33,8 @@ MAX_LINE: Final = 65536
 MAX_HEADERS: Final = 100
 _NOT_IN_ENVIRON: Final = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))  # as pywsgi: only the CGI names carry them
 _WRITE_TOGETHER: Final = 64 * 1024  # a first piece of body up to this size leaves in the head's send
+_GATHER_MIN: Final = 4096  # a chunk of a streamed body at least this large is sent with its framing, not copied into it
+_HTTP_VERSIONS: Final = frozenset(("HTTP/1.1", "HTTP/1.0"))
 
 
 class RequestHeaders:
@@ -107,6 +112,11 @@ def read_headers(rfile: Any, *_: Any) -> RequestHeaders:
 
 class InvokeHandler(PyWSGIHandler):
     MessageClass = staticmethod(read_headers)
+    # pywsgi's own attributes, set per request: the status line (bytes, or a str once the socket failed), the status
+    # code (negative once the socket failed) and the Date the application gave.
+    status: Any
+    code: int
+    provided_date: Any
 
     def get_environ(self) -> dict[str, Any]:
         """pywsgi's environ (and gunicorn's two additions), from the headers as read once."""
@@ -153,6 +163,46 @@ class InvokeHandler(PyWSGIHandler):
         if self.server.log.access_log_enabled:
             super().log_request()
 
+    def _check_http_version(self) -> bool:
+        return self.request_version in _HTTP_VERSIONS or super()._check_http_version()
+
+    def finalize_headers(self) -> None:
+        if self.provided_date is None:
+            self.response_headers.append((b"Date", _http_date()))
+            self.provided_date = "Date"
+        super().finalize_headers()
+
+    def _sendall(self, data: bytes) -> None:
+        # As pywsgi's, with one send for what the socket takes at once (gevent's sendall asks the kernel for the
+        # socket's buffer size first, every time).
+        try:
+            send_all(self.socket, data)
+        except OSError as exc:
+            self.status = f"socket error: {exc}"
+            if self.code > 0:
+                self.code = -self.code
+            raise
+        self.response_length += len(data)
+
+    def _write(self, data: bytes) -> None:
+        if not (self.response_use_chunked and len(data) >= _GATHER_MIN):
+            super()._write(data)
+            return
+        # One chunk of a streamed body: its size line, the data and the CRLF in one sendmsg, without copying the
+        # data into a new buffer as pywsgi does.
+        parts = (b"%x\r\n" % len(data), data, b"\r\n")
+        total = len(parts[0]) + len(data) + 2
+        try:
+            sent = self.socket.sendmsg(parts)
+            if sent < total:
+                send_all(self.socket, b"".join(parts)[sent:])
+        except OSError as exc:
+            self.status = f"socket error: {exc}"
+            if self.code > 0:
+                self.code = -self.code
+            raise
+        self.response_length += total
+
     def _write_with_headers(self, data: bytes) -> None:
         # pywsgi sends the head, then the data: one send for both when the data is small.
         if not data or len(data) > _WRITE_TOGETHER:
@@ -177,6 +227,18 @@ class InvokeHandler(PyWSGIHandler):
             head += b"\r\n"
         head += b"\r\n"
         return bytes(head)
+
+
+_date: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    """The Date header's value, formatted once a second."""
+    global _date  # noqa: PLW0603 - one cache for the worker process
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, pywsgi.format_date_time(now))
+    return _date[1]
 
 
 class InvokeWorker(GeventPyWSGIWorker):

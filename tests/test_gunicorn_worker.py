@@ -36,6 +36,9 @@ def application(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"")
         return iter([b"one", b"two"])
+    if environ["PATH_INFO"] == "/big-stream":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return iter([bytes([65 + i]) * (5000 * (i + 1)) for i in range(4)])
     shown = {k: v for k, v in environ.items() if isinstance(v, str) and k not in ("REMOTE_PORT", "SERVER_PORT")}
     shown["body"] = body.decode("latin-1")
     data = json.dumps(shown, sort_keys=True).encode()
@@ -87,6 +90,7 @@ REQUESTS = {
     "HTTP/1.0 keep-alive": b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /again HTTP/1.0\r\n\r\n",
     "latin-1 value": b"GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\xe9\r\n\r\n",
     "streamed response": b"GET /stream HTTP/1.1\r\nHost: h\r\n\r\n",
+    "large streamed chunks": b"GET /big-stream HTTP/1.1\r\nHost: h\r\n\r\nGET /big-stream HTTP/1.0\r\n\r\n",
     "expect 100-continue": b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
     "a line too long": b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"v" * 70000 + b"\r\n\r\n",
     "too many headers": b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(MAX_HEADERS)) + b"\r\n",
@@ -103,6 +107,7 @@ def test_the_same_as_gunicorns_pywsgi_handler(name: str) -> None:
     reference = exchange(PyWSGIHandler, REQUESTS[name])
     assert without_date(ours) == without_date(reference)
     assert ours.startswith(b"HTTP/1.1 ")
+    assert ours.count(b"\r\nDate: ") == reference.count(b"\r\nDate: ")
 
 
 def test_a_small_response_leaves_in_one_send() -> None:
