@@ -25,9 +25,9 @@ bind = pyrie.bind()
 
 # Streamed responses need an asynchronous worker: each request is a greenlet that relays chunks as they arrive.
 # pyrie's worker is gunicorn's gevent_pywsgi, which serves HTTP with gevent's pywsgi (lighter than gunicorn's own
-# parser, the "gevent" class), with a request handler that reads every request whole (head and body) before the
-# function sees it: a request cut short or malformed is refused with 400 and runs nothing. Under pyrie this is fixed:
-# pyrie passes it on gunicorn's command line.
+# parser, the "gevent" class), with pyrie's lighter request handler (invoke_api/gunicorn_worker.py) that reads every
+# request whole (head and body) before the function sees it (invoke_api/worker.py): a request cut short or malformed
+# is refused with 400 and runs nothing. Under pyrie this is fixed: pyrie passes it on gunicorn's command line.
 worker_class = pyrie.WORKER_CLASS
 
 # Not a gunicorn setting, but the worker's: seconds a client has, from the first byte of a request, to send all of
@@ -38,7 +38,8 @@ _request_read_timeout_s = pyrie.request_read_timeout()
 # Import the application once in the master, before the workers are forked: they boot in milliseconds.
 preload_app = True
 
-# Worker processes: WEB_CONCURRENCY, else one per CPU. pyrie's --workers / PYRIE_WORKERS overrides it.
+# Worker processes: WEB_CONCURRENCY, else one (a gevent worker relays many invokes at once; the supervisor runs
+# out of CPU first). pyrie's --workers / PYRIE_WORKERS overrides it.
 workers = pyrie.workers()
 
 # Simultaneous connections per worker; each in-flight invoke (and each idle keep-alive connection) holds one.

@@ -4,7 +4,7 @@ defaults, then the user's file over them.
 gunicorn reads one configuration file, and applies ``GUNICORN_CMD_ARGS`` over it and its command line over both.
 pyrie hands gunicorn this file, which sets pyrie's defaults and then runs the user's ``--gunicorn-config`` file
 (``PYRIE_GUNICORN_CONFIG``) and takes over what it sets, so the user's settings win and what it leaves out keeps
-pyrie's default (a stream-safe graceful timeout, one worker per CPU). The order is therefore: these defaults < the
+pyrie's default (a stream-safe graceful timeout, one worker). The order is therefore: these defaults < the
 user's file < ``GUNICORN_CMD_ARGS`` < the few flags pyrie must control on gunicorn's command line.
 
 Read in the master, this file also has it watch the supervisor, and each worker die with the master

@@ -29,7 +29,6 @@ The worker also gives the front end's log lines pyrie's log format on stderr.
 from __future__ import annotations
 
 import contextlib
-import email.parser
 import io
 import json
 import logging
@@ -39,9 +38,9 @@ from typing import Any, BinaryIO, Final
 
 import gevent
 from gevent import pywsgi
-from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 
 from invoke_api import app, gunicorn_settings
+from invoke_api.gunicorn_worker import InvokeHandler, InvokeWorker, RequestHeaders, read_headers
 from invoke_api.responses import service_error_json, status_line
 from pyrie_core.ids import new_request_id
 from pyrie_core.limits import Limits
@@ -86,6 +85,15 @@ def read_head(fp: BinaryIO) -> bytes:
         lines.append(line)
 
 
+def read_whole_headers(rfile: Any, *_: Any, max_headers: int = MAX_HEADER_FIELDS + 1) -> RequestHeaders:
+    """A request's headers, read whole (``read_head``: else the request is refused), then parsed once into a list
+    (``invoke_api.gunicorn_worker.read_headers``); ``RequestRefused`` for a malformed header line."""
+    headers = read_headers(io.BytesIO(read_head(rfile)), max_headers=max_headers)
+    if headers.status:
+        raise RequestRefused(f"The request's headers are malformed: {headers.status}.")
+    return headers
+
+
 class _Body(pywsgi.Input):
     """pywsgi's request body, whose unread rest (of a body over ``MAX_BODY``) is read and dropped after the answer,
     as pywsgi does to find the connection's next request, but within a deadline."""
@@ -111,8 +119,9 @@ class _Body(pywsgi.Input):
             timer.close()
 
 
-class RequestHandler(PyWSGIHandler):
-    """gunicorn's pywsgi handler, reading each request whole, within ``read_timeout_s``, before the application."""
+class RequestHandler(InvokeHandler):
+    """pyrie's lighter pywsgi handler, reading each request whole, within ``read_timeout_s``, before the
+    application."""
 
     read_timeout_s: float = gunicorn_settings.REQUEST_READ_TIMEOUT_S
 
@@ -188,11 +197,7 @@ class RequestHandler(PyWSGIHandler):
         self.environ["wsgi.input"] = io.BytesIO(body)
         self.environ["wsgi.input_terminated"] = True
 
-    def MessageClass(self, fp: BinaryIO, *args: Any) -> Any:  # pywsgi's name
-        """The request's headers, read whole (or the request refused), parsed as pywsgi parses them, with the email
-        parser that ``http.client.parse_headers`` uses (which itself would take 99 fields at most: it counts the
-        empty line as one)."""
-        return email.parser.Parser(_class=pywsgi.OldMessage).parsestr(read_head(fp).decode("iso-8859-1"))
+    MessageClass = staticmethod(read_whole_headers)  # pywsgi's name
 
     def _refuse(self, exc: RequestRefused) -> None:
         self._log(f"refused: {exc.status} {REFUSED_CODE}: {exc.reason}")
@@ -217,8 +222,8 @@ class RequestHandler(PyWSGIHandler):
         log.info("request from %s %s", f"{client[0]}:{client[1]}" if isinstance(client, tuple) else client or "?", what)
 
 
-class Worker(GeventPyWSGIWorker):
-    """gunicorn's ``gevent_pywsgi`` worker with ``RequestHandler``; the front end's log lines as pyrie's own (gunicorn's
+class Worker(InvokeWorker):
+    """pyrie's ``gevent_pywsgi`` worker with ``RequestHandler``; the front end's log lines as pyrie's own (gunicorn's
     loggers keep their own handlers)."""
 
     wsgi_handler = RequestHandler

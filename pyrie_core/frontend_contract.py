@@ -43,6 +43,6 @@ FRONTEND_LOG_LEVEL_ENV: Final = "PYRIE_FRONTEND_LOG_LEVEL"
 FRONTEND_APP: Final = "invoke_api.app:application"
 FRONTEND_CONFIG: Final = "python:invoke_api.gunicorn_conf"
 # gunicorn's gevent worker that serves requests with gevent's own pywsgi ("gevent_pywsgi": the same
-# greenlet-per-connection model as the "gevent" class, with a lighter HTTP layer, about a third less CPU per request
-# on the echo bench), with pyrie's request handler, which reads each request whole before it runs (invoke_api.worker).
+# greenlet-per-connection model as the "gevent" class, with a lighter HTTP layer), with pyrie's lighter request handler
+# (invoke_api.gunicorn_worker), which reads each request whole before it runs (invoke_api.worker).
 WORKER_CLASS: Final = "invoke_api.worker.Worker"

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import random
 import time
-import uuid
 
 __all__ = ["new_request_id", "new_span_id", "new_trace_id"]
 
 _random = random.Random()
+# RFC 9562's version (4) and variant (10) bits, as uuid.UUID(int=..., version=4) sets them.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (4 << 76) | (0x8000 << 48)
 
 
 def _reseed() -> None:
@@ -25,7 +27,11 @@ os.register_at_fork(after_in_child=_reseed)
 
 
 def new_request_id() -> str:
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+    """A random (version 4) UUID, as ``str(uuid.uuid4())`` writes it, without the ``uuid`` module (and ``platform``,
+    which it imports) or its object."""
+    value = _random.getrandbits(128) & _UUID_CLEAR | _UUID_SET
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def new_trace_id() -> str:

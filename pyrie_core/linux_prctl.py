@@ -8,7 +8,6 @@ keeps the signal across exec but not across fork, and sends it when the thread t
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 from typing import Final
 
@@ -22,7 +21,9 @@ def _load_libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The process's own symbols include libc's (ctypes.util.find_library would run `ldconfig -p` to find it, a
+        # fork and exec on the way to the first invoke).
+        return ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
 

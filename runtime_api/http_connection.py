@@ -1,21 +1,22 @@
-"""HTTP/1.1 for the Runtime API: h11 over one gevent socket, with request bodies read incrementally.
+"""HTTP/1.1 for the Runtime API: llhttp (``runtime_api.http_parser``) over one gevent socket, with request bodies
+read incrementally.
 
-h11 does the parsing (and gives us chunked bodies piece by piece, and request trailers, which gevent's pywsgi
-drops); this module only moves bytes between it and the socket and shapes what handlers see: a ``Request``, a body
-they can iterate or read whole, and ``respond``.
+The parser gives chunked bodies piece by piece, and request trailers, which gevent's pywsgi drops; this module only
+moves bytes between it and the socket and shapes what handlers see: a ``Request``, a body they can iterate or read
+whole, and ``respond``, which writes a whole response (head and body) with one ``send``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import h11
-
 from pyrie_core.socket_io import send_all
+from runtime_api.http_parser import NEED_DATA, EndOfMessage, ParseError, RequestHead, RequestParser
 
 __all__ = ["ConnectionClosed", "HttpConnection", "Request", "error_response", "json_body"]
 
@@ -24,6 +25,10 @@ RECV_SIZE: Final = 64 * 1024
 # keeps up, the writes that queued up together when it falls behind. A piece never grows past this size, so a huge
 # write never sits whole in memory.
 FLUSH_SIZE: Final = 128 * 1024
+# Status lines, rendered once: "HTTP/1.1 202 Accepted\r\n".
+_STATUS_LINES: Final = {
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1") for status in http.HTTPStatus
+}
 
 
 class ConnectionClosed(Exception):
@@ -48,135 +53,145 @@ class HttpConnection:
     def __init__(self, sock: Any, peer: tuple[str, int] = ("", 0)) -> None:
         self._sock = sock
         self.peer = peer  # the runtime's or extension's end: its address and port
-        self._h11 = h11.Connection(h11.SERVER)
+        self._parser = RequestParser()
         self._request: Request | None = None
+        self._body_done = True  # the current request's body has been read to its end
+        self._responded = True  # the current request has been answered
+        self._keep_alive = True  # whether another request may follow the current one's response
+        self._head_method = False  # the current request is a HEAD: its response has no body
 
     def next_request(self) -> Request | None:
-        """The next request's head, or ``None`` when the peer closed the connection between requests."""
-        conn = self._h11
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        elif conn.our_state is not h11.IDLE or conn.their_state is not h11.IDLE:
-            return None  # the last exchange did not end cleanly (h11 MUST_CLOSE or similar)
+        """The next request's head, or ``None`` when the peer closed the connection between requests (or the last
+        exchange ended the connection)."""
+        if not (self._responded and self._keep_alive):
+            return None  # the last request was not answered, or the connection ends with its answer
         event = self._next_event()
-        if isinstance(event, h11.ConnectionClosed):
-            return None
-        if not isinstance(event, h11.Request):
-            raise ConnectionClosed(f"unexpected {type(event).__name__} instead of a request")
+        if not isinstance(event, RequestHead):
+            return None  # the peer closed the connection
         headers: dict[str, str] = {}
-        for raw_name, raw_value in event.headers:
-            name = raw_name.decode("latin-1")
-            value = raw_value.decode("latin-1")
+        for name, value in event.headers:
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        target = event.target.decode("latin-1")
         self._request = Request(
-            method=event.method.decode("ascii"),
-            path=target.partition("?")[0],
+            method=event.method,
+            path=event.target.partition("?")[0],
             headers=headers,
             chunked="chunked" in headers.get("transfer-encoding", "").lower(),
         )
+        self._body_done = False
+        self._responded = False
+        self._head_method = event.method == "HEAD"
         return self._request
 
     def body(self) -> Iterator[bytes]:
         """The request body piece by piece, each piece what arrived together (at most ``FLUSH_SIZE`` bytes)."""
         assert self._request is not None
+        if self._body_done:
+            return
         pending: list[bytes] = []
         pending_size = 0
         while True:
             event = self._next_event(flush_first=bool(pending))
-            if event is h11.NEED_DATA or pending_size >= FLUSH_SIZE:
+            if event is NEED_DATA or pending_size >= FLUSH_SIZE:
                 yield b"".join(pending)
                 pending.clear()
                 pending_size = 0
-            if event is h11.NEED_DATA:
+            if event is NEED_DATA:
                 continue
-            if isinstance(event, h11.Data):
-                pending.append(event.data)
-                pending_size += len(event.data)
-            elif isinstance(event, h11.EndOfMessage):
+            if type(event) is bytes:
+                pending.append(event)
+                pending_size += len(event)
+            elif isinstance(event, EndOfMessage):
                 if pending:
                     yield b"".join(pending)
-                self._request.trailers = {
-                    name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
-                }
+                self._end_of_body(event)
                 return
             else:
-                raise ConnectionClosed(f"connection ended inside a request body ({type(event).__name__})")
+                raise ConnectionClosed(f"connection ended inside a request body ({event!r})")
 
     def read_body(self, limit: int) -> tuple[bytes, int]:
         """The whole body if it is at most ``limit`` bytes (else what fits), and its full size; reads it all."""
+        assert self._request is not None
         parts: list[bytes] = []
         kept = 0
         size = 0
-        for piece in self.body():
-            size += len(piece)
-            if kept < limit:
-                part = piece[: limit - kept]
-                parts.append(part)
-                kept += len(part)
-        return b"".join(parts), size
+        while not self._body_done:
+            event = self._next_event()
+            if type(event) is bytes:
+                size += len(event)
+                if kept < limit:
+                    part = event[: limit - kept] if kept + len(event) > limit else event
+                    parts.append(part)
+                    kept += len(part)
+            elif isinstance(event, EndOfMessage):
+                self._end_of_body(event)
+            else:
+                raise ConnectionClosed(f"connection ended inside a request body ({event!r})")
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), size
 
     def discard_body(self) -> None:
         """Read the rest of the request body and drop it."""
         assert self._request is not None
-        while True:
+        while not self._body_done:
             event = self._next_event()
-            if isinstance(event, h11.EndOfMessage):
-                self._request.trailers = {
-                    name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
-                }
-                return
-            if not isinstance(event, h11.Data):
-                raise ConnectionClosed(f"connection ended inside a request body ({type(event).__name__})")
+            if isinstance(event, EndOfMessage):
+                self._end_of_body(event)
+            elif type(event) is not bytes:
+                raise ConnectionClosed(f"connection ended inside a request body ({event!r})")
 
     def respond(self, status: int, headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> None:
         """Send a whole response. A request body the handler did not read is read and dropped first, so the
         connection stays usable and the peer is not cut off mid-upload."""
-        conn = self._h11
-        if conn.their_state is h11.SEND_BODY:
+        if self._responded:
+            raise ConnectionClosed("cannot respond: no request waits for an answer")
+        if not self._body_done:
             self.discard_body()
-        head = h11.Response(
-            status_code=status,
-            headers=[*headers, ("Content-Length", str(len(body)))],
-        )
-        try:
-            data = conn.send(head)
-            if body:
-                data += conn.send(h11.Data(data=body))
-            data += conn.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as exc:
-            raise ConnectionClosed(f"cannot respond: {exc}") from exc
+        status_line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode("latin-1")
+        lines = [f"{name}: {value}\r\n" for name, value in headers]
+        head = "".join(lines)
+        if head.count("\n") != len(lines) or head.count("\r") != len(lines) or "\0" in head:
+            raise ConnectionClosed(f"cannot respond: a header holds a line break or NUL: {head!r}")
+        head += f"Content-Length: {len(body)}\r\n"
+        if not self._keep_alive:
+            head += "Connection: close\r\n"
+        data = status_line + head.encode("latin-1") + b"\r\n"
+        if body and not self._head_method:
+            data += body
+        self._responded = True
         self._sendall(data)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
 
+    def _end_of_body(self, end: EndOfMessage) -> None:
+        assert self._request is not None
+        self._body_done = True
+        self._keep_alive = end.keep_alive
+        self._request.trailers = dict(end.trailers)
+
     def _next_event(self, flush_first: bool = False) -> Any:
         """The next event, reading from the socket as needed; with ``flush_first``, ``NEED_DATA`` is returned
         instead of the first wait for more bytes, so the caller can pass on what it holds before waiting."""
-        conn = self._h11
+        parser = self._parser
         while True:
             try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
+                event = parser.next_event()
+            except ParseError as exc:
                 self._answer_protocol_error(exc)
                 raise ConnectionClosed(f"bad HTTP from peer: {exc}") from exc
-            if event is not h11.NEED_DATA:
-                return event
-            if flush_first:
+            if event is not NEED_DATA or flush_first:
                 return event
             try:
                 data = self._sock.recv(RECV_SIZE)
             except OSError as exc:
                 raise ConnectionClosed(str(exc)) from exc
-            conn.receive_data(data)
+            parser.receive_data(data)
 
-    def _answer_protocol_error(self, exc: h11.RemoteProtocolError) -> None:
-        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
+    def _answer_protocol_error(self, exc: ParseError) -> None:
+        self._responded = True
+        self._keep_alive = False
         body = f"{exc}\n".encode()
-        head = f"HTTP/1.1 {exc.error_status_hint} Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        head = f"HTTP/1.1 {exc.status} {_phrase(exc.status)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
         head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         with contextlib.suppress(OSError):
             self._sock.sendall(head.encode() + body)
@@ -186,6 +201,13 @@ class HttpConnection:
             send_all(self._sock, data)
         except OSError as exc:
             raise ConnectionClosed(str(exc)) from exc
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Bad Request"
 
 
 def json_body(value: Any) -> bytes:

@@ -117,7 +117,7 @@ OPTIONS: Final = (
         "--workers",
         "PYRIE_WORKERS",
         None,
-        "front-end (gunicorn) worker processes; default: the gunicorn configuration's, else the number of CPUs",
+        "front-end (gunicorn) worker processes; default: the gunicorn configuration's, else 1",
         "N",
     ),
     Option(

@@ -103,7 +103,7 @@ class Config:
     invoke_address: Address
     runtime_api_address: Address
     log_level: str  # a logging level name: CRITICAL, ERROR, WARNING, INFO, DEBUG
-    workers: int | None  # gunicorn worker processes; None: as the gunicorn configuration says (default CPU count)
+    workers: int | None  # gunicorn worker processes; None: as the gunicorn configuration says (default 1)
     init_timeout_s: float  # how long a runtime may take to reach its first /next (Lambda's INIT phase limit)
     pool: PoolConfig = PoolConfig()
     extensions_dir: str = "/opt/extensions"  # external extensions: the files of this directory

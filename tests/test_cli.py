@@ -193,7 +193,7 @@ def test_defaults(tmp_path, boot):
     assert config.invoke_address == Address("0.0.0.0", 8080)
     assert config.runtime_api_address == Address("127.0.0.1", 9001)
     assert config.log_level == "INFO"
-    assert config.workers is None  # gunicorn's configuration decides: one per CPU unless it says otherwise
+    assert config.workers is None  # gunicorn's configuration decides: one unless it says otherwise
     assert config.init_timeout_s == 10.0
     assert config.gunicorn_config is None
     assert config.supervisor_address is None

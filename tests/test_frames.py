@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 from pyrie_core.pipe.frames import MAX_FRAME_SIZE, NEED_DATA, FrameDecoder, FrameError, encode_frame
@@ -376,3 +377,30 @@ def test_an_eof_error_is_final():
 
 def test_need_data_has_a_readable_repr():
     assert repr(NEED_DATA) == "NEED_DATA"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"t": 4, "data": b"x" * 65536},
+        {"t": 4, "data": b"x" * 65535},
+        {"t": 4, "data": b"\x00\xff" * 600_000},
+        {"t": 1, "function": "function", "payload": b"p" * 6_000_000, "qualifier": None, "stream": True},
+        {"t": 5, "outcome": "function_error", "body": b"b" * 100_000, "headers": {"Retry-After": "1"}},
+        {f"k{i}": (b"v" * 70_000 if i % 3 == 0 else [i, str(i)]) for i in range(20)},
+    ],
+    ids=["64 KiB", "just under", "1.2 MB", "6 MB payload", "large body", "many fields"],
+)
+def test_large_bytes_values_are_framed_exactly_as_msgpack_packs_them(message: dict[str, Any]) -> None:
+    # encode_frame joins the frame around a large bytes value instead of copying it twice: the bytes must be the ones
+    # msgpack itself produces, and decode back to the message.
+    body = msgpack.packb(message, use_bin_type=True)
+    assert encode_frame(message) == len(body).to_bytes(4, "big") + body
+    decoder = FrameDecoder()
+    decoder.feed(encode_frame(message))
+    assert decoder.next_frame() == message
+
+
+def test_a_spliced_frame_over_the_maximum_is_refused() -> None:
+    with pytest.raises(FrameError):
+        encode_frame({"t": 4, "data": b"x" * (MAX_FRAME_SIZE + 1)})

@@ -73,8 +73,8 @@ def test_the_graceful_timeout_outlasts_init_and_the_function_timeout(env, expect
     assert gunicorn_settings.graceful_timeout(env) == expected
 
 
-def test_workers_follow_web_concurrency_else_the_cpu_count():
-    assert gunicorn_settings.workers({}) == (os.cpu_count() or 1)
+def test_workers_follow_web_concurrency_else_one():
+    assert gunicorn_settings.workers({}) == gunicorn_settings.DEFAULT_WORKERS == 1
     assert gunicorn_settings.workers({"WEB_CONCURRENCY": "3"}) == 3
     assert gunicorn_settings.workers({"WEB_CONCURRENCY": "0"}) == 1
 
@@ -194,7 +194,7 @@ def wait_for_workers(pyrie, count: int) -> None:
 @pytest.mark.parametrize(
     ("extra_env", "config", "workers"),
     [
-        ({"PYRIE_WORKERS": ""}, None, os.cpu_count() or 1),
+        ({"PYRIE_WORKERS": ""}, None, 1),
         ({"PYRIE_WORKERS": "", "GUNICORN_CMD_ARGS": "--workers 3"}, None, 3),
         ({"PYRIE_WORKERS": ""}, "workers = 2\n", 2),
         ({"PYRIE_WORKERS": "1", "GUNICORN_CMD_ARGS": "--workers 3"}, "workers = 2\n", 1),

@@ -45,3 +45,18 @@ def test_request_ids_are_unique_across_front_end_workers(start_pyrie: StartPyrie
         answer = requests.get(f"{pyrie.url}/no-such-path", timeout=5, headers={"Connection": "close"})
         seen.append(answer.headers["X-Amzn-RequestId"])
     assert len(set(seen)) == len(seen)
+
+
+def test_request_ids_are_version_4_uuids_as_the_uuid_module_writes_them() -> None:
+    import random
+    import uuid
+
+    for _ in range(1000):
+        value = random.getrandbits(128)
+        ids._random.getrandbits = lambda bits, value=value: value  # type: ignore[method-assign]
+        try:
+            assert ids.new_request_id() == str(uuid.UUID(int=value, version=4))
+        finally:
+            del ids._random.getrandbits
+    text = ids.new_request_id()
+    assert uuid.UUID(text).version == 4 and str(uuid.UUID(text)) == text

@@ -25,6 +25,10 @@ MAX_FRAME_SIZE: Final = 8 * 1024 * 1024
 
 _LENGTH: Final = struct.Struct(">I")
 _PREFIX: Final = _LENGTH.size
+# A bytes value at least this large (a payload, a body chunk) is not copied into the packed map and then again into
+# the frame: the frame is joined from the packed pieces around it, and it, once.
+_SPLICE_MIN: Final = 64 * 1024
+_BIN32: Final = struct.Struct(">BI")
 
 
 class _NeedData:
@@ -41,10 +45,37 @@ class FrameError(Exception):
 
 def encode_frame(message: dict[str, Any]) -> bytes:
     """Return the bytes of one frame holding ``message``."""
+    for value in message.values():
+        if type(value) is bytes and len(value) >= _SPLICE_MIN:
+            return _spliced_frame(message)
     body = msgpack.packb(message, use_bin_type=True)
     if len(body) > MAX_FRAME_SIZE:
         raise FrameError(f"frame of {len(body)} bytes exceeds the maximum of {MAX_FRAME_SIZE}")
     return _LENGTH.pack(len(body)) + body
+
+
+def _spliced_frame(message: dict[str, Any]) -> bytes:
+    """The same bytes as ``encode_frame``'s general case, with each large bytes value copied only into the frame:
+    msgpack writes a map as its header, then each key and value in order, each packed as on its own."""
+    parts: list[bytes] = [b"", _map_header(len(message))]
+    for key, value in message.items():
+        parts.append(msgpack.packb(key, use_bin_type=True))
+        if type(value) is bytes and len(value) >= _SPLICE_MIN:
+            parts.append(_BIN32.pack(0xC6, len(value)))  # bin 32: every value this large needs it
+            parts.append(value)
+        else:
+            parts.append(msgpack.packb(value, use_bin_type=True))
+    size = sum(map(len, parts))
+    if size > MAX_FRAME_SIZE:
+        raise FrameError(f"frame of {size} bytes exceeds the maximum of {MAX_FRAME_SIZE}")
+    parts[0] = _LENGTH.pack(size)
+    return b"".join(parts)
+
+
+def _map_header(count: int) -> bytes:
+    if count <= 15:
+        return bytes((0x80 | count,))  # fixmap
+    return struct.pack(">BH", 0xDE, count)  # map 16 (a message has far fewer than 65,536 fields)
 
 
 class FrameDecoder:

@@ -16,7 +16,6 @@ served as before. The Unix socket needs no token: only pyrie's user can open its
 
 from __future__ import annotations
 
-import hmac
 import logging
 import socket
 from typing import Any, Final, Protocol
@@ -154,6 +153,8 @@ class PipeServer:
             name = type(message).__name__
             log.warning("refused a front-end connection from %s: it sent %s, not Hello", _describe(peer), name)
             return False
+        import hmac  # noqa: PLC0415 - only for a split deployment's TCP listener: hashlib's OpenSSL is 4 MiB of RSS
+
         if not hmac.compare_digest(message.token.encode(), self._token):
             log.warning("refused a front-end connection from %s: wrong token", _describe(peer))
             return False

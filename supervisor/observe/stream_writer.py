@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import collections
 import os
+import stat
 import threading
 import time
+from collections.abc import Callable
 from typing import Final
 
 import gevent
@@ -22,6 +24,8 @@ import gevent.event
 __all__ = ["StreamWriter"]
 
 MAX_WRITE: Final = 1024 * 1024
+# A write of at most this much (PIPE_BUF: a pipe takes it whole or not at all) may go out at once, from the loop.
+DIRECT_MAX: Final = 4096
 
 
 class StreamWriter:
@@ -36,6 +40,7 @@ class StreamWriter:
         self._lock = threading.Lock()
         self._more = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
+        self._direct = _direct_writer(fd)
         # The writer thread wakes the loop through an async watcher, the one thread-safe way into gevent's hub.
         self._room = gevent.event.Event()
         self._room.set()
@@ -54,6 +59,12 @@ class StreamWriter:
         """Queue ``data``; never waits. Past ``hard_limit`` it is dropped (and counted)."""
         if self._broken or not data:
             return
+        if self._direct is not None and not self._pending and len(data) <= DIRECT_MAX:
+            # Nothing is queued or being written: write it now when that cannot wait (saves waking the thread).
+            written = self._direct(data)
+            if written == len(data):
+                return
+            data = data[written:]
         with self._lock:
             if self._pending + len(data) > self.hard_limit:
                 self._dropped += 1
@@ -114,3 +125,32 @@ class StreamWriter:
                 self._broken = True  # stdout is gone (a closed pipe): the function goes on without its log
                 return
             view = view[written:]
+
+
+def _direct_writer(fd: int) -> Callable[[bytes], int] | None:
+    """How to write a small piece to ``fd`` from the loop without ever waiting for a reader, or ``None`` when only
+    the thread can: a pipe takes it with ``RWF_NOWAIT`` (whole, or refused at once when full); a regular file has no
+    reader to wait for. It returns how many bytes went out (0 when none could)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode) and hasattr(os, "RWF_NOWAIT"):
+
+        def to_pipe(data: bytes) -> int:
+            try:
+                return os.pwritev(fd, [data], -1, os.RWF_NOWAIT)
+            except OSError:
+                return 0  # full (EAGAIN), or a kernel without RWF_NOWAIT for pipes: the thread writes it
+
+        return to_pipe
+    if stat.S_ISREG(mode):
+
+        def to_file(data: bytes) -> int:
+            try:
+                return os.write(fd, data)
+            except OSError:
+                return 0  # the thread tries again, and gives up on the descriptor if it fails too
+
+        return to_file
+    return None
