@@ -12,6 +12,7 @@ import dataclasses
 import time
 from typing import Final, Protocol
 
+import gevent
 import gevent.event
 
 from pyrie_core import lambda_errors as errors
@@ -96,7 +97,12 @@ class Invocation:
         self.sink.send(self._make_head(content_type, streaming=True))
 
     def write(self, data: bytes) -> None:
-        """Relay one piece of a streamed body; returns once the sink has room for more (or the invoke ended)."""
+        """Relay one piece of a streamed body; returns once the sink has room for more (or the invoke ended).
+
+        Each piece first lets the loop's other work run: a runtime that streams as fast as its relay reads (to a
+        fast client, or into nothing once the invoke has ended) never keeps a timer, a kill or another invoke
+        waiting, since a socket that has data is read without ever yielding."""
+        gevent.sleep(0)
         if self.finished.is_set() or not data:
             return
         self.bytes_out += len(data)
