@@ -5,14 +5,25 @@ deadlines are met within 100 ms, everyone else is served, shutdown stays bounded
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+import requests
+
+from supervisor.frontend.pipe_connection import STALL_S
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie, wait_until
+from tests.harness import INVOKE_PATH, Pyrie, wait_until
 from tests.peers import (
+    LineClock,
     StalledClient,
     announced,
+    platform_lines,
+    report_duration_ms,
+    timeout_line_epoch,
+    wait_gone,
 )
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -46,7 +57,86 @@ def signalled(tmp_path: Path, pid: int) -> float:
     return float(path.read_text())
 
 
+class OtherClient:
+    """Another client, invoking ``hello`` every ``PACE_S`` on its own keep-alive connection until stopped; records
+    each answer and how long it took."""
+
+    PACE_S = 0.05
+
+    def __init__(self, pyrie: Pyrie) -> None:
+        self._url = pyrie.url + INVOKE_PATH
+        self.answers: list[tuple[int, Any, float]] = []  # status, body, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            n = 0
+            while not self._stop.is_set():
+                began = time.monotonic()
+                try:
+                    response = session.post(self._url, data=event(kind="hello", n=n), timeout=30)
+                except requests.RequestException as exc:
+                    self.answers.append((-1, repr(exc), time.monotonic() - began))
+                    return
+                self.answers.append((response.status_code, response.json(), time.monotonic() - began))
+                n += 1
+                self._stop.wait(self.PACE_S)
+
+    def stop(self) -> list[tuple[int, Any, float]]:
+        self._stop.set()
+        self._thread.join(35)
+        return self.answers
+
+
 # --- item 1: a client that stops reading -----------------------------------------------------------------------
+
+
+def test_a_stalled_client_holds_up_neither_its_timeout_nor_anyone_else(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    pyrie = start(start_pyrie, tmp_path)
+    clock = LineClock(pyrie)
+    with StalledClient(pyrie.port, event(kind="forever")) as stalled:
+        [forever] = announced(pyrie, "FOREVER")
+        runtime = psutil.Process(forever["pid"])
+        request_id, deadline = forever["id"], forever["deadline_ms"] / 1000
+        other = OtherClient(pyrie)
+        gone = wait_gone(runtime, timeout=10)
+        # the runtime is ended within 100 ms of its deadline (and, as it exits at once on SIGTERM, gone)
+        ended = signalled(tmp_path, runtime.pid)
+        assert 0 <= ended - deadline < ON_TIME_S, f"SIGTERM {ended - deadline:+.3f} s from its deadline"
+        assert gone - ended < ON_TIME_S, f"gone {gone - ended:.3f} s after its SIGTERM"
+        print(f"deadline -> SIGTERM {ended - deadline:.3f} s, -> gone {gone - deadline:.3f} s")
+        # Lambda's timeout line and REPORT, on time, and REPORT's Duration is the true time
+        timed_out = clock.first_seen("20")  # the timeout line starts with its timestamp
+        reported = clock.first_seen(f"REPORT RequestId: {request_id}")
+        lines = platform_lines(pyrie, request_id)
+        assert lines["TIMEOUT"].endswith("Task timed out after 3.00 seconds")
+        assert 0 <= timeout_line_epoch(lines["TIMEOUT"]) - deadline < ON_TIME_S, lines["TIMEOUT"]
+        assert timed_out - deadline < ON_TIME_S + 0.02, f"timeout line seen {timed_out - deadline:+.3f} s late"
+        assert reported - deadline < ON_TIME_S + 0.02, f"REPORT seen {reported - deadline:+.3f} s late"
+        print(f"timeout line seen {timed_out - deadline:.3f} s, REPORT {reported - deadline:.3f} s after the deadline")
+        assert 3000 <= report_duration_ms(lines["REPORT"]) < 3000 + ON_TIME_S * 1000, lines["REPORT"]
+        # the stalled client's worker connection is cut STALL_S after the invoke ended, once
+        pyrie.wait_for_stderr("front-end connection cut", timeout=STALL_S + 2)
+        cut = time.time()
+        assert cut - deadline < STALL_S + 0.5, f"cut {cut - deadline:.2f} s after the deadline"
+        print(f"cut {cut - deadline:.3f} s after the deadline")
+        assert pyrie.stderr().count("front-end connection cut") == 1
+        # meanwhile another client was served, invoke after invoke, by another environment
+        answers = other.stop()
+        assert len(answers) >= 3, answers
+        for n, (status, body, seconds) in enumerate(answers):
+            assert status == 200 and body["hello"] == n and body["pid"] != forever["pid"], body
+            assert seconds < 5, answers
+        # the stalled client finally reads: a streamed head, and a body cut short, closed
+        received = stalled.read_to_end(timeout=10)
+    clock.stop()
+    assert received.how in ("eof", "reset"), received.how
+    assert received.head.startswith(b"HTTP/1.1 200"), received.head
+    assert b"Lambda-Runtime-Function-Response-Mode: streaming" in received.head
+    assert not received.complete
+    assert pyrie.invoke(event(kind="hello", n=0)).json()["hello"] == 0
 
 
 def test_a_runtime_streaming_into_nothing_keeps_no_deadline_waiting(start_pyrie: StartPyrie, tmp_path: Path) -> None:
