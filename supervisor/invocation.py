@@ -62,6 +62,9 @@ class Invocation:
         self.finished = gevent.event.Event()
         self._head: Head | None = None
         self.bytes_out = 0
+        # Its streamed response waits for the sink (a client behind by as much as pyrie holds for it): the runtime's
+        # socket is not read meanwhile.
+        self.waiting_for_room = False
         self.response_started: float | None = None  # when the runtime began its /response or /error
         self.runtime_done: float | None = None  # when the runtime was done with it (back at /next, or gone)
         self.platform_failure = False  # the failure was seen by the platform (timeout, crash), not reported
@@ -108,14 +111,21 @@ class Invocation:
         self.bytes_out += len(data)
         if len(data) <= CHUNK_SIZE:
             self.sink.send(Chunk(data))
-            self.sink.wait_for_room(self.finished)
+            self._wait_for_room()
             return
         view = memoryview(data)
         for start in range(0, len(data), CHUNK_SIZE):
             if self.finished.is_set():
                 return
             self.sink.send(Chunk(bytes(view[start : start + CHUNK_SIZE])))
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        self.waiting_for_room = True
+        try:
             self.sink.wait_for_room(self.finished)
+        finally:
+            self.waiting_for_room = False
 
     def succeed(self) -> None:
         """The streamed body ended normally."""

@@ -14,7 +14,7 @@ import gevent.socket
 from pyrie_core.pipe.messages import Chunk, End, Invoke, Outcome
 from runtime_api.http_connection import FLUSH_SIZE, RECV_SIZE
 from supervisor.frontend import pipe_connection
-from supervisor.frontend.pipe_connection import SEND_BUFFER, PipeConnection
+from supervisor.frontend.pipe_connection import HIGH_WATER, SEND_BUFFER, PipeConnection
 from supervisor.invocation import DiscardingSink, Invocation
 
 # The largest piece of a streamed body the Runtime API hands on at once: what it gathered up to FLUSH_SIZE, and one
@@ -48,6 +48,29 @@ def test_a_stream_that_never_waits_still_lets_the_loop_run() -> None:
     gevent.spawn(ran.append, 3)
     invocation.write(b"after the end")  # dropped, and still a chance for the others
     assert ran == [0, 1, 2, 3]
+
+
+def test_one_stream_holds_a_bounded_amount_while_its_peer_reads_nothing() -> None:
+    """What one stream holds in the supervisor: at most HIGH_WATER bytes queued plus the piece that crossed it, and
+    the kernel's send buffer (Linux doubles what is asked): under 1 MiB (DESIGN.md §1 says well under; with the
+    largest piece the Runtime API hands on it is 832 KiB)."""
+    conn, theirs = connected_pair()
+    stream = Invocation(Invoke(function="function", payload=b"{}"), conn, "$LATEST")
+    stream.start_stream("text/plain")
+    relay = gevent.spawn(lambda: [stream.write(b"x" * PIECE) for _ in range(1000)])
+    gevent.sleep(0.2)
+    assert not relay.dead, "the relay should wait for room"
+    assert stream.waiting_for_room
+    assert HIGH_WATER <= conn.queued <= HIGH_WATER + PIECE + 64
+    kernel = conn._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    assert kernel <= 2 * SEND_BUFFER
+    held = HIGH_WATER + PIECE + kernel
+    assert held < 2**20, f"one stream may hold {held} bytes"
+    stream.fail("Sandbox.Timedout", b"{}")  # the invoke ends: the relay gives up waiting
+    relay.join(1)
+    assert relay.dead and not stream.waiting_for_room
+    conn.close()
+    theirs.close()
 
 
 def test_a_peer_that_takes_nothing_after_the_end_is_cut(monkeypatch) -> None:
