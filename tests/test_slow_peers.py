@@ -5,6 +5,8 @@ deadlines are met within 100 ms, everyone else is served, shutdown stays bounded
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -137,6 +139,27 @@ def test_a_stalled_client_holds_up_neither_its_timeout_nor_anyone_else(start_pyr
     assert b"Lambda-Runtime-Function-Response-Mode: streaming" in received.head
     assert not received.complete
     assert pyrie.invoke(event(kind="hello", n=0)).json()["hello"] == 0
+
+
+def test_a_crash_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    pyrie = start(start_pyrie, tmp_path, timeout_s=30)
+    clock = LineClock(pyrie)
+    with StalledClient(pyrie.port, event(kind="forever")) as stalled:
+        [forever] = announced(pyrie, "FOREVER")
+        time.sleep(1)  # the stream fills every buffer on its way and waits for the client
+        killed = time.time()
+        os.kill(forever["pid"], signal.SIGKILL)
+        ended = clock.first_seen(f"END RequestId: {forever['id']}")
+        reported = clock.first_seen(f"REPORT RequestId: {forever['id']}")
+        assert ended - killed < ON_TIME_S, f"END {ended - killed:.3f} s after the kill"
+        assert reported - killed < ON_TIME_S, f"REPORT {reported - killed:.3f} s after the kill"
+        print(f"END {ended - killed:.3f} s after the kill")
+        assert "environment-1: runtime exited (signal: killed)" in pyrie.stderr()
+        assert pyrie.invoke(event(kind="hello", n=1), timeout=10).json()["hello"] == 1
+        received = stalled.read_to_end(timeout=10)
+    clock.stop()
+    assert received.how in ("eof", "reset") and received.head.startswith(b"HTTP/1.1 200"), received.head
+    assert not received.complete
 
 
 def test_a_runtime_streaming_into_nothing_keeps_no_deadline_waiting(start_pyrie: StartPyrie, tmp_path: Path) -> None:
