@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -13,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 import requests
 
+from supervisor.arbiter import FLUSH_S, FRONTEND_EXIT_S, SHUTDOWN_GRACE_S
+from supervisor.environment.lifecycle import KILL_GRACE_S
+from supervisor.environment.memory_guard import SAMPLE_S
 from supervisor.frontend.pipe_connection import STALL_S
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, wait_until
@@ -31,6 +36,11 @@ from tests.peers import (
 FUNCTIONS = Path(__file__).parent / "functions"
 # What a fault may take to be acted on: a deadline is met within this.
 ON_TIME_S = 0.1
+# How long pyrie takes to stop after SIGTERM with no invoke able to finish: the in-flight invokes' grace, one
+# environment's teardown without extensions (SIGTERM, then SIGKILL after KILL_GRACE_S), the pause for gunicorn's last
+# writes and its quick stop (SIGKILL after FRONTEND_EXIT_S), plus a second for the processes to start and exit on a
+# busy machine.
+STOP_BOUND_S = SHUTDOWN_GRACE_S + KILL_GRACE_S + FLUSH_S + FRONTEND_EXIT_S + 1.0
 
 
 def event(**fields: Any) -> bytes:
@@ -139,6 +149,7 @@ def test_a_stalled_client_holds_up_neither_its_timeout_nor_anyone_else(start_pyr
     assert b"Lambda-Runtime-Function-Response-Mode: streaming" in received.head
     assert not received.complete
     assert pyrie.invoke(event(kind="hello", n=0)).json()["hello"] == 0
+    assert "Traceback" not in pyrie.stderr()
 
 
 def test_a_crash_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyrie, tmp_path: Path) -> None:
@@ -160,6 +171,96 @@ def test_a_crash_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyr
     clock.stop()
     assert received.how in ("eof", "reset") and received.head.startswith(b"HTTP/1.1 200"), received.head
     assert not received.complete
+    assert "Traceback" not in pyrie.stderr()
+
+
+def test_out_of_memory_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    pyrie = start(start_pyrie, tmp_path, timeout_s=30, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128")
+    clock = LineClock(pyrie)
+    with StalledClient(pyrie.port, event(kind="forever", allocate_mb=200, allocate_after=1.0)) as stalled:
+        [forever] = announced(pyrie, "FOREVER")
+        [allocating] = announced(pyrie, "ALLOCATING")
+        began = allocating["at_ms"] / 1000
+        ended = signalled(tmp_path, forever["pid"])
+        reported = clock.first_seen(f"REPORT RequestId: {forever['id']}")
+        # the memory is sampled every SAMPLE_S; writing 200 MB takes a moment too
+        bound = SAMPLE_S + ON_TIME_S + 0.1
+        assert ended - began < bound, f"SIGTERM {ended - began:.3f} s after the allocation began"
+        assert reported - began < bound, f"REPORT {reported - began:.3f} s after the allocation began"
+        print(f"SIGTERM {ended - began:.3f} s, REPORT {reported - began:.3f} s after the allocation began")
+        report = platform_lines(pyrie, forever["id"])["REPORT"]
+        assert int(re.search(r"Memory Size: 128 MB\tMax Memory Used: (\d+) MB", report)[1]) > 128, report
+        received = stalled.read_to_end(timeout=10)
+    clock.stop()
+    assert received.how in ("eof", "reset") and received.head.startswith(b"HTTP/1.1 200"), received.head
+    assert not received.complete
+    assert "Traceback" not in pyrie.stderr()
+
+
+@pytest.mark.parametrize("invoke", ["running", "timed out"])
+def test_sigterm_with_a_stalled_client_stops_pyrie_within_its_bound(
+    start_pyrie: StartPyrie, tmp_path: Path, invoke: str
+) -> None:
+    pyrie = start(start_pyrie, tmp_path, timeout_s=30 if invoke == "running" else 1)
+    with StalledClient(pyrie.port, event(kind="forever")) as stalled:
+        announced(pyrie, "FOREVER")
+        if invoke == "timed out":
+            pyrie.wait_for_output("Task timed out after 1.00 seconds")  # its End waits behind the stalled client
+        else:
+            time.sleep(1)  # the stream fills every buffer on its way and waits for the client
+        began = time.monotonic()
+        assert pyrie.stop() == 0  # and nothing of pyrie's is left
+        took = time.monotonic() - began
+        received = stalled.read_to_end(timeout=5)
+    print(f"pyrie stopped {took:.2f} s after SIGTERM (bound {STOP_BOUND_S:.2f} s)")
+    assert took < STOP_BOUND_S, f"pyrie took {took:.2f} s to stop"
+    assert received.how in ("eof", "reset") and not received.complete
+    assert "Traceback" not in pyrie.stderr()
+
+
+READ_RATE = 2**20  # bytes a second: the slow reader's pace
+# Once every buffer between the generator and the slow reader is full, the generator may get ahead of the reader's
+# own progress by no more than what the kernel lets those buffers grow to meanwhile (loopback TCP grows them).
+REFILL_SLACK = 4 * 2**20
+
+
+def test_a_slow_reader_slows_only_its_own_runtime(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    """Backpressure end to end: the generator's progress follows the client's reading; another client is served
+    meanwhile; and what the stream holds in the supervisor stays well under 1 MiB (its RSS does not grow by more
+    while it relays 8 MiB to the slow reader and drops nothing)."""
+    pyrie = start(start_pyrie, tmp_path, "--init-eagerly", "--min-environments", "2", timeout_s=60)
+    with StalledClient(pyrie.port, event(kind="sized", mb=8), receive_buffer=1 << 20) as warm:
+        assert warm.read_to_end(timeout=30).complete  # what streaming allocates once is there before measuring
+    other = OtherClient(pyrie)
+    wait_until(lambda: len(other.answers) >= 5, 10, what="the other client's first answers")
+    baseline = pyrie.psutil.memory_info().rss
+    progress = tmp_path / "progress"
+    samples: list[tuple[float, int, int, int]] = []  # (seconds, received, produced, supervisor RSS)
+    with StalledClient(pyrie.port, event(kind="forever", progress=str(progress)), receive_buffer=16384) as slow:
+        slow.sock.settimeout(10)
+        began = time.monotonic()
+        received = 0
+        while (elapsed := time.monotonic() - began) < 8:
+            received += len(slow.sock.recv(8192))
+            ahead = received - elapsed * READ_RATE
+            if ahead > 0:
+                time.sleep(ahead / READ_RATE)
+            if not samples or elapsed - samples[-1][0] >= 0.5:
+                produced = int(progress.read_text()) if progress.exists() else 0
+                samples.append((elapsed, received, produced, pyrie.psutil.memory_info().rss))
+    answers = other.stop()
+    first, last = samples[1], samples[-1]  # from half a second in: the buffers have filled
+    for at, got, produced, rss in samples:
+        print(f"{at:4.1f} s: read {got / 2**20:5.2f}, produced {produced / 2**20:5.2f}, RSS {rss / 2**20:.2f} (MiB)")
+    print(f"baseline RSS {baseline / 2**20:.2f} MiB")
+    read, made = last[1] - first[1], last[2] - first[2]
+    assert read > 4 * READ_RATE, samples  # the reader kept reading at its pace
+    assert made <= read + REFILL_SLACK, f"the generator made {made} bytes while the client read {read}"
+    grew = max(rss for *_, rss in samples) - baseline
+    assert grew < 2**20, f"the supervisor grew by {grew / 2**20:.2f} MiB while relaying one stream"
+    assert len(answers) >= 20, answers
+    assert all(status == 200 and seconds < 5 for status, _, seconds in answers), answers
+    assert "Traceback" not in pyrie.stderr()
 
 
 def test_a_runtime_streaming_into_nothing_keeps_no_deadline_waiting(start_pyrie: StartPyrie, tmp_path: Path) -> None:
