@@ -17,7 +17,7 @@ import psutil
 import pytest
 import requests
 
-from supervisor.arbiter import FLUSH_S, FRONTEND_EXIT_S, SHUTDOWN_GRACE_S
+from supervisor.arbiter import FLUSH_S, FRONTEND_EXIT_S, OUTPUT_FLUSH_S, SHUTDOWN_GRACE_S
 from supervisor.environment.lifecycle import KILL_GRACE_S
 from supervisor.environment.memory_guard import SAMPLE_S
 from supervisor.frontend.pipe_connection import STALL_S
@@ -47,13 +47,16 @@ def event(**fields: Any) -> bytes:
     return json.dumps(fields).encode()
 
 
-def start(start_pyrie: StartPyrie, tmp_path: Path, *args: str, timeout_s: int = 3, **env: str) -> Pyrie:
+def start(
+    start_pyrie: StartPyrie, tmp_path: Path, *args: str, timeout_s: int = 3, paused_stdout: bool = False, **env: str
+) -> Pyrie:
     """pyrie serving the hardening function; its runtimes note when they are sent SIGTERM (``signalled``)."""
     (tmp_path / "signals").mkdir(exist_ok=True)
     return start_pyrie(
         *args,
         "hardening.handler",
         cwd=FUNCTIONS,
+        paused_stdout=paused_stdout,
         extra_env={
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout_s),
             "HARDENING_SIGNALS": str(tmp_path / "signals"),
@@ -278,3 +281,72 @@ def test_a_runtime_streaming_into_nothing_keeps_no_deadline_waiting(start_pyrie:
     for n, stream in enumerate(streams):
         late[f"stream {n}"] = signalled(tmp_path, stream["pid"]) - stream["deadline_ms"] / 1000
     assert all(0 <= seconds < ON_TIME_S for seconds in late.values()), late
+
+
+# --- item 3: a stdout nobody reads -----------------------------------------------------------------------------
+
+CHATTY_LINES = 100_000  # of about 110 bytes: 10 MiB, far more than pyrie may buffer (OUTPUT_ROOM) and the pipes hold
+
+
+def start_chatty(pyrie: Pyrie, tmp_path: Path) -> tuple[threading.Thread, list[requests.Response], Path]:
+    """Invoke the chatty function in a thread; returns the thread, where its response will be, and its progress."""
+    progress = tmp_path / "printed"
+    result: list[requests.Response] = []
+    payload = event(kind="chatty", lines=CHATTY_LINES, progress=str(progress))
+    thread = threading.Thread(
+        target=lambda: result.append(requests.post(pyrie.url + INVOKE_PATH, data=payload, timeout=120)), daemon=True
+    )
+    thread.start()
+    return thread, result, progress
+
+
+def printing_stalls(progress: Path) -> int:
+    """Wait until the function's printing has stopped moving (its prints block); how many lines it got out."""
+
+    def stalled() -> int | None:
+        before = int(progress.read_text()) if progress.exists() else 0
+        time.sleep(1.0)
+        after = int(progress.read_text()) if progress.exists() else 0
+        return after if after == before and after > 0 else None
+
+    return int(wait_until(stalled, 30, interval=0, what="the chatty function's prints to block"))
+
+
+def test_a_paused_stdout_slows_only_the_function_that_prints(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    """pyrie's stdout is a pipe nobody reads: the function that prints is held at its prints, other environments
+    answer as usual, and once stdout is read again none of the function's lines is lost."""
+    pyrie = start(start_pyrie, tmp_path, timeout_s=120, paused_stdout=True)
+    chatty, result, progress = start_chatty(pyrie, tmp_path)
+    printed = printing_stalls(progress)
+    assert printed < CHATTY_LINES
+    other = OtherClient(pyrie)
+    time.sleep(3)
+    assert requests.get(pyrie.url + "/healthz", timeout=5).status_code == 200
+    assert chatty.is_alive() and int(progress.read_text()) == printed  # still held
+    answers = other.stop()
+    assert len(answers) >= 20, answers
+    for n, (status, body, seconds) in enumerate(answers):
+        assert status == 200 and body["hello"] == n, body
+        assert seconds < 2, answers
+    print(f"held at {printed} lines; {len(answers)} other invokes in 3 s, slowest {max(a[2] for a in answers):.3f} s")
+    pyrie.resume_stdout()
+    chatty.join(60)
+    assert result and result[0].json()["printed"] == CHATTY_LINES
+    pyrie.wait_for_lines("REPORT RequestId", len(answers) + 1, timeout=30)
+    numbers = [int(line.split()[1]) for line in pyrie.stdout_lines() if line.startswith("line ")]
+    assert numbers == list(range(CHATTY_LINES))  # every line, once, in order
+    assert pyrie.stdout().count("START RequestId") == len(answers) + 1
+    assert "dropped" not in pyrie.stdout() + pyrie.stderr()
+    assert "Traceback" not in pyrie.stderr()
+
+
+def test_sigterm_with_a_paused_stdout_stops_pyrie_within_its_bound(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    pyrie = start(start_pyrie, tmp_path, timeout_s=120, paused_stdout=True)
+    start_chatty(pyrie, tmp_path)
+    printing_stalls(tmp_path / "printed")
+    began = time.monotonic()
+    assert pyrie.stop() == 0  # and nothing of pyrie's is left
+    took = time.monotonic() - began
+    bound = STOP_BOUND_S + OUTPUT_FLUSH_S  # what is left for stdout gets OUTPUT_FLUSH_S, then is given up
+    print(f"pyrie stopped {took:.2f} s after SIGTERM (bound {bound:.2f} s)")
+    assert took < bound, f"pyrie took {took:.2f} s to stop"

@@ -56,9 +56,7 @@ def _chunks(progress):
         yield CHUNK
         produced += len(CHUNK)
         if progress:
-            with open(progress + ".tmp", "w") as file:
-                file.write(str(produced))
-            os.replace(progress + ".tmp", progress)
+            _write_progress(progress, produced)
 
 
 _held = []
@@ -88,13 +86,23 @@ def hello(event, context):
 
 
 def chatty(event, context):
-    """Print ``lines`` numbered lines (``tag n padding``), then answer how long the printing took."""
+    """Print ``lines`` numbered lines (``tag n padding``), then answer how long the printing took. With ``progress``,
+    the number of lines printed so far is written to that file every 1,000 lines."""
     began = time.monotonic()
     tag = event.get("tag", "line")
     pad = "p" * event.get("width", 100)
+    progress = event.get("progress")
     for n in range(event["lines"]):
         print(f"{tag} {n} {pad}")
+        if progress and n % 1000 == 999:
+            _write_progress(progress, n + 1)
     return {"printed": event["lines"], "seconds": time.monotonic() - began, "pid": os.getpid()}
+
+
+def _write_progress(path, value):
+    with open(path + ".tmp", "w") as file:
+        file.write(str(value))
+    os.replace(path + ".tmp", path)
 
 
 KINDS = {"forever": forever, "sized": sized, "sleep": sleep, "hello": hello, "chatty": chatty}
