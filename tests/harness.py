@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -70,9 +71,11 @@ class Pyrie:
         extra_env: Mapping[str, str] | None = None,
         flags_last: bool = False,
         paused_stdout: bool = False,
+        descriptors: int | None = None,
     ) -> None:
         """With ``paused_stdout``, pyrie's stdout is a pipe that nobody reads until ``resume_stdout`` (then what it
-        carries goes to ``stdout_path`` as usual)."""
+        carries goes to ``stdout_path`` as usual). ``descriptors`` lowers the number of files pyrie may open (its
+        soft ``RLIMIT_NOFILE``, as ``ulimit -n`` would)."""
         self.port = free_port()
         self.runtime_api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -97,6 +100,7 @@ class Pyrie:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if paused_stdout else self._stdout,
             stderr=self._stderr,
+            preexec_fn=None if descriptors is None else lambda: _limit_descriptors(descriptors),  # noqa: PLW1509 (one setrlimit)
         )
         self._stdout_copier: threading.Thread | None = None
         self.psutil = psutil.Process(self.process.pid)
@@ -202,6 +206,11 @@ class Pyrie:
             return found if len(found) >= count else []
 
         return wait_until(lines, timeout, what=f"{count} lines starting {prefix!r}")
+
+
+def _limit_descriptors(soft: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @contextlib.contextmanager
