@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ from tests.peers import (
     timeout_line_epoch,
     wait_gone,
 )
+from tests.test_extensions import extensions_dir
+from tests.test_lifecycle import RAW_RUNTIME
 
 FUNCTIONS = Path(__file__).parent / "functions"
 # What a fault may take to be acted on: a deadline is met within this.
@@ -350,3 +353,104 @@ def test_sigterm_with_a_paused_stdout_stops_pyrie_within_its_bound(start_pyrie: 
     bound = STOP_BOUND_S + OUTPUT_FLUSH_S  # what is left for stdout gets OUTPUT_FLUSH_S, then is given up
     print(f"pyrie stopped {took:.2f} s after SIGTERM (bound {bound:.2f} s)")
     assert took < bound, f"pyrie took {took:.2f} s to stop"
+
+
+# --- item 4: an environment slow to come back to /next -----------------------------------------------------------
+
+
+def start_slow_to_come_back(start_pyrie: StartPyrie, tmp_path: Path, via: str, *args: str) -> Pyrie:
+    """pyrie whose environments answer each invoke at once and then stay busy until ``gate`` exists: their runtime
+    stays away from /next (``via`` "runtime"), or their INVOKE extension does ("extension")."""
+    gate = tmp_path / "gate"
+    if via == "runtime":
+        return start_pyrie(
+            *args, sys.executable, RAW_RUNTIME, extra_env={"RAW_SCENARIO": "slow_next", "RAW_GATE": str(gate)}
+        )
+    return start_pyrie(
+        *args,
+        "--extensions-dir",
+        str(extensions_dir(tmp_path, "probe")),
+        "hardening.handler",
+        cwd=FUNCTIONS,
+        extra_env={"PROBE_PLAN": json.dumps({"probe": {"scenario": "gate"}}), "PROBE_GATE": str(gate)},
+    )
+
+
+def pid_of(response: requests.Response) -> int:
+    assert response.status_code == 200, response.text
+    return int(response.json()["pid"])
+
+
+@pytest.mark.parametrize("via", ["runtime", "extension"])
+def test_an_invoke_never_waits_behind_an_environment_slow_to_come_back(
+    start_pyrie: StartPyrie, tmp_path: Path, via: str
+) -> None:
+    """While --max-concurrency allows, a synchronous invoke goes to a new environment rather than wait behind one
+    whose invoke is answered but whose runtime (or INVOKE extension) is not back at /next."""
+    pyrie = start_slow_to_come_back(start_pyrie, tmp_path, via)
+    hello = event(kind="hello", n=1)
+    first = pid_of(pyrie.invoke(hello, timeout=10))
+    began = time.monotonic()
+    second = pid_of(pyrie.invoke(hello, timeout=10))
+    took = time.monotonic() - began
+    print(f"the second invoke was answered in {took:.2f} s by a new environment")
+    assert second != first
+    assert not (tmp_path / "gate").exists()  # the first environment is still away: nothing waited for it
+    assert took < 5
+    (tmp_path / "gate").touch()
+
+
+@pytest.mark.parametrize("via", ["runtime", "extension"])
+def test_at_max_concurrency_an_invoke_waits_for_the_environment_coming_back(
+    start_pyrie: StartPyrie, tmp_path: Path, via: str
+) -> None:
+    """When no environment may be started, the invoke waits behind the answered one (not throttled), and is run there
+    once it comes back."""
+    pyrie = start_slow_to_come_back(start_pyrie, tmp_path, via, "--max-concurrency", "1")
+    hello = event(kind="hello", n=1)
+    first = pid_of(pyrie.invoke(hello, timeout=10))
+    result: list[requests.Response] = []
+    waiter = threading.Thread(target=lambda: result.append(pyrie.invoke(hello, timeout=20)))
+    waiter.start()
+    waiter.join(1.5)
+    assert waiter.is_alive(), result and result[0].text  # it waits
+    (tmp_path / "gate").touch()
+    waiter.join(10)
+    assert pid_of(result[0]) == first
+
+
+# --- item 10: memory bounds ----------------------------------------------------------------------------------------
+
+QUEUE_BYTES = 300_000
+
+
+def event_of_size(size: int, n: int) -> bytes:
+    """A ``sleep`` event of exactly ``size`` bytes."""
+    bare = event(kind="sleep", seconds=0, n=n, pad="")
+    return event(kind="sleep", seconds=0, n=n, pad="x" * (size - len(bare)))
+
+
+def test_event_invokes_beyond_the_queued_bytes_are_throttled(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    """Event invokes waiting for an environment hold at most --max-queued-event-bytes of payload; beyond it Lambda's
+    429 TooManyRequestsException, while those before were accepted (202) and all run once an environment is free."""
+    pyrie = start(
+        start_pyrie, tmp_path, "--max-concurrency", "1", "--max-queued-event-bytes", str(QUEUE_BYTES), timeout_s=30
+    )
+    async_ = {"X-Amz-Invocation-Type": "Event"}
+    busy = pyrie.invoke(event(kind="sleep", seconds=2, n=0), headers=async_)  # takes the only environment
+    assert busy.status_code == 202
+    announced(pyrie, "SLEEP")
+    statuses = [pyrie.invoke(event_of_size(100_000, n), headers=async_).status_code for n in (1, 2, 3)]
+    assert statuses == [202, 202, 202]  # 300,000 bytes wait now: exactly the bound
+    for payload in (event_of_size(100_000, 4), event(kind="sleep", seconds=0, n=5)):
+        refused = pyrie.invoke(payload, headers=async_)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["X-Amzn-ErrorType"] == "TooManyRequestsException"
+        body = refused.json()
+        assert body["Type"] == "User" and body["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded", body
+        assert body["message"].startswith("Rate Exceeded"), body
+    runs = announced(pyrie, "SLEEP", count=4, timeout=20)  # the queue drains, in order
+    assert [run["n"] for run in runs] == [0, 1, 2, 3]
+    assert pyrie.invoke(event_of_size(100_000, 6), headers=async_).status_code == 202  # room again
+    assert [run["n"] for run in announced(pyrie, "SLEEP", count=5)] == [0, 1, 2, 3, 6]
+    assert "Traceback" not in pyrie.stderr()

@@ -76,7 +76,7 @@ def sized(event, context):
 
 
 def sleep(event, context):
-    _announce("SLEEP", context)
+    _announce("SLEEP", context, n=event.get("n"))
     time.sleep(event["seconds"])
     return {"slept": event["seconds"]}
 

@@ -129,6 +129,10 @@ def main():
             for line in json.loads(body).get("lines", []):
                 print(line, flush=True)
             respond(request_id, body).read()
+        elif SCENARIO == "slow_next":  # answers, then stays away from /next until RAW_GATE exists
+            observe("response", respond(request_id, json.dumps({"pid": os.getpid()}).encode()))
+            while not os.path.exists(os.environ["RAW_GATE"]):
+                time.sleep(0.01)
         elif SCENARIO == "hang_in_invoke":
             print("hanging", flush=True)
             time.sleep(60)
