@@ -1,0 +1,109 @@
+"""pyrie's stdout and stderr are written by a thread from bounded buffers (issue 9, item 3): a write never waits for
+the reader, a producer that can wait is held past the soft bound, what cannot wait is dropped past the hard bound
+and counted, and nothing else that writes to stderr (gevent's reports of a dead greenlet) blocks either."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import gevent
+
+from supervisor.observe.stream_writer import StreamWriter
+from tests.harness import ROOT
+
+
+def read_all(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_writes_never_wait_and_the_soft_bound_holds_who_can_wait() -> None:
+    read_end, write_end = os.pipe()  # a pipe nobody reads: 64 KiB and it is full
+    writer = StreamWriter(write_end, soft_limit=256 * 1024, hard_limit=1024 * 1024)
+    line = b"x" * 1023 + b"\n"
+    began = time.monotonic()
+    for _ in range(600):  # 600 KiB: far more than the pipe takes
+        writer.write(line)
+    assert time.monotonic() - began < 0.5  # none of them waited
+    assert not writer.has_room
+    waiter = gevent.spawn(writer.wait_for_room)
+    gevent.sleep(0.2)
+    assert not waiter.dead  # a relay that can wait is held while the reader is away
+    data = b""
+    with gevent.Timeout(10):
+        while not waiter.dead:
+            data += read_all(read_end)  # the reader comes back
+            gevent.sleep(0.01)
+        assert writer.flush(5)
+    data += read_all(read_end)
+    assert data == line * 600  # nothing lost, in order
+    os.close(read_end)
+    os.close(write_end)
+
+
+def test_beyond_the_hard_bound_writes_are_dropped_and_counted() -> None:
+    read_end, write_end = os.pipe()
+    writer = StreamWriter(write_end, soft_limit=64 * 1024, hard_limit=256 * 1024)
+    line = b"y" * 1023 + b"\n"
+    for _ in range(1024):  # 1 MiB: the hard bound and the pipe take about 320 KiB of it
+        writer.write(line)
+    data = b""
+    with gevent.Timeout(10):
+        while not writer.flush(0.01):
+            data += read_all(read_end)
+        writer.write(b"after\n")  # the count is reported before the next write once the reader is back
+        while not writer.flush(0.01) or not data.endswith(b"after\n"):
+            data += read_all(read_end)
+    kept = data.count(line)
+    assert 256 <= kept < 1024
+    assert f"pyrie: {1024 - kept} log writes were dropped: the reader did not keep up\n".encode() in data
+    os.close(read_end)
+    os.close(write_end)
+
+
+BLOCKED_STDERR = """
+import logging, sys, time
+import gevent
+from supervisor.observe.logging_setup import setup_logging
+
+setup_logging("INFO")
+began = time.monotonic()
+for n in range(2000):
+    gevent.spawn(lambda: 1 / 0).join()  # gevent reports the dead greenlet on sys.stderr, traceback and all
+    logging.getLogger("pyrie").error("line %d %s", n, "z" * 500)
+    print("direct", "w" * 500, file=sys.stderr)
+print(f"done in {time.monotonic() - began:.2f} s", flush=True)
+"""
+
+
+def test_nothing_the_supervisor_writes_to_stderr_waits_for_its_reader() -> None:
+    """stderr is a pipe nobody reads: 2,000 gevent tracebacks, log lines and direct writes (about 5 MB) still do not
+    hold the process."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", BLOCKED_STDERR],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # never read
+        text=True,
+    )
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("writing to stderr held the process") from None
+    finally:
+        process.kill()
+        process.wait()
+    assert process.stdout is not None
+    assert process.stdout.read().startswith("done in")
