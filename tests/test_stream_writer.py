@@ -11,7 +11,14 @@ import time
 
 import gevent
 
+from pyrie_core.pipe.messages import Invoke
+from supervisor.config import FunctionConfig
+from supervisor.invocation import DiscardingSink, Invocation
+from supervisor.observe import platform_reporter
+from supervisor.observe.function_log import FunctionLog
+from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.stream_writer import StreamWriter
+from supervisor.observe.telemetry_hub import TelemetryHub
 from tests.harness import ROOT
 
 
@@ -107,3 +114,47 @@ def test_nothing_the_supervisor_writes_to_stderr_waits_for_its_reader() -> None:
         process.wait()
     assert process.stdout is not None
     assert process.stdout.read().startswith("done in")
+
+
+class _Collected:
+    """A writer that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+
+def test_the_timeout_line_is_stamped_from_one_reading_of_the_clock(monkeypatch) -> None:
+    """A timeout line written as a second turns must not be stamped a whole second early (its seconds from one reading
+    of the clock, its milliseconds from the next)."""
+    readings = iter([1_000_000.9999, 1_000_001.0004, 1_000_001.0009])
+    real_gmtime, strftime, monotonic = time.gmtime, time.strftime, time.monotonic
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return next(readings)
+
+        @staticmethod
+        def gmtime(seconds: float | None = None) -> time.struct_time:
+            return real_gmtime(Clock.time() if seconds is None else seconds)
+
+        @staticmethod
+        def strftime(layout: str, moment: time.struct_time) -> str:
+            return strftime(layout, moment)
+
+        @staticmethod
+        def monotonic() -> float:
+            return monotonic()
+
+    collected = _Collected()
+    function = FunctionConfig(
+        name="f", version="$LATEST", memory_mb=128, timeout_s=3, command=("/b",), cwd="/", handler=None, base_env={}
+    )
+    reporter = PlatformReporter(FunctionLog(collected), function, TelemetryHub())  # type: ignore[arg-type]
+    monkeypatch.setattr(platform_reporter, "time", Clock)
+    invocation = Invocation(Invoke(function="f", payload=b"{}"), DiscardingSink(), "$LATEST", request_id="r-1")
+    reporter.timed_out(invocation, "Task timed out after 3.00 seconds")
+    assert collected.data == b"1970-01-12T13:46:40.999Z r-1 Task timed out after 3.00 seconds\n"
