@@ -158,6 +158,25 @@ def test_a_stalled_client_holds_up_neither_its_timeout_nor_anyone_else(start_pyr
     assert "Traceback" not in pyrie.stderr()
 
 
+# gevent's monitor thread reports (on stderr) each greenlet that holds the supervisor's loop longer than this.
+MONITOR = {"GEVENT_MONITOR_THREAD_ENABLE": "true", "GEVENT_MAX_BLOCKING_TIME": str(ON_TIME_S)}
+BLOCKED = "appears to be blocked"
+
+
+def test_a_stream_past_its_limit_into_nothing_never_holds_the_loop(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    """A runtime streaming as fast as it can to a client that went away passes the 200 MiB limit within a second or
+    so; what it sends after that is not read (reading it all to answer 413 held the loop for as long as the runtime
+    kept streaming)."""
+    pyrie = start(start_pyrie, tmp_path, **MONITOR)
+    with StalledClient(pyrie.port, event(kind="forever")) as client:
+        client.sock.recv(1)  # the response has begun; then the client goes away
+    [forever] = announced(pyrie, "FOREVER")
+    pyrie.wait_for_output(f"REPORT RequestId: {forever['id']}", timeout=10)
+    errors = pyrie.stderr()
+    assert BLOCKED not in errors, errors[-3000:]
+    assert "Traceback" not in errors
+
+
 def test_a_crash_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     pyrie = start(start_pyrie, tmp_path, timeout_s=30)
     clock = LineClock(pyrie)
