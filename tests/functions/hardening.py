@@ -81,6 +81,29 @@ def sleep(event, context):
     return {"slept": event["seconds"]}
 
 
+def stream(event, context):
+    """``parts`` (3) parts ``n:part``, ``interval`` seconds apart."""
+    n, interval = event.get("n"), event.get("interval", 0)
+    for part in range(event.get("parts", 3)):
+        if part and interval:
+            time.sleep(interval)
+        yield f"{n}:{part}\n".encode()
+
+
+def error(event, context):
+    raise ValueError(f"chaos error {event.get('n')}")
+
+
+def timeout(event, context):
+    _announce("TIMEOUT", context, n=event.get("n"))
+    time.sleep(event.get("seconds", 60))
+    return "too late"
+
+
+def crash(event, context):
+    os._exit(3)
+
+
 def hello(event, context):
     return {"hello": event.get("n"), "pid": os.getpid()}
 
@@ -105,4 +128,14 @@ def _write_progress(path, value):
     os.replace(path + ".tmp", path)
 
 
-KINDS = {"forever": forever, "sized": sized, "sleep": sleep, "hello": hello, "chatty": chatty}
+KINDS = {
+    "forever": forever,
+    "sized": sized,
+    "sleep": sleep,
+    "stream": stream,
+    "error": error,
+    "timeout": timeout,
+    "crash": crash,
+    "hello": hello,
+    "chatty": chatty,
+}
