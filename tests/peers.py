@@ -35,6 +35,16 @@ REPORT = re.compile(r"^REPORT RequestId: (\S+)\tDuration: ([0-9.]+) ms", re.MULT
 TIMED_OUT = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (\S+) (Task timed out after [0-9.]+ seconds)$")
 
 
+_TCP_STATES = {
+    "01": "ESTABLISHED",
+    "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2",
+    "06": "TIME_WAIT",
+    "07": "CLOSE",
+    "0B": "CLOSING",
+}
+
+
 @dataclass
 class Read:
     data: bytes
@@ -87,6 +97,18 @@ class StalledClient:
         except ConnectionResetError:
             return Read(bytes(data), "reset")
         return Read(bytes(data), "eof")
+
+    def server_side(self) -> str | None:
+        """The TCP state of pyrie's end of this connection (``ESTABLISHED``, ``FIN_WAIT1`` once it is shut...), as
+        the kernel lists it; None once it is gone."""
+        ours = self.sock.getsockname()[1]
+        with open("/proc/net/tcp") as table:
+            for row in table.readlines()[1:]:
+                fields = row.split()
+                local, remote, state = fields[1], fields[2], fields[3]
+                if int(local.split(":")[1], 16) == self.port and int(remote.split(":")[1], 16) == ours:
+                    return _TCP_STATES.get(state, state)
+        return None
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ import psutil
 import pytest
 import requests
 
+from invoke_api.relay import CUT_CHECK_S
 from supervisor.arbiter import FLUSH_S, FRONTEND_EXIT_S, OUTPUT_FLUSH_S, SHUTDOWN_GRACE_S
 from supervisor.environment.lifecycle import KILL_GRACE_S
 from supervisor.environment.memory_guard import SAMPLE_S
@@ -135,12 +136,16 @@ def test_a_stalled_client_holds_up_neither_its_timeout_nor_anyone_else(start_pyr
         assert reported - deadline < ON_TIME_S + 0.02, f"REPORT seen {reported - deadline:+.3f} s late"
         print(f"timeout line seen {timed_out - deadline:.3f} s, REPORT {reported - deadline:.3f} s after the deadline")
         assert 3000 <= report_duration_ms(lines["REPORT"]) < 3000 + ON_TIME_S * 1000, lines["REPORT"]
-        # the stalled client's worker connection is cut STALL_S after the invoke ended, once
+        # the stalled client's worker connection is cut STALL_S after the invoke ended, once, and then the client's
+        # own connection is shut by the worker (it was waiting to write to it)
+        assert stalled.server_side() == "ESTABLISHED"
         pyrie.wait_for_stderr("front-end connection cut", timeout=STALL_S + 2)
         cut = time.time()
         assert cut - deadline < STALL_S + 0.5, f"cut {cut - deadline:.2f} s after the deadline"
-        print(f"cut {cut - deadline:.3f} s after the deadline")
         assert pyrie.stderr().count("front-end connection cut") == 1
+        wait_until(lambda: stalled.server_side() != "ESTABLISHED", CUT_CHECK_S + 1, what="the client's connection shut")
+        shut = time.time()
+        print(f"cut {cut - deadline:.3f} s after the deadline, the client's connection shut {shut - cut:.3f} s later")
         # meanwhile another client was served, invoke after invoke, by another environment
         answers = other.stop()
         assert len(answers) >= 3, answers
