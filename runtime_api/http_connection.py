@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import gevent
 import h11
 
 from pyrie_core.socket_io import send_all
@@ -108,6 +109,7 @@ class HttpConnection:
         kept = 0
         size = 0
         for piece in self.body():
+            gevent.sleep(0)  # a socket with data is read without yielding: a huge body must not hold the loop
             size += len(piece)
             if kept < limit:
                 part = piece[: limit - kept]
@@ -119,6 +121,7 @@ class HttpConnection:
         """Read the rest of the request body and drop it."""
         assert self._request is not None
         while True:
+            gevent.sleep(0)  # as in read_body
             event = self._next_event()
             if isinstance(event, h11.EndOfMessage):
                 self._request.trailers = {
