@@ -182,6 +182,23 @@ def test_a_stream_past_its_limit_into_nothing_never_holds_the_loop(start_pyrie: 
     assert "Traceback" not in errors
 
 
+def test_a_buffered_response_that_never_ends_never_holds_the_loop(start_pyrie: StartPyrie) -> None:
+    """A runtime posting a buffered response whose body never ends: the body is read to count it (so the runtime
+    can be answered 413), but never holds the loop while it is; the invoke times out on time."""
+    pyrie = start_pyrie(
+        sys.executable,
+        RAW_RUNTIME,
+        extra_env={"RAW_SCENARIO": "endless_buffered", "AWS_LAMBDA_FUNCTION_TIMEOUT": "2", **MONITOR},
+    )
+    response = pyrie.invoke(b"{}", timeout=10)
+    assert response.json()["errorType"] == "Sandbox.Timedout", response.text
+    [report] = pyrie.wait_for_lines("REPORT RequestId", 1)
+    assert 2000 <= report_duration_ms(report) < 2000 + ON_TIME_S * 1000, report
+    errors = pyrie.stderr()
+    assert BLOCKED not in errors, errors[-3000:]
+    assert "Traceback" not in errors
+
+
 def test_a_crash_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     pyrie = start(start_pyrie, tmp_path, timeout_s=30)
     clock = LineClock(pyrie)
