@@ -4,6 +4,7 @@ once) with one log line, and pyrie keeps serving everyone else."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import struct
@@ -21,7 +22,7 @@ import pytest
 from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, encode_frame
 from pyrie_core.pipe.messages import Chunk, End, Hello, Invoke, Kind, Outcome, Status, StatusRequest, encode
 from supervisor.frontend import pipe_server
-from supervisor.frontend.pipe_connection import FRAME_REST_S
+from supervisor.frontend.pipe_connection import FRAME_REST_S, HIGH_WATER
 from supervisor.frontend.pipe_server import HELLO_S, MAX_UNADMITTED, RESERVED_DESCRIPTORS, PipeServer
 from supervisor.invocation import Invocation, ResponseSink
 from tests.conftest import StartPyrie
@@ -309,3 +310,46 @@ def test_a_flood_of_connections_leaves_pyrie_the_descriptors_it_needs(start_pyri
     assert "Traceback" not in pyrie.stderr()
     for sock in flood:
         sock.close()
+
+
+def test_a_peer_that_asks_without_reading_is_held_and_shares_the_loop(tmp_path: Path) -> None:
+    """A front end that sends 100,000 status requests at once and reads none of the answers: what waits for it stays
+    bounded (its requests are read no further until it reads), the loop's other work runs meanwhile, and once it
+    reads it gets every answer."""
+    listener = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    path = str(tmp_path / "pipe.sock")
+    listener.bind(path)
+    listener.listen(16)
+    server = PipeServer(listener, _Pool())
+    server.start()
+    requests_count = 100_000
+    ticks: list[float] = []
+
+    def tick() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            gevent.sleep(0.005)
+
+    ticker = gevent.spawn(tick)
+    try:
+        peer = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        peer.connect(path)
+        sender = gevent.spawn(peer.sendall, frame(StatusRequest()) * requests_count)
+        gevent.sleep(1.0)
+        [conn] = server._connections
+        assert conn.queued <= HIGH_WATER + 4096, conn.queued
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        assert max(gaps) < 0.1, max(gaps)
+        decoder = FrameDecoder()
+        answers = 0
+        with gevent.Timeout(60):
+            while answers < requests_count:
+                decoder.feed(peer.recv(1 << 20))
+                while isinstance(decoder.next_frame(), dict):
+                    answers += 1
+        sender.join(5)
+        assert answers == requests_count
+        peer.close()
+    finally:
+        ticker.kill()
+        server.stop()

@@ -25,6 +25,7 @@ import socket
 from typing import Any, Final, Protocol
 
 import gevent
+import gevent.event
 import gevent.pool
 import gevent.server
 
@@ -117,7 +118,13 @@ class PipeServer:
                     self._unadmitted -= 1
                 if not admitted:
                     return
+            never = gevent.event.Event()
             while True:
+                if invocation is None or invocation.finished.is_set():
+                    # Between invokes, a peer that sends requests without reading the answers is read no further
+                    # until it has taken them (what waits for it stays bounded)...
+                    conn.wait_for_room(never)
+                gevent.sleep(0)  # ... and each request lets the loop's other work run first.
                 message = conn.read_message()
                 running = invocation is not None and not invocation.finished.is_set()
                 if message is None or isinstance(message, Cancel):
