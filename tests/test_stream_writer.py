@@ -4,12 +4,14 @@ and counted, and nothing else that writes to stderr (gevent's reports of a dead 
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import time
 
 import gevent
+import gevent.event
 
 from pyrie_core.pipe.messages import Invoke
 from supervisor.config import FunctionConfig
@@ -19,6 +21,7 @@ from supervisor.observe.function_log import FunctionLog
 from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.stream_writer import StreamWriter
 from supervisor.observe.telemetry_hub import TelemetryHub
+from supervisor.processes.managed_process import MAX_LINE, ManagedProcess
 from tests.harness import ROOT
 
 
@@ -158,3 +161,49 @@ def test_the_timeout_line_is_stamped_from_one_reading_of_the_clock(monkeypatch) 
     invocation = Invocation(Invoke(function="f", payload=b"{}"), DiscardingSink(), "$LATEST", request_id="r-1")
     reporter.timed_out(invocation, "Task timed out after 3.00 seconds")
     assert collected.data == b"1970-01-12T13:46:40.999Z r-1 Task timed out after 3.00 seconds\n"
+
+
+def test_a_process_that_never_pauses_is_read_only_as_its_output_finds_room() -> None:
+    """``yes`` writes faster than anyone relays it, so its pipe is never empty: its output is still read one piece at
+    a time, each after the relay has room again, and the loop runs in between (reading until the pipe was empty went
+    on for as long as the process kept writing: here all of its 4 MB)."""
+    room = gevent.event.Event()
+    room.set()
+    lines = 0
+
+    def on_output(line: bytes) -> None:
+        nonlocal lines
+        lines += 1
+        if lines == 100_000:
+            room.clear()  # the reader of stdout went away
+
+    ticks: list[float] = []
+
+    def tick() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            gevent.sleep(0.005)
+
+    ticker = gevent.spawn(tick)
+    process = ManagedProcess(
+        name="yes",
+        argv=["sh", "-c", "yes | head -n 2000000"],
+        cwd="/",
+        env={"PATH": os.environ["PATH"]},
+        on_output=on_output,
+        on_exit=lambda code: None,
+        wait_for_room=room.wait,
+    )
+    try:
+        with gevent.Timeout(20):
+            while lines < 100_000:
+                gevent.sleep(0.01)
+        gevent.sleep(0.5)
+        assert lines < 100_000 + MAX_LINE // 2, lines  # at most one more read ("y\n" is two bytes)
+        process.flush_output()  # what the pipe holds now, and no more
+        assert lines < 100_000 + MAX_LINE // 2 + 65536 // 2, lines
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        assert max(gaps) < 0.1, max(gaps)
+    finally:
+        ticker.kill()
+        process.stop()
