@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
 from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
+
+import gevent
 
 from invoke_api.responses import StartResponse
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
@@ -21,6 +24,11 @@ from pyrie_core.pipe.messages import Cancel, Chunk, End, Head, Invoke, Outcome
 __all__ = ["Relay", "RelayBody", "start", "start_streaming"]
 
 log = logging.getLogger("pyrie.invoke_api")
+
+# While a response is relayed, whether the supervisor has cut its connection is looked at this often: it does so
+# when the client takes nothing for a while after the invoke has ended, and this worker may then be waiting to
+# write to that client, with nothing else to tell it.
+CUT_CHECK_S: Final = 0.5
 
 
 def start(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
@@ -64,6 +72,7 @@ class Relay:
         self._environ = environ
         self.request_id = request_id
         self.ended = False
+        self._watcher = gevent.spawn(self._watch_for_cut)
 
     def read(self) -> Chunk | End:
         """The next message of the response; a broken supervisor connection truncates the response."""
@@ -92,16 +101,33 @@ class Relay:
     def truncate(self, reason: str) -> NoReturn:
         """End the response here, visibly incomplete to the client: shut its connection, stop gunicorn quietly."""
         log.info("response %s cut short: %s", self.request_id, reason)
-        # gunicorn's own gevent worker names the client's socket "gunicorn.socket", its pywsgi one "gunicorn.sock"
-        client_socket = self._environ.get("gunicorn.socket") or self._environ.get("gunicorn.sock")
-        if client_socket is not None:
-            with contextlib.suppress(OSError):
-                client_socket.shutdown(socket.SHUT_RDWR)
+        self._shut_client()
         # gunicorn treats EPIPE as the client having gone: it closes the connection without an error page.
         raise BrokenPipeError(errno.EPIPE, f"response truncated: {reason}")
 
+    def _shut_client(self) -> None:
+        # gunicorn's own gevent worker names the client's socket "gunicorn.socket", its pywsgi one "gunicorn.sock"
+        client_socket = self._environ.get("gunicorn.socket") or self._environ.get("gunicorn.sock")
+        if client_socket is None:
+            return
+        # Shut through a duplicate of its descriptor: gevent's own shutdown would wake a greenlet waiting to write
+        # to it with EBADF (a traceback in the log), where the kernel's gives it EPIPE (the client has gone).
+        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(client_socket.fileno())) as duplicate:
+            duplicate.shutdown(socket.SHUT_RDWR)
+
+    def _watch_for_cut(self) -> None:
+        """Shut the client's connection once the supervisor has cut this one: a write to the client that waits for
+        ever then fails, and the worker lets go of both (the client sees its response end short)."""
+        while not self.ended and self._conn.open:
+            gevent.sleep(CUT_CHECK_S)
+            if not self.ended and self._conn.hung_up():
+                log.info("response %s cut short: the supervisor cut its connection", self.request_id)
+                self._shut_client()
+                return
+
     def close(self) -> None:
         """Give the connection back if the response ended, else tell the supervisor the client has gone."""
+        self._watcher.kill(block=False)
         if self.ended:
             self._client.release(self._conn)
             return

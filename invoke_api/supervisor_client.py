@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,13 @@ from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCK
 from pyrie_core.pipe.frames import FrameDecoder, FrameError, encode_frame
 from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, encode
 from pyrie_core.socket_io import read_message, send_all
+
+try:  # gevent's monkey-patching takes select.poll away; a poll that does not wait is safe in a gevent worker
+    from gevent.monkey import get_original
+
+    _poll = get_original("select", "poll")
+except ImportError:  # pragma: no cover - the front end always runs under gevent
+    _poll = select.poll
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorEndpoint", "SupervisorUnavailable"]
 
@@ -110,6 +118,21 @@ class SupervisorConnection:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
+
+    @property
+    def open(self) -> bool:
+        """Not closed on this side."""
+        return self._sock.fileno() >= 0
+
+    def hung_up(self) -> bool:
+        """Whether the supervisor has shut the (open) connection, seen without reading from it: true while unread
+        frames still wait in it, so a worker busy writing to its client can tell."""
+        fileno = self._sock.fileno()
+        if fileno < 0:
+            return False
+        poller = _poll()
+        poller.register(fileno, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(0))
 
     def _closed_reason(self) -> str:
         if self._endpoint.token is not None and not self._answered:

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import gevent
+
 from pyrie_core.socket_io import send_all
 from runtime_api.http_parser import NEED_DATA, EndOfMessage, ParseError, RequestHead, RequestParser
 
@@ -25,6 +27,8 @@ RECV_SIZE: Final = 64 * 1024
 # keeps up, the writes that queued up together when it falls behind. A piece never grows past this size, so a huge
 # write never sits whole in memory.
 FLUSH_SIZE: Final = 128 * 1024
+# A body read whole lets the loop run after each this many bytes: a socket with data is read without yielding.
+YIELD_EVERY: Final = 1024 * 1024
 # Status lines, rendered once: "HTTP/1.1 202 Accepted\r\n".
 _STATUS_LINES: Final = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1") for status in http.HTTPStatus
@@ -114,10 +118,15 @@ class HttpConnection:
         parts: list[bytes] = []
         kept = 0
         size = 0
+        unyielded = 0
         while not self._body_done:
             event = self._next_event()
             if type(event) is bytes:
                 size += len(event)
+                unyielded += len(event)
+                if unyielded >= YIELD_EVERY:  # a huge body must not hold the loop
+                    gevent.sleep(0)
+                    unyielded = 0
                 if kept < limit:
                     part = event[: limit - kept] if kept + len(event) > limit else event
                     parts.append(part)
@@ -132,6 +141,7 @@ class HttpConnection:
         """Read the rest of the request body and drop it."""
         assert self._request is not None
         while not self._body_done:
+            gevent.sleep(0)  # as in read_body
             event = self._next_event()
             if isinstance(event, EndOfMessage):
                 self._end_of_body(event)

@@ -96,17 +96,18 @@ def _relay_stream(
         for piece in conn.body():
             size += len(piece)
             if size > limit:
-                invocation.fail(FunctionError.RESPONSE_TOO_LARGE, errors.response_too_large_body(limit))
-                _answered(host, lane)
-                error_response(
-                    conn, 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."
-                )
-                return
+                break
             invocation.write(piece)
     except ConnectionClosed:
         host.stream_broken(invocation)
         _answered(host, lane)
         raise
+    if size > limit:
+        invocation.fail(FunctionError.RESPONSE_TOO_LARGE, errors.response_too_large_body(limit))
+        _answered(host, lane)
+        # The rest is not read to answer 413 after it: a runtime may stream for ever, and reading it would hold the
+        # loop. The runtime sees its connection close.
+        raise ConnectionClosed(f"streamed response over {limit} bytes")
     error_type = request.trailers.get(ERROR_TYPE)
     if error_type:
         invocation.fail(error_type, _decode_base64(request.trailers.get(ERROR_BODY, "")))

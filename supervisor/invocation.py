@@ -12,6 +12,7 @@ import dataclasses
 import time
 from typing import Final, Protocol
 
+import gevent
 import gevent.event
 
 from pyrie_core import lambda_errors as errors
@@ -61,6 +62,9 @@ class Invocation:
         self.finished = gevent.event.Event()
         self._head: Head | None = None
         self.bytes_out = 0
+        # Its streamed response waits for the sink (a client behind by as much as pyrie holds for it): the runtime's
+        # socket is not read meanwhile.
+        self.waiting_for_room = False
         self.response_started: float | None = None  # when the runtime began its /response or /error
         self.runtime_done: float | None = None  # when the runtime was done with it (back at /next, or gone)
         self.platform_failure = False  # the failure was seen by the platform (timeout, crash), not reported
@@ -96,20 +100,32 @@ class Invocation:
         self.sink.send(self._make_head(content_type, streaming=True))
 
     def write(self, data: bytes) -> None:
-        """Relay one piece of a streamed body; returns once the sink has room for more (or the invoke ended)."""
+        """Relay one piece of a streamed body; returns once the sink has room for more (or the invoke ended).
+
+        Each piece first lets the loop's other work run: a runtime that streams as fast as its relay reads (to a
+        fast client, or into nothing once the invoke has ended) never keeps a timer, a kill or another invoke
+        waiting, since a socket that has data is read without ever yielding."""
+        gevent.sleep(0)
         if self.finished.is_set() or not data:
             return
         self.bytes_out += len(data)
         if len(data) <= CHUNK_SIZE:
             self.sink.send(Chunk(data))
-            self.sink.wait_for_room(self.finished)
+            self._wait_for_room()
             return
         view = memoryview(data)
         for start in range(0, len(data), CHUNK_SIZE):
             if self.finished.is_set():
                 return
             self.sink.send(Chunk(bytes(view[start : start + CHUNK_SIZE])))
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        self.waiting_for_room = True
+        try:
             self.sink.wait_for_room(self.finished)
+        finally:
+            self.waiting_for_room = False
 
     def succeed(self) -> None:
         """The streamed body ended normally."""

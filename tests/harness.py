@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -69,7 +71,12 @@ class Pyrie:
         extra_env: Mapping[str, str] | None = None,
         flags_last: bool = False,
         port: int | None = None,
+        paused_stdout: bool = False,
+        descriptors: int | None = None,
     ) -> None:
+        """With ``paused_stdout``, pyrie's stdout is a pipe that nobody reads until ``resume_stdout`` (then what it
+        carries goes to ``stdout_path`` as usual). ``descriptors`` lowers the number of files pyrie may open (its
+        soft ``RLIMIT_NOFILE``, as ``ulimit -n`` would)."""
         self.port = free_port() if port is None else port
         self.runtime_api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -92,9 +99,11 @@ class Pyrie:
             cwd=cwd,
             env=base_env,
             stdin=subprocess.DEVNULL,
-            stdout=self._stdout,
+            stdout=subprocess.PIPE if paused_stdout else self._stdout,
             stderr=self._stderr,
+            preexec_fn=None if descriptors is None else lambda: _limit_descriptors(descriptors),  # noqa: PLW1509 (one setrlimit)
         )
+        self._stdout_copier: threading.Thread | None = None
         self.psutil = psutil.Process(self.process.pid)
         self.session = requests.Session()
         self.stopped = False
@@ -104,6 +113,20 @@ class Pyrie:
     def wait_ready(self, timeout: float = 15.0) -> Pyrie:
         wait_answering(self.process, self.url, self.stderr, "pyrie", timeout)
         return self
+
+    def resume_stdout(self) -> None:
+        """Start reading the paused stdout pipe (into ``stdout_path``)."""
+        assert self.process.stdout is not None, "stdout is not paused"
+        assert self._stdout_copier is None, "stdout is read already"
+        pipe = self.process.stdout
+
+        def copy() -> None:
+            while data := pipe.read1(1 << 20):
+                self._stdout.write(data)
+                self._stdout.flush()
+
+        self._stdout_copier = threading.Thread(target=copy, daemon=True)
+        self._stdout_copier.start()
 
     def descendants(self) -> list[psutil.Process]:
         try:
@@ -126,6 +149,10 @@ class Pyrie:
             raise AssertionError(f"pyrie did not exit within {timeout} s of {signal.Signals(sig).name}") from None
         finally:
             self.session.close()
+            if self._stdout_copier is not None:
+                self._stdout_copier.join(5)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
             self._stdout.close()
             self._stderr.close()
         _, alive = psutil.wait_procs(tree, timeout=5)
@@ -180,6 +207,11 @@ class Pyrie:
             return found if len(found) >= count else []
 
         return wait_until(lines, timeout, what=f"{count} lines starting {prefix!r}")
+
+
+def _limit_descriptors(soft: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @contextlib.contextmanager

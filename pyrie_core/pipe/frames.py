@@ -167,7 +167,7 @@ class FrameDecoder:
         try:
             message = msgpack.unpackb(body, raw=False, strict_map_key=True)
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-            return self._fail(f"undecodable frame body: {exc}")
+            return self._fail(f"undecodable frame body: {str(exc) or type(exc).__name__}")  # FormatError says nothing
         if not isinstance(message, dict):
             return self._fail(f"frame body is a {type(message).__name__}, not a map")
         return message

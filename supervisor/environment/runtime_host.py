@@ -94,12 +94,16 @@ class RuntimeSide:
 
     def drain(self) -> None:
         """What the runtime sent before it exited (a response, its last chunks) may still wait in its sockets: let
-        every connection that is not parked in /next read to its end (for at most ``DRAIN_S``)."""
+        every connection that is not parked in /next read to its end (for at most ``DRAIN_S``). A streamed response
+        that waits for a slow client is not waited for: it reads nothing until that client does."""
         server = self._server
         if server is None:
             return
+        current = self._events.current
         with gevent.Timeout(DRAIN_S, False):
-            while server.connections > self.parked + (self._snapstart.parked if self._snapstart is not None else 0):
+            while server.connections > self.parked + (
+                self._snapstart.parked if self._snapstart is not None else 0
+            ) and not (current is not None and current.waiting_for_room):
                 gevent.sleep(DRAIN_POLL_S)
 
     # -- what the handlers read -----------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ client slows only its own runtime.
 What one stream holds in pyrie is bounded: at most ``HIGH_WATER`` bytes queued here plus the last piece handed in,
 and what the kernel holds for the socket (``SEND_BUFFER``, which Linux doubles). A connection whose invoke has
 ended but whose client takes nothing more for ``STALL_S`` is cut (its socket shut), so the worker ends the
-response visibly incomplete and nothing waits for that client past the invoke.
+response visibly incomplete and nothing waits for that client past the invoke. What the peer takes is seen in the
+kernel's queue for it (``TIOCOUTQ``), not only when the socket reports room again: a Unix socket does that only
+once three quarters of its buffer have been read, which a slow but steady reader can take longer than ``STALL_S``
+to do.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import fcntl
 import logging
 import socket
+import struct
+import termios
 import time
 from typing import Any, Final
 
@@ -38,8 +44,10 @@ RECV_SIZE: Final = 256 * 1024
 SEND_BUFFER: Final = 256 * 1024
 # ... and what may wait here before a streaming runtime is made to wait (one piece may come on top of it).
 HIGH_WATER: Final = 128 * 1024
-# After its invoke has ended, a connection that takes nothing for this long is cut.
+# After its invoke has ended, a connection that takes nothing for this long is cut; meanwhile its writer looks at
+# what the peer has taken this many times per STALL_S.
 STALL_S: Final = 2.0
+STALL_CHECKS: Final = 4
 # Once a frame has begun to arrive, the rest of it must come within this long.
 FRAME_REST_S: Final = 10.0
 _AGAIN: Final = (errno.EAGAIN, errno.EWOULDBLOCK)
@@ -54,7 +62,8 @@ class PipeConnection:
         self._room = gevent.event.Event()  # set while fewer than HIGH_WATER bytes wait, or once closed
         self._room.set()
         self._writer: gevent.Greenlet[Any] | None = None
-        self._ended = False  # the invoke's last frame is queued: a stall from now on cuts the connection
+        self._ended_at: float | None = None  # when the invoke's last frame was queued: a stall from then on is cut
+        self._progress_at = 0.0  # when the socket last took bytes from the queue
         self.closed = False  # the peer is gone, or the connection was cut: what is sent is dropped
 
     @property
@@ -95,7 +104,7 @@ class PipeConnection:
             return
         data = b"".join(encode_frame(encode(message)) for message in messages)
         if type(messages[-1]) is End:  # the invoke's last frame: from now on a client that stalls is cut
-            self._ended = True
+            self._ended_at = time.monotonic()
         sent = 0
         if not self._outbox:
             try:
@@ -116,7 +125,7 @@ class PipeConnection:
 
     def start_invoke(self) -> None:
         """A new invoke starts on the connection (the last one's frames have all been read)."""
-        self._ended = False
+        self._ended_at = None
 
     def wait_for_room(self, abort: gevent.event.Event) -> None:
         """Wait (a streaming runtime's relay waits here) until fewer than ``HIGH_WATER`` bytes are queued, the
@@ -149,16 +158,32 @@ class PipeConnection:
         self._queued = 0
 
     def _drain(self) -> None:
-        """Write the queue out as the socket drains; cut a client that stalls after its invoke ended."""
+        """Write the queue out as the socket drains; cut a client that stalls after its invoke ended.
+
+        The invoke may end (its ``End`` queued behind what waits) while this waits for the socket, so no wait lasts
+        longer than ``STALL_S`` before the stall is judged again, and once the invoke has ended, the peer's progress
+        is looked at ``STALL_CHECKS`` times per ``STALL_S``."""
         outbox = self._outbox
         fileno = self._sock.fileno()
+        unread = _unread(fileno)  # what the kernel holds for the peer, after our last write
         try:
             while outbox and not self.closed:
+                now_unread = _unread(fileno)
+                if now_unread < unread:  # the peer read from the kernel's buffer since
+                    self._progress_at = time.monotonic()
+                unread = now_unread
+                if self._ended_at is None:
+                    timeout = STALL_S
+                else:
+                    idle = time.monotonic() - max(self._ended_at, self._progress_at)
+                    if idle >= STALL_S:
+                        self.cut(f"its client took nothing for {STALL_S:g} s after the invoke ended")
+                        return
+                    timeout = min(STALL_S - idle, STALL_S / STALL_CHECKS)
                 try:
-                    gevent.socket.wait_write(fileno, timeout=STALL_S if self._ended else None)
+                    gevent.socket.wait_write(fileno, timeout=timeout)
                 except TimeoutError:
-                    self.cut(f"its client took nothing for {STALL_S:g} s after the invoke ended")
-                    return
+                    continue
                 while outbox:
                     head = outbox[0]
                     try:
@@ -169,13 +194,24 @@ class PipeConnection:
                         self._lost()
                         return
                     self._queued -= sent
+                    self._progress_at = time.monotonic()
                     if sent == len(head):
                         outbox.popleft()
                     else:
                         outbox[0] = head[sent:]
                         break
+                unread = _unread(fileno)
                 if self._queued < HIGH_WATER:
                     self._room.set()
         finally:
             if self._writer is gevent.getcurrent():
                 self._writer = None
+
+
+def _unread(fileno: int) -> int:
+    """What the kernel holds for the peer and it has not taken yet (bytes for TCP; buffer memory for a Unix socket,
+    freed as the peer reads); 0 if the socket cannot say."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fileno, termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0

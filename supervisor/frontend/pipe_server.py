@@ -10,17 +10,22 @@ and never wait for the peer (``supervisor.frontend.pipe_connection``).
 Nothing a peer does holds the supervisor: a frame that has begun must arrive whole within ``FRAME_REST_S``; a server
 given a token (the TCP listener of a split deployment) requires a ``Hello`` carrying it as the first frame of every
 connection, within ``HELLO_S``, and until then accepts frames no larger than a Hello needs; and each server takes at
-most ``max_connections`` at once. Every refusal closes that connection and is logged in one line; everyone else is
-served as before. The Unix socket needs no token: only pyrie's user can open its directory.
+most ``max_connections`` at once, of which at most ``MAX_UNADMITTED`` may still owe their Hello (so strangers who
+can reach the port cannot crowd out the front ends that know the token). The cap also leaves the process the
+descriptors its environments need: each server takes at most half of what ``ulimit -n`` allows beyond
+``RESERVED_DESCRIPTORS``. Every refusal closes that connection and is logged in one line; everyone else is served
+as before. The Unix socket needs no token: only pyrie's user can open its directory.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 import socket
 from typing import Any, Final, Protocol
 
 import gevent
+import gevent.event
 import gevent.pool
 import gevent.server
 
@@ -38,7 +43,7 @@ from pyrie_core.pipe.messages import (
 from supervisor.frontend.pipe_connection import FRAME_REST_S, SEND_BUFFER, PipeConnection
 from supervisor.invocation import Invocation, ResponseSink
 
-__all__ = ["HELLO_S", "MAX_CONNECTIONS", "InvokeTaker", "PipeServer"]
+__all__ = ["HELLO_S", "MAX_CONNECTIONS", "MAX_UNADMITTED", "InvokeTaker", "PipeServer", "connection_cap"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,11 @@ HELLO_S: Final = 5.0
 # A front end holds one connection per invoke in flight plus a few idle ones per worker (gunicorn's
 # worker_connections, 1,000 per worker by default).
 MAX_CONNECTIONS: Final = 10_000
+# Connections that have not shown the token yet (each for at most HELLO_S).
+MAX_UNADMITTED: Final = 64
+# Descriptors left to everything else the supervisor opens: environments (a Runtime API listener and connections,
+# the runtime's output pipe, extensions), gunicorn's, and the process's own.
+RESERVED_DESCRIPTORS: Final = 256
 
 
 class InvokeTaker(Protocol):
@@ -73,8 +83,9 @@ class PipeServer:
     ) -> None:
         self._pool = pool
         self._token = token.encode() if token is not None else None
-        self._max_connections = max_connections
+        self._max_connections = connection_cap(max_connections)
         self._connections: set[PipeConnection] = set()
+        self._unadmitted = 0  # connections still owing their Hello
         self._greenlets = gevent.pool.Pool()
         self._server = gevent.server.StreamServer(listener, self._serve, spawn=self._greenlets)
 
@@ -91,7 +102,17 @@ class PipeServer:
     def _serve(self, sock: Any, peer: Any) -> None:
         if len(self._connections) >= self._max_connections:
             log.warning(
-                "refused a front-end connection from %s: %d are open already", _describe(peer), len(self._connections)
+                "refused a front-end connection from %s: %d are open already, the most it takes (see ulimit -n)",
+                _describe(peer),
+                len(self._connections),
+            )
+            sock.close()
+            return
+        if self._token is not None and self._unadmitted >= MAX_UNADMITTED:
+            log.warning(
+                "refused a front-end connection from %s: %d connections are still to show the token",
+                _describe(peer),
+                self._unadmitted,
             )
             sock.close()
             return
@@ -102,9 +123,21 @@ class PipeServer:
         try:
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each streamed chunk goes out at once
-            if self._token is not None and not self._admit(conn, peer):
-                return
+            if self._token is not None:
+                self._unadmitted += 1
+                try:
+                    admitted = self._admit(conn, peer)
+                finally:
+                    self._unadmitted -= 1
+                if not admitted:
+                    return
+            never = gevent.event.Event()
             while True:
+                if invocation is None or invocation.finished.is_set():
+                    # Between invokes, a peer that sends requests without reading the answers is read no further
+                    # until it has taken them (what waits for it stays bounded)...
+                    conn.wait_for_room(never)
+                gevent.sleep(0)  # ... and each request lets the loop's other work run first.
                 message = conn.read_message()
                 running = invocation is not None and not invocation.finished.is_set()
                 if message is None or isinstance(message, Cancel):
@@ -160,6 +193,15 @@ class PipeServer:
             return False
         conn.decoder.max_frame_size = MAX_FRAME_SIZE
         return True
+
+
+def connection_cap(requested: int) -> int:
+    """``requested``, or fewer when the process may not open that many descriptors: at most half of what its
+    ``RLIMIT_NOFILE`` leaves beyond ``RESERVED_DESCRIPTORS`` (the pipe has two servers at most)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return requested
+    return max(1, min(requested, (soft - RESERVED_DESCRIPTORS) // 2))
 
 
 def _reason(exc: Exception) -> str:

@@ -140,7 +140,8 @@ class PlatformReporter:
     def timed_out(self, invocation: Invocation, message: str) -> None:
         """Lambda's timeout line (text format only: in JSON, ``platform.report`` says ``timeout``)."""
         if not self._json:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1000):03d}Z"
+            now = time.time()  # one reading: two could straddle a second and stamp the line a second early
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
             self._write(f"{stamp} {invocation.request_id} {message}", invocation)
 
     def runtime_done(self, invocation: Invocation, now: float) -> None:

@@ -98,18 +98,26 @@ class StreamWriter:
             self._room.set()
 
     def _run(self) -> None:
+        chunks = self._chunks
         while True:
+            # At most about MAX_WRITE bytes at a time: a buffer that filled while the reader was away is not copied
+            # whole (that would hold it twice).
             with self._lock:
-                while not self._chunks:
+                while not chunks:
                     self._more.wait()
-                data = b"".join(self._chunks)
-                self._chunks.clear()
-                dropped, self._dropped = self._dropped, 0
+                batch = [chunks.popleft()]
+                size = len(batch[0])
+                while chunks and size < MAX_WRITE:
+                    batch.append(chunks.popleft())
+                    size += len(batch[-1])
+                dropped = 0
+                if not chunks:  # the drops came after everything written so far: say so after it
+                    dropped, self._dropped = self._dropped, 0
+            self._write_all(b"".join(batch))
             if dropped:
                 self._write_all(f"pyrie: {dropped} log writes were dropped: the reader did not keep up\n".encode())
-            self._write_all(data)
             with self._lock:
-                self._pending -= len(data)
+                self._pending -= size
                 room = self._pending < self.soft_limit
             if room or self._broken:
                 self._signal.send()

@@ -13,9 +13,12 @@ pipe holds right now, so a caller can put the function's last lines before the E
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import signal
+import struct
+import termios
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -129,7 +132,7 @@ class ManagedProcess:
     def flush_output(self) -> None:
         """Relay the complete lines the pipe holds now, without waiting for more."""
         if self._output_fd is not None:
-            self._read_available()
+            self._read_available(_unread(self._output_fd))
 
     def _relay_output(self) -> None:
         while self._output_fd is not None:
@@ -139,7 +142,7 @@ class ManagedProcess:
                 gevent.socket.wait_read(self._output_fd)
             except OSError:
                 break
-            if not self._read_available():
+            if not self._read_available(MAX_LINE):  # one read, then room is looked at again
                 break
         if self._partial:
             self._on_output(bytes(self._partial))
@@ -148,10 +151,13 @@ class ManagedProcess:
             os.close(self._output_fd)
             self._output_fd = None
 
-    def _read_available(self) -> bool:
-        """Read until the pipe is empty, relaying whole lines; False once the pipe has closed."""
+    def _read_available(self, limit: int) -> bool:
+        """Read until the pipe is empty or about ``limit`` bytes are read (a process that keeps writing must not keep
+        this reading: its output is read as fast as it can be written out, and the loop has other work), relaying
+        whole lines; False once the pipe has closed."""
         assert self._output_fd is not None
-        while True:
+        read = 0
+        while read < limit:
             try:
                 data = os.read(self._output_fd, MAX_LINE)
             except BlockingIOError:
@@ -160,6 +166,7 @@ class ManagedProcess:
                 return False
             if not data:
                 return False
+            read += len(data)
             buffer = self._partial
             buffer += data
             start = 0
@@ -170,6 +177,7 @@ class ManagedProcess:
             if len(buffer) >= MAX_LINE:  # a line too long to hold: pass it on in pieces
                 self._on_output(bytes(buffer))
                 buffer.clear()
+        return True
 
     def _wait(self) -> None:
         self.returncode = self._popen.wait()
@@ -178,6 +186,14 @@ class ManagedProcess:
 
     def __repr__(self) -> str:
         return f"<ManagedProcess {self.name} pid={self.pid} returncode={self.returncode}>"
+
+
+def _unread(fd: int) -> int:
+    """How many bytes the pipe holds now."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+    except OSError:
+        return MAX_LINE
 
 
 def _signal_each(processes: Iterable[psutil.Process], signum: int) -> None:

@@ -134,6 +134,20 @@ def main():
             for line in json.loads(body).get("lines", []):
                 print(line, flush=True)
             respond(request_id, body).read()
+        elif SCENARIO == "slow_next":  # answers, then stays away from /next until RAW_GATE exists
+            observe("response", respond(request_id, json.dumps({"pid": os.getpid()}).encode()))
+            while not os.path.exists(os.environ["RAW_GATE"]):
+                time.sleep(0.01)
+        elif SCENARIO == "endless_buffered":  # a buffered (not streamed) response whose body never ends
+            sock = socket.create_connection((HOST, int(PORT)))
+            head = f"POST {BASE}/invocation/{request_id}/response HTTP/1.1\r\nHost: {API}\r\n"
+            sock.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+            piece = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+            try:
+                while True:
+                    sock.sendall(piece)
+            except OSError:
+                time.sleep(60)
         elif SCENARIO == "hang_in_invoke":
             print("hanging", flush=True)
             time.sleep(60)
