@@ -128,6 +128,11 @@ class Pyrie:
         self._stdout_copier = threading.Thread(target=copy, daemon=True)
         self._stdout_copier.start()
 
+    def pipe_path(self) -> str:
+        """The supervisor's Unix socket (bound under a name of its own, then renamed to ``supervisor.sock``)."""
+        [bound] = [str(c.laddr) for c in self.psutil.net_connections(kind="unix") if "supervisor.sock" in str(c.laddr)]
+        return os.path.join(os.path.dirname(bound), "supervisor.sock")
+
     def descendants(self) -> list[psutil.Process]:
         try:
             return self.psutil.children(recursive=True)

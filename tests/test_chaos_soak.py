@@ -399,7 +399,7 @@ def test_chaos_soak(start_pyrie: StartPyrie, tmp_path: Path) -> None:
             **MONITOR,
         },
     )
-    [pipe_path] = [c.laddr for c in pyrie.psutil.net_connections(kind="unix") if c.laddr.endswith("supervisor.sock")]
+    pipe_path = pyrie.pipe_path()
     wait_until(lambda: [e["state"] for e in health(pyrie)] == ["idle"] * WARM, 30, what="the warm pool")
     baseline_fds = pyrie.psutil.num_fds() - pipe_connections(pyrie)
     rng = random.Random(9)

@@ -53,8 +53,7 @@ def start(start_pyrie: StartPyrie, **kwargs: Any) -> Endpoints:
         extra_env={"PYRIE_SUPERVISOR_TOKEN": TOKEN},
         **kwargs,
     )
-    [unix] = [c.laddr for c in pyrie.psutil.net_connections(kind="unix") if str(c.laddr).endswith("supervisor.sock")]
-    return Endpoints(pyrie, unix, ("127.0.0.1", port))
+    return Endpoints(pyrie, pyrie.pipe_path(), ("127.0.0.1", port))
 
 
 def connect(where: str | tuple[str, int]) -> socket.socket:
