@@ -164,8 +164,8 @@ class Pool:
 
     # -- placement ------------------------------------------------------------------------------------------------
 
-    def _place(self, invocation: Invocation) -> None:
-        env = self._acquire(self._tenant_of(invocation))
+    def _place(self, invocation: Invocation, avoid: Environment | None = None) -> None:
+        env = self._acquire(self._tenant_of(invocation), avoid)
         if env is None:
             invocation.reject(
                 429, ServiceError.TOO_MANY_REQUESTS, "Rate Exceeded.", {"Retry-After": "1"}, Reason=THROTTLE_REASON
@@ -179,7 +179,7 @@ class Pool:
         """``invocation`` still waits behind ``env``: if a new environment may start, it goes there instead."""
         if self._accepting and self._can_start() and env.withdraw(invocation):
             log.debug("%s was slow to take %s; placing it again", env.name, invocation)
-            self._place(invocation)
+            self._place(invocation, avoid=env)
 
     def _queue_event(self, invocation: Invocation) -> None:
         full = self._events.full_for(len(invocation.request.payload))
@@ -208,7 +208,7 @@ class Pool:
             log.debug("Event invoke %s goes to %s", invocation.request_id, env.name)
             self._run_on(env, invocation)
 
-    def _acquire(self, tenant: str | None) -> Environment | None:
+    def _acquire(self, tenant: str | None, avoid: Environment | None = None) -> Environment | None:
         """The environment that takes one more invoke of ``tenant`` (a new one, bound but not started, when that
         ranks first); ``None`` when every one is taken and no more may be started. With tenant isolation only an
         environment of that tenant (or one nobody has claimed yet) will do, and a new tenant that finds no room
@@ -216,7 +216,7 @@ class Pool:
         best: Environment | None = None
         rank = _NEW if self._can_start() else _NEW + 1
         for env in self._environments:
-            if env.tenant not in (tenant, None) or not env.accepting:
+            if env is avoid or env.tenant not in (tenant, None) or not env.accepting:
                 continue
             if (order := _RANK.get(env.state, _NEW + 1)) < rank:
                 best, rank = env, order
