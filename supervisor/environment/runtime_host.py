@@ -13,15 +13,14 @@ from typing import Final, Protocol
 import gevent
 import gevent.event
 
-from pyrie_core.address import Address
 from pyrie_core.limits import Limits
-from pyrie_core.machine import InvalidTransition, Machine
-from runtime_api.host import Lane, RegisteredExtension, RuntimeInvocation, RuntimeRefusal
+from pyrie_core.machine import InvalidTransition
+from runtime_api.host import Lane, RuntimeInvocation, RuntimeRefusal
 from runtime_api.http_connection import ConnectionClosed
-from runtime_api.runtime_api_server import RuntimeApiServer
-from runtime_api.runtime_states import RuntimeState, runtime_machine
+from runtime_api.runtime_states import RuntimeState
 from supervisor.config import FunctionConfig
 from supervisor.environment.extension_set import ExtensionSet
+from supervisor.environment.host_base import HostBase, HostEvents
 from supervisor.environment.snapstart_side import SnapStartEvents, SnapStartSide
 from supervisor.invocation import Invocation
 from supervisor.observe.telemetry_hub import TelemetryHub
@@ -33,31 +32,14 @@ DRAIN_S: Final = 1.0
 DRAIN_POLL_S: Final = 0.005
 
 
-class RuntimeEvents(Protocol):
-    """What the environment is told by its Runtime API."""
-
-    @property
-    def closing(self) -> bool:
-        """The environment is being torn down: a runtime waiting in ``/next`` gets nothing more."""
-        ...
+class RuntimeEvents(HostEvents, Protocol):
+    """What a one-invoke-at-a-time environment is told by its Runtime API."""
 
     @property
     def current(self) -> Invocation | None: ...
 
-    def runtime_ready(self) -> None:
-        """The runtime waits in ``/next``: its init, or its last invoke, is done."""
-        ...
 
-    def response_started(self, invocation: RuntimeInvocation) -> None: ...
-
-    def stream_broken(self, invocation: RuntimeInvocation) -> None: ...
-
-    def init_failed(self, error_type: str, body: bytes) -> None: ...
-
-    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None: ...
-
-
-class RuntimeSide:
+class RuntimeSide(HostBase):
     def __init__(
         self,
         function: FunctionConfig,
@@ -68,29 +50,13 @@ class RuntimeSide:
         *,
         snapstart_events: SnapStartEvents | None = None,
     ) -> None:
-        self._function = function
-        self._limits = limits
-        self._extensions = extensions
-        self._telemetry = telemetry
+        super().__init__(function, limits, extensions, telemetry, events)
         self._events = events
-        self._runtime: Machine[RuntimeState] = runtime_machine()
         self._delivered = gevent.event.Event()  # set when an invoke is handed over, or the environment closes
         self.parked = 0  # Runtime API connections waiting in /next for an invoke
-        self._server: RuntimeApiServer | None = None
         self._snapstart: SnapStartSide | None = None
         if function.snapstart is not None and snapstart_events is not None:
             self._snapstart = SnapStartSide(function.snapstart, self._runtime, snapstart_events)
-
-    def serve(self, address: Address) -> Address:
-        """Listen for the Runtime API on ``address``; ``OSError`` if it is taken. Returns the address bound."""
-        server = RuntimeApiServer(address, self)
-        bound = server.start()
-        self._server = server
-        return bound
-
-    def stop_serving(self) -> None:
-        if self._server is not None:
-            self._server.stop()
 
     def drain(self) -> None:
         """What the runtime sent before it exited (a response, its last chunks) may still wait in its sockets: let
@@ -107,26 +73,6 @@ class RuntimeSide:
                 gevent.sleep(DRAIN_POLL_S)
 
     # -- what the handlers read -----------------------------------------------------------------------------------
-
-    @property
-    def function(self) -> FunctionConfig:
-        return self._function
-
-    @property
-    def limits(self) -> Limits:
-        return self._limits
-
-    @property
-    def extensions(self) -> ExtensionSet:
-        return self._extensions
-
-    @property
-    def telemetry(self) -> TelemetryHub:
-        return self._telemetry
-
-    @property
-    def runtime(self) -> Machine[RuntimeState]:
-        return self._runtime
 
     @property
     def snapstart(self) -> SnapStartSide | None:
@@ -179,20 +125,8 @@ class RuntimeSide:
 
     # -- what the handlers report ---------------------------------------------------------------------------------
 
-    def response_started(self, invocation: RuntimeInvocation) -> None:
-        self._events.response_started(invocation)
-
     def answered(self, invocation: RuntimeInvocation) -> None:
         """Nothing to do: the runtime's invoke is over when it comes back to ``/next``."""
 
     def disconnected(self, peer: tuple[str, int]) -> None:
         """Nothing to do: one invoke at a time is not tied to a connection."""
-
-    def stream_broken(self, invocation: RuntimeInvocation) -> None:
-        self._events.stream_broken(invocation)
-
-    def init_failed(self, error_type: str, body: bytes) -> None:
-        self._events.init_failed(error_type, body)
-
-    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None:
-        self._events.extension_failed(extension, fatal_type, error_type)

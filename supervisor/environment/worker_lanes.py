@@ -22,15 +22,14 @@ from typing import Final, Protocol
 import gevent
 import gevent.event
 
-from pyrie_core.address import Address
 from pyrie_core.limits import Limits
 from pyrie_core.machine import InvalidTransition, Machine
-from runtime_api.host import Lane, RegisteredExtension, RuntimeInvocation, RuntimeRefusal
+from runtime_api.host import Lane, RuntimeInvocation, RuntimeRefusal
 from runtime_api.http_connection import ConnectionClosed
-from runtime_api.runtime_api_server import RuntimeApiServer
-from runtime_api.runtime_states import RUNTIME_TRANSITIONS, RuntimeState, runtime_machine
+from runtime_api.runtime_states import RUNTIME_TRANSITIONS, RuntimeState
 from supervisor.config import FunctionConfig
 from supervisor.environment.extension_set import ExtensionSet
+from supervisor.environment.host_base import HostBase, HostEvents
 from supervisor.invocation import Invocation
 from supervisor.observe.telemetry_hub import TelemetryHub
 
@@ -40,19 +39,12 @@ __all__ = ["WorkerLane", "WorkerLanes", "WorkerLanesEvents"]
 TIMED_OUT_KEPT: Final = 1000
 
 
-class WorkerLanesEvents(Protocol):
-    @property
-    def closing(self) -> bool: ...
-
-    def runtime_ready(self) -> None:
-        """The first worker waits in ``/next``: the runtime's part of init is done."""
-        ...
+class WorkerLanesEvents(HostEvents, Protocol):
+    """What a Managed Instances environment is told by its Runtime API."""
 
     def worker_waiting(self) -> None:
         """A worker waits in ``/next``: an invoke may be handed to it."""
         ...
-
-    def response_started(self, invocation: RuntimeInvocation) -> None: ...
 
     def answered(self, invocation: RuntimeInvocation) -> None: ...
 
@@ -60,15 +52,9 @@ class WorkerLanesEvents(Protocol):
         """A worker is free again without an invoke ending (its late answer came)."""
         ...
 
-    def stream_broken(self, invocation: RuntimeInvocation) -> None: ...
-
     def worker_process(self, peer: tuple[str, int]) -> int | None:
         """The runtime worker process that holds the connection from ``peer``, if it is one of the runtime's own."""
         ...
-
-    def init_failed(self, error_type: str, body: bytes) -> None: ...
-
-    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None: ...
 
 
 _Waiter = tuple[tuple[str, int], "gevent.event.AsyncResult[Invocation | None]"]
@@ -82,7 +68,7 @@ class WorkerLane:
     worker_pid: int | None = None  # the worker process, once traced
 
 
-class WorkerLanes:
+class WorkerLanes(HostBase):
     def __init__(
         self,
         function: FunctionConfig,
@@ -91,39 +77,14 @@ class WorkerLanes:
         telemetry: TelemetryHub,
         events: WorkerLanesEvents,
     ) -> None:
-        self._function = function
-        self._limits = limits
-        self._extensions = extensions
-        self._telemetry = telemetry
+        super().__init__(function, limits, extensions, telemetry, events)
         self._events = events
-        self._runtime: Machine[RuntimeState] = runtime_machine()
         self._waiting: collections.deque[_Waiter] = collections.deque()
         self.lanes: dict[str, WorkerLane] = {}
         self._timed_out: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._owners: dict[tuple[str, int], int | None] = {}  # each connection's worker process, as traced
-        self._server: RuntimeApiServer | None = None
 
     # -- what the handlers read -----------------------------------------------------------------------------------
-
-    @property
-    def function(self) -> FunctionConfig:
-        return self._function
-
-    @property
-    def limits(self) -> Limits:
-        return self._limits
-
-    @property
-    def extensions(self) -> ExtensionSet:
-        return self._extensions
-
-    @property
-    def telemetry(self) -> TelemetryHub:
-        return self._telemetry
-
-    @property
-    def runtime(self) -> Machine[RuntimeState]:
-        return self._runtime
 
     @property
     def snapstart(self) -> None:
@@ -135,16 +96,6 @@ class WorkerLanes:
         return len(self._waiting)
 
     # -- serving --------------------------------------------------------------------------------------------------
-
-    def serve(self, address: Address) -> Address:
-        server = RuntimeApiServer(address, self)
-        bound = server.start()
-        self._server = server
-        return bound
-
-    def stop_serving(self) -> None:
-        if self._server is not None:
-            self._server.stop()
 
     def drain(self) -> None:
         """Nothing to wait for: a runtime that exits takes every lane with it."""
@@ -231,18 +182,6 @@ class WorkerLanes:
 
     # -- what the handlers report ---------------------------------------------------------------------------------
 
-    def response_started(self, invocation: RuntimeInvocation) -> None:
-        self._events.response_started(invocation)
-
     def answered(self, invocation: RuntimeInvocation) -> None:
         self.lanes.pop(invocation.request_id, None)
         self._events.answered(invocation)
-
-    def stream_broken(self, invocation: RuntimeInvocation) -> None:
-        self._events.stream_broken(invocation)
-
-    def init_failed(self, error_type: str, body: bytes) -> None:
-        self._events.init_failed(error_type, body)
-
-    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None:
-        self._events.extension_failed(extension, fatal_type, error_type)
