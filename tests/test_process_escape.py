@@ -121,10 +121,12 @@ def test_kill_9_of_the_supervisor_leaves_nothing_and_a_new_pyrie_binds_at_once(
     pyrie = start_pyrie("detach.leave_behind", cwd=FUNCTIONS, extra_env={"PYRIE_WORKERS": "2"})
     pids = leave_behind(pyrie, tmp_path, kinds, sleep=600)  # the handler runs on
     instance, socket_dir = run_of(pyrie)
-    processes = pyrie.descendants()
+    # gunicorn's master and 2 workers (the second may still be booting), the runtime, what it left
+    processes = wait_until(
+        lambda: len(found := pyrie.descendants()) >= 4 + len(kinds) and found, what="every process to be up"
+    )
     tree = {process.pid for process in processes}
     try:
-        assert len(tree) >= 4 + len(kinds)  # gunicorn's master and 2 workers, the runtime, what it left
         assert set(pids.values()) <= tree
         assert len(marked(instance)) >= 3
         assert os.path.isdir(socket_dir)
