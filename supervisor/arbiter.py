@@ -34,7 +34,7 @@ import gevent.socket
 
 from pyrie_core.lambda_errors import exit_description
 from supervisor.config import Config
-from supervisor.durable.desk import Desk
+from supervisor.durable.front_desk import front_desk
 from supervisor.frontend.gunicorn_process import FrontEnd
 from supervisor.frontend.gunicorn_spawn import spawn_gunicorn
 from supervisor.frontend.listeners import Listeners
@@ -94,7 +94,7 @@ class Supervisor:
         self._function_log = FunctionLog()
         self._reactor = Reactor()
         self.pool = Pool(config, self._function_log, self._reactor, self.containment)
-        self.desk = Desk(self.pool, config)  # durable invokes and the durable APIs; every other invoke: the pool
+        self.desk = front_desk(self.pool, config)  # durable invokes and the durable APIs; the rest: the pool
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
         self._pipe_servers = [PipeServer(pipe, self.desk)]
         if listeners.pipe_tcp is not None:

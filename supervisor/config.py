@@ -9,7 +9,6 @@ from types import MappingProxyType
 from pyrie_core.address import Address
 from pyrie_core.function_names import function_arn
 from pyrie_core.limits import Limits
-from runtime_api.credentials_routes import CREDENTIALS_PATH
 
 __all__ = ["Config", "ConfigError", "DurableConfig", "FunctionConfig", "PoolConfig", "SnapStartConfig"]
 
@@ -56,6 +55,9 @@ class FunctionConfig:
         env = dict(self.base_env)
         env["AWS_LAMBDA_RUNTIME_API"] = str(runtime_api)
         if self.snapstart is not None:
+            # imported here: the command line builds this module's classes before anything else is loaded
+            from runtime_api.credentials_routes import CREDENTIALS_PATH  # noqa: PLC0415
+
             env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://{runtime_api}{CREDENTIALS_PATH}"
             env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = self.snapstart.token
         return env

@@ -1,0 +1,66 @@
+"""What the pipe hands its requests to, choosing the durable execution service only when it is wanted.
+
+For a durable function this is the ``Desk`` (``supervisor.durable.desk``). For any other function the pool takes
+every invoke, and the durable execution APIs, which then can only say that nothing is found, load the service on their
+first call: a pyrie that never needs it never imports it (about 30 ms and 5 MiB at start-up).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from pyrie_core.pipe.messages import ApiRequest, ApiResponse, Invoke, Status
+from supervisor.config import Config
+from supervisor.invocation import Invocation, ResponseSink
+
+if TYPE_CHECKING:
+    from supervisor.durable.desk import Desk, InvokePool
+
+__all__ = ["FrontDesk", "front_desk"]
+
+
+class FrontDesk(Protocol):
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def submit(self, request: Invoke, sink: ResponseSink) -> Invocation: ...
+
+    def status(self) -> Status: ...
+
+    def answer(self, request: ApiRequest) -> ApiResponse: ...
+
+
+def front_desk(pool: InvokePool, config: Config) -> FrontDesk:
+    if config.durable is None:
+        return _PoolDesk(pool, config)
+    from supervisor.durable.desk import Desk  # noqa: PLC0415 - only a durable function needs the service
+
+    return Desk(pool, config)
+
+
+class _PoolDesk:
+    def __init__(self, pool: InvokePool, config: Config) -> None:
+        self._pool = pool
+        self._config = config
+        self._desk: Desk | None = None
+
+    def start(self) -> None:
+        return None
+
+    def close(self) -> None:
+        if self._desk is not None:
+            self._desk.close()
+
+    def submit(self, request: Invoke, sink: ResponseSink) -> Invocation:
+        return self._pool.submit(request, sink)
+
+    def status(self) -> Status:
+        return self._pool.status()
+
+    def answer(self, request: ApiRequest) -> ApiResponse:
+        if self._desk is None:
+            from supervisor.durable.desk import Desk  # noqa: PLC0415 - loaded on the first durable API call
+
+            self._desk = Desk(self._pool, self._config)
+        return self._desk.answer(request)
