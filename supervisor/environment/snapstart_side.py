@@ -9,7 +9,6 @@ environment moves it once more when it restores (RestoreReady -> Restoring, ``re
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Final, Protocol
 
@@ -78,6 +77,8 @@ class SnapStartSide:
 
     def credentials(self, token: str) -> ContainerCredentials | None:
         config = self._config
+        import hmac  # noqa: PLC0415 - only init caching needs it, and it loads OpenSSL (3 MiB)
+
         if not hmac.compare_digest(token.encode(), config.token.encode()):
             return None
         expiration = time.time() + CREDENTIALS_LIFETIME_S

@@ -13,7 +13,6 @@ starting is never taken for one that died. Standard library only: this runs befo
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import stat
 import tempfile
@@ -29,7 +28,7 @@ def make_socket_directory(base: str | None = None) -> str:
     """A new ``pyrie-<instance>`` directory in ``base`` (the temporary directory), mode 0700."""
     base = tempfile.gettempdir() if base is None else base
     while True:
-        path = os.path.join(base, INSTANCE_PREFIX + secrets.token_hex(6))
+        path = os.path.join(base, INSTANCE_PREFIX + os.urandom(6).hex())  # not secrets: it loads OpenSSL, 3 MiB
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
