@@ -70,24 +70,8 @@ def handle(client: SupervisorClient, environ: dict[str, Any], start_response: St
 
 
 def _exchange(client: SupervisorClient, request: ApiRequest) -> ApiResponse:
-    """Send ``request`` and read its answer. A reused connection found dead before anything was answered is replaced
-    once: the request did not reach the supervisor."""
-    conn = client.connect()
-    try:
-        conn.send(request)
-    except SupervisorUnavailable:
-        conn.close()
-        if not conn.reused:
-            raise
-        conn = client.connect()
-        conn.send(request)
-    try:
-        answer = conn.read(ANSWER_TIMEOUT_S)
-    except SupervisorUnavailable:
-        conn.close()
-        raise
-    if not isinstance(answer, ApiResponse):
-        conn.close()
-        raise SupervisorUnavailable(f"the supervisor answered an API request with {type(answer).__name__}")
+    """Send ``request`` and read its answer."""
+    conn = client.send(request)
+    answer = conn.expect(ApiResponse, "an API request", ANSWER_TIMEOUT_S)
     client.release(conn)
     return answer

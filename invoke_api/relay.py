@@ -32,25 +32,9 @@ CUT_CHECK_S: Final = 0.5
 
 
 def start(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
-    """Send the invoke and wait for the first answer. A reused connection that turns out dead is replaced once,
-    but only when the invoke could not have been sent on it."""
-    conn = client.connect()
-    try:
-        conn.send(request)
-    except SupervisorUnavailable:
-        conn.close()
-        if not conn.reused:
-            raise
-        conn = client.connect()
-        conn.send(request)
-    try:
-        first = conn.read()
-    except SupervisorUnavailable:
-        conn.close()
-        raise
-    if not isinstance(first, Head | End):
-        conn.close()
-        raise SupervisorUnavailable(f"the supervisor answered with {type(first).__name__} first")
+    """Send the invoke and wait for its first answer, as long as the function takes."""
+    conn = client.send(request)
+    first: Head | End = conn.expect((Head, End), "an invoke")
     return conn, first
 
 

@@ -18,7 +18,7 @@ import select
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, TypeVar, overload
 
 from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCKET_ENV, SUPERVISOR_TOKEN_ENV
@@ -39,6 +39,9 @@ RECV_SIZE: Final = 128 * 1024
 MAX_IDLE: Final = 64  # connections kept open for reuse, per worker
 CONNECT_TIMEOUT_S: Final = 2.0
 STATUS_TIMEOUT_S: Final = 2.0
+
+_M = TypeVar("_M", bound=Message)
+_N = TypeVar("_N", bound=Message)
 
 
 class SupervisorUnavailable(Exception):
@@ -115,6 +118,23 @@ class SupervisorConnection:
         self._answered = True
         return message
 
+    @overload
+    def expect(self, kind: type[_M], what: str, timeout: float | None = None) -> _M: ...
+    @overload
+    def expect(self, kind: tuple[type[_M], type[_N]], what: str, timeout: float | None = None) -> _M | _N: ...
+    def expect(self, kind: type[Any] | tuple[type[Any], ...], what: str, timeout: float | None = None) -> Message:
+        """The next message, which must be a ``kind`` (a class, or a tuple of classes); the connection is closed
+        when it is not, or when ``read`` fails. ``what`` names the request in the error (``"an invoke"``)."""
+        try:
+            message = self.read(timeout)
+        except SupervisorUnavailable:
+            self.close()
+            raise
+        if not isinstance(message, kind):
+            self.close()
+            raise SupervisorUnavailable(f"the supervisor answered {what} with {type(message).__name__}")
+        return message
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
@@ -184,6 +204,24 @@ class SupervisorClient:
             )
         return SupervisorConnection(endpoint)
 
+    def send(self, request: Message) -> SupervisorConnection:
+        """A connection that has carried ``request``. A reused connection found dead while sending is replaced
+        once: nothing can have reached the supervisor on it, so the request is not sent twice."""
+        conn = self.connect()
+        try:
+            conn.send(request)
+        except SupervisorUnavailable:
+            conn.close()
+            if not conn.reused:
+                raise
+            conn = self.connect()
+            try:
+                conn.send(request)
+            except SupervisorUnavailable:
+                conn.close()
+                raise
+        return conn
+
     def release(self, conn: SupervisorConnection) -> None:
         """Give back a connection whose exchange ended cleanly (its End or Status frame was read)."""
         if len(self._idle) < MAX_IDLE:
@@ -208,13 +246,10 @@ class SupervisorClient:
     def _status_on(self, conn: SupervisorConnection) -> Status:
         try:
             conn.send(StatusRequest())
-            reply = conn.read(STATUS_TIMEOUT_S)
         except SupervisorUnavailable:
             conn.close()
             raise
-        if not isinstance(reply, Status):
-            conn.close()
-            raise SupervisorUnavailable(f"the supervisor answered a status request with {type(reply).__name__}")
+        reply = conn.expect(Status, "a status request", STATUS_TIMEOUT_S)
         self.release(conn)
         return reply
 
