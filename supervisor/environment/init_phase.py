@@ -8,30 +8,24 @@ unless nobody waited for it (``--init-eagerly``).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from supervisor.environment.extension_set import ExtensionSet
+from supervisor.environment.timed_phase import TimedPhase
 from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.telemetry_events import Status
 from supervisor.observe.telemetry_hub import TelemetryHub
-from supervisor.timers import Timer
 
 __all__ = ["InitPhase"]
 
 log = logging.getLogger(__name__)
 
 
-class InitPhase:
+class InitPhase(TimedPhase):
     def __init__(self, name: str, timeout_s: float, reporter: PlatformReporter, on_timeout: Callable[[], None]) -> None:
+        super().__init__(timeout_s, reporter, on_timeout)
         self._name = name
-        self.timeout_s = timeout_s
-        self._reporter = reporter
-        self._on_timeout = on_timeout
-        self._started = 0.0
         self._eager = False  # started ahead of any invoke: its first invoke is no cold start
-        self._timer: Timer | None = None
-        self._duration_ms: float | None = None
 
     @property
     def started(self) -> bool:
@@ -39,8 +33,7 @@ class InitPhase:
 
     def begin(self, eager: bool) -> None:
         self._eager = eager
-        self._started = time.monotonic()
-        self._timer = Timer(self.timeout_s, self._deadline_passed)
+        self._start_clock()
         self._reporter.init_start()
 
     def runtime_ready(self, extensions: ExtensionSet) -> None:
@@ -50,8 +43,7 @@ class InitPhase:
 
     def done(self, extensions: ExtensionSet, telemetry: TelemetryHub) -> None:
         """The runtime and every extension wait in their ``/next``: init is over."""
-        self.cancel_timer()
-        duration_ms = (time.monotonic() - self._started) * 1000
+        duration_ms = self._stop_clock()
         for extension in extensions:
             self._reporter.extension_ready(extension.name, sorted(extension.events))
         self._reporter.init_report(duration_ms, Status.SUCCESS)
@@ -61,23 +53,9 @@ class InitPhase:
         else:
             self._duration_ms = duration_ms
 
-    def failed(self, status: Status, error_type: str, runtime_reported: bool) -> None:
-        """Init failed; ``runtime_reported``: the runtime's part of it had not been reported yet."""
-        self.cancel_timer()
-        if runtime_reported:
+    def failed(self, status: Status, error_type: str, runtime_unreported: bool) -> None:
+        """Init failed; ``runtime_unreported``: the runtime's part of it had not been reported yet."""
+        duration_ms = self._stop_clock()
+        if runtime_unreported:
             self._reporter.init_runtime_done(status, error_type)
-        self._reporter.init_report((time.monotonic() - self._started) * 1000, status, error_type)
-
-    def take_duration(self) -> float | None:
-        """The ``Init Duration`` for the first REPORT only."""
-        duration, self._duration_ms = self._duration_ms, None
-        return duration
-
-    def cancel_timer(self) -> None:
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-
-    def _deadline_passed(self) -> None:
-        self._timer = None
-        self._on_timeout()
+        self._reporter.init_report(duration_ms, status, error_type)
