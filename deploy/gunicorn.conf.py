@@ -31,8 +31,10 @@ bind = pyrie.bind()
 worker_class = pyrie.WORKER_CLASS
 
 # Not a gunicorn setting, but the worker's: seconds a client has, from the first byte of a request, to send all of
-# it (head and body), else the connection is closed and nothing runs. PYRIE_REQUEST_READ_TIMEOUT, default 60. Waiting
-# for a request's first byte on an idle keep-alive connection is not limited by it (see keepalive below).
+# it (head and body), else the connection is closed and nothing runs. The worker reads it from the environment,
+# PYRIE_REQUEST_READ_TIMEOUT (default 60), not from this file; it is read here too so that a wrong value stops
+# gunicorn at start-up. Waiting for a request's first byte on an idle keep-alive connection is not limited by it
+# (see keepalive below).
 _request_read_timeout_s = pyrie.request_read_timeout()
 
 # Import the application once in the master, before the workers are forked: they boot in milliseconds.
