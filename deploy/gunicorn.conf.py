@@ -52,10 +52,10 @@ worker_connections = pyrie.WORKER_CONNECTIONS
 # + 10, so a graceful reload never cuts a stream.
 graceful_timeout = pyrie.graceful_timeout()
 
-# Seconds an idle keep-alive connection is kept: 75, longer than the 60 s idle timeout of most load balancers (so
-# they close first) and long enough for SDK connection pools to reuse connections between invokes. gunicorn applies
-# it with worker_class = "gevent"; gevent_pywsgi keeps an idle connection until the client closes it (and on a
-# reload an old worker serves its open connections until they close or graceful_timeout ends).
+# Seconds an idle keep-alive connection waits for its next request before it is closed: 75, longer than the 60 s
+# idle timeout of most load balancers (so they close first) and long enough for SDK connection pools to reuse
+# connections between invokes. pyrie's worker applies it (gevent_pywsgi alone would keep an idle connection until the
+# client closes it); on a reload an old worker serves its open connections until they close or graceful_timeout ends.
 keepalive = pyrie.KEEPALIVE_S
 
 # Seconds a worker may go without a heartbeat before the master restarts it. This does not limit requests: gevent

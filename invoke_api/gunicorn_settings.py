@@ -8,8 +8,7 @@ The timeouts that matter for streaming: gunicorn gives old workers ``graceful_ti
 requests on a reload (SIGHUP) or a stop, then kills them. A response can take as long as the function's init plus its
 timeout, so the grace is that plus a margin, and a reload never cuts a stream. ``timeout`` (the worker heartbeat)
 does not limit a request in gevent workers, which keep beating while they stream. ``keepalive`` (how long an idle
-connection is kept) applies to gunicorn's own HTTP handling, the ``gevent`` worker class; ``gevent_pywsgi``, pyrie's
-choice, keeps an idle connection until the client closes it, which suits SDK connection pools.
+connection waits for its next request) is applied by pyrie's worker, ``invoke_api.worker.Worker``.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from that list, the access log is skipped when it is off, and the head and the f
 ``send`` (a streamed response's head still goes out at once: its first write is empty). And the worker boots faster:
 gevent's monkey-patching looks its plugins up once, not at each of its steps.
 
-Everything else (keep-alive, chunked request bodies, ``Expect: 100-continue``, streaming write by write, error
-answers) is pywsgi's own. Name it to gunicorn as ``invoke_api.gunicorn_worker.InvokeWorker``.
+Keep-alive, chunked request bodies, ``Expect: 100-continue`` and streaming write by write are pywsgi's own. pyrie's
+worker (``invoke_api.worker.Worker``) builds on this one: it reads each request whole before the application runs.
 """
 
 from __future__ import annotations
@@ -149,15 +149,19 @@ class InvokeHandler(PyWSGIHandler):
                 env[key] += ("; " if "COOKIE" in key else ",") + value
             else:
                 env[key] = value
-        sock = self.socket if env.get("HTTP_EXPECT") == "100-continue" else None
         chunked = env.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+        self.wsgi_input = self.make_input(chunked, env.get("HTTP_EXPECT", "").lower() == "100-continue")
         handling_reads = not self._connection_upgrade_requested()
-        self.wsgi_input = pywsgi.Input(self.rfile, self.content_length, socket=sock, chunked_input=chunked)
         env["wsgi.input"] = self.wsgi_input if handling_reads else self.rfile
         env["wsgi.input_terminated"] = handling_reads
         env["gunicorn.sock"] = self.socket
         env["RAW_URI"] = self.path
         return env
+
+    def make_input(self, chunked: bool, expects_continue: bool) -> pywsgi.Input:
+        """The request's body as pywsgi reads it (answering ``Expect: 100-continue`` on the first read)."""
+        socket = self.socket if expects_continue else None
+        return pywsgi.Input(self.rfile, self.content_length, socket=socket, chunked_input=chunked)
 
     def log_request(self) -> None:
         if self.server.log.access_log_enabled:

@@ -11,13 +11,18 @@ This worker's handler reads each request itself, and the application only ever s
 - the head (request line and header fields) must end with its empty line: one cut short by the end of the
   connection is refused, and so are a request line over 8 KiB, a header line over 64 KiB and more than 100 header
   fields;
+- the body's length must be told one way: a Content-Length of digits (repeated only with the same value), or a
+  Transfer-Encoding that is just ``chunked``. Anything else (both, two lengths, another coding) is refused: pywsgi
+  would read such a body one way and the connection's next request another, and the client and pyrie would disagree
+  on where one request ends;
 - the body is read completely before the application runs (up to one byte over the largest request Lambda takes,
   6 MiB, which is as much as any route reads); one that ends before its ``Content-Length`` or a broken chunked body
   is refused. So nothing reaches the supervisor before the whole request has been read;
 - all of it within ``PYRIE_REQUEST_READ_TIMEOUT`` seconds (default 60) of the request's first byte: a client that
   stalls in the middle of its request is cut off, and so is one that stalls while the rest of an oversize body is
-  read and dropped after the answer. Waiting for the first byte of a request is not limited: an idle keep-alive
-  connection stays open until the client closes it, as SDK connection pools expect.
+  read and dropped after the answer. An idle keep-alive connection waits for its next request's first byte for up to
+  gunicorn's ``keepalive`` seconds (pyrie's default 75, longer than load balancers keep idle connections, so SDK
+  connection pools can reuse it between invokes), then is closed; pywsgi alone would keep it until the client goes.
 
 A refused request is answered in Lambda's shape for its listener, ``400 InvalidRequestContentException`` (Lambda's
 error for "a request header is invalid" or a body it cannot parse), and the connection is closed; a request whose
@@ -40,7 +45,7 @@ import gevent
 from gevent import pywsgi
 
 from invoke_api import app, gunicorn_settings
-from invoke_api.gunicorn_worker import InvokeHandler, InvokeWorker, RequestHeaders, read_headers
+from invoke_api.gunicorn_worker import MAX_HEADERS, MAX_LINE, InvokeHandler, InvokeWorker, RequestHeaders, read_headers
 from invoke_api.responses import service_error_json, status_line
 from pyrie_core.ids import new_request_id
 from pyrie_core.limits import Limits
@@ -51,8 +56,8 @@ __all__ = ["MAX_HEADER_FIELDS", "MAX_HEADER_LINE", "MAX_REQUEST_LINE", "RequestH
 log = logging.getLogger("pyrie.invoke_api")
 
 MAX_REQUEST_LINE: Final = pywsgi.MAX_REQUEST_LINE  # 8192 bytes, pywsgi's own limit
-MAX_HEADER_LINE: Final = 65536  # http.client's limit, which pywsgi applies
-MAX_HEADER_FIELDS: Final = 100  # http.client's limit, which pywsgi applies
+MAX_HEADER_LINE: Final = MAX_LINE  # http.client's limit, which pywsgi applies
+MAX_HEADER_FIELDS: Final = MAX_HEADERS  # http.client's limit, which pywsgi applies
 # The most any route reads of a body: one byte over Lambda's largest request tells it apart from a request at the limit.
 MAX_BODY: Final = Limits().request_bytes + 1
 REFUSED_CODE: Final = "InvalidRequestContentException"
@@ -87,11 +92,37 @@ def read_head(fp: BinaryIO) -> bytes:
 
 def read_whole_headers(rfile: Any, *_: Any, max_headers: int = MAX_HEADER_FIELDS + 1) -> RequestHeaders:
     """A request's headers, read whole (``read_head``: else the request is refused), then parsed once into a list
-    (``invoke_api.gunicorn_worker.read_headers``); ``RequestRefused`` for a malformed header line."""
+    (``invoke_api.gunicorn_worker.read_headers``); ``RequestRefused`` for a malformed header line, or a body whose
+    length is not told one clear way (``check_framing``)."""
     headers = read_headers(io.BytesIO(read_head(rfile)), max_headers=max_headers)
     if headers.status:
         raise RequestRefused(f"The request's headers are malformed: {headers.status}.")
+    check_framing(headers)
     return headers
+
+
+def check_framing(headers: RequestHeaders) -> None:
+    """``RequestRefused`` unless the body's length is told one way: Content-Length headers that are all the same
+    number (digits only), or no Content-Length and a Transfer-Encoding that is just ``chunked``."""
+    lengths = {value for name, value in headers.items() if name.lower() == "content-length"}
+    codings = [
+        coding.strip().lower()
+        for name, value in headers.items()
+        if name.lower() == "transfer-encoding"
+        for coding in value.split(",")
+    ]
+    if codings:
+        if codings != ["chunked"]:
+            raise RequestRefused(
+                f"The request's Transfer-Encoding {', '.join(codings)} is not supported: only chunked is."
+            )
+        if lengths:
+            raise RequestRefused("The request has both a Content-Length and a Transfer-Encoding.")
+    if len(lengths) > 1:
+        raise RequestRefused(f"The request's Content-Length headers disagree: {', '.join(sorted(lengths))}.")
+    for length in lengths:
+        if not (length.isascii() and length.isdigit()):
+            raise RequestRefused(f"The request's Content-Length {length!r} is not a number of bytes.")
 
 
 class _Body(pywsgi.Input):
@@ -124,17 +155,21 @@ class RequestHandler(InvokeHandler):
     application."""
 
     read_timeout_s: float = gunicorn_settings.REQUEST_READ_TIMEOUT_S
+    keepalive_s: float = gunicorn_settings.KEEPALIVE_S
 
     def handle_one_request(self) -> bool | None:
         """One request of the connection: ``True`` to read the next one, ``None`` to close (pywsgi's contract; this
         handler sends its own refusals, so it never returns pywsgi's ``(status, body)``)."""
         if self.rfile.closed:
             return None
+        started = b""
         try:
-            if not self.rfile.peek(1):
-                return None  # the client closed the connection between requests
+            with gevent.Timeout(self.keepalive_s, False):
+                started = self.rfile.peek(1)
         except OSError:
             return None
+        if not started:
+            return None  # the client closed the connection between requests, or left it idle too long
         timer = gevent.Timeout(self.read_timeout_s)
         timer.start()
         try:
@@ -177,19 +212,10 @@ class RequestHandler(InvokeHandler):
         except Exception as exc:  # pywsgi's parse errors: a malformed request line, version or length
             raise RequestRefused(f"The request is malformed: {exc}") from None
         self.environ = self.get_environ()
-        chunked = self.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
-        expects_continue = self.environ.get("HTTP_EXPECT", "").lower() == "100-continue"
-        self.wsgi_input = _Body(
-            self.rfile,
-            self.content_length,
-            socket=self.socket if expects_continue else None,
-            chunked_input=chunked,
-            deadline_s=self.read_timeout_s,
-        )
         try:
             body = self.wsgi_input.read(MAX_BODY)
         except OSError as exc:  # pywsgi's: the stream ended before Content-Length, or a broken chunked body
-            if chunked:
+            if self.wsgi_input.chunked_input:
                 raise RequestRefused(f"The request's chunked body is malformed or cut short: {exc}") from None
             raise RequestRefused(
                 f"The request's body ended after {self.wsgi_input.position} of its {self.content_length} bytes."
@@ -198,6 +224,13 @@ class RequestHandler(InvokeHandler):
         self.environ["wsgi.input_terminated"] = True
 
     MessageClass = staticmethod(read_whole_headers)  # pywsgi's name
+    wsgi_input: _Body
+
+    def make_input(self, chunked: bool, expects_continue: bool) -> _Body:
+        socket = self.socket if expects_continue else None
+        return _Body(
+            self.rfile, self.content_length, socket=socket, chunked_input=chunked, deadline_s=self.read_timeout_s
+        )
 
     def _refuse(self, exc: RequestRefused) -> None:
         self._log(f"refused: {exc.status} {REFUSED_CODE}: {exc.reason}")
@@ -230,6 +263,7 @@ class Worker(InvokeWorker):
 
     def init_process(self) -> None:
         RequestHandler.read_timeout_s = gunicorn_settings.request_read_timeout()
+        RequestHandler.keepalive_s = self.cfg.keepalive
         _log_to_stderr(gunicorn_settings.pyrie_log_level())
         super().init_process()
 

@@ -217,9 +217,30 @@ def test_the_deadline_runs_from_a_requests_first_byte_not_from_an_idle_connectio
         sock.sendall(request[-2:])
         received = b""
         while b"\r\n\r\n" not in received or not received.endswith(b"{}"):
-            received += sock.recv(65536)
+            data = sock.recv(65536)
+            assert data, f"pyrie closed the connection after {received!r}"
+            received += data
     assert parse(received).status == 200
     assert "dropped" not in impatient.stderr()
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_keepalive_seconds(start_pyrie: StartPyrie) -> None:
+    pyrie = start_pyrie(
+        sys.executable, RAW_RUNTIME, extra_env={"RAW_SCENARIO": "echo", "GUNICORN_CMD_ARGS": "--keep-alive 1"}
+    )
+    request = head(INVOKE_PATH, "Content-Length: 2") + b"{}"
+    with socket.create_connection(("127.0.0.1", pyrie.port), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while not received.endswith(b"{}"):
+            data = sock.recv(65536)
+            assert data, f"pyrie closed the connection after {received!r}"
+            received += data
+        assert parse(received).status == 200
+        answered = time.monotonic()
+        assert read_to_end(sock) == b""  # then idle: closed by pyrie, not by this client
+        idle = time.monotonic() - answered
+    assert 0.9 < idle < 2.5, idle
 
 
 def test_an_oversize_body_is_refused_and_its_rest_is_not_waited_for(impatient: Pyrie) -> None:
@@ -260,12 +281,46 @@ def test_a_hundred_header_fields_are_taken_and_more_are_refused(echo: Pyrie) -> 
     ("request_bytes", "status", "reason"),
     [
         (b"GARBAGE\r\n\r\n", 400, "The request is malformed: Invalid HTTP method: 'GARBAGE\\r\\n'"),
-        (head(INVOKE_PATH, "Content-Length: many"), 400, "The request is malformed: "),
+        (head(INVOKE_PATH, "Content-Length: many"), 400, "The request's Content-Length 'many' is not a number"),
+        (head(INVOKE_PATH, "Content-Length: 1_0"), 400, "The request's Content-Length '1_0' is not a number"),
+        (head(INVOKE_PATH, "Content-Length: +4"), 400, "The request's Content-Length '+4' is not a number"),
+        (
+            head(INVOKE_PATH, "Content-Length: 4", "Content-Length: 40") + b"{}{}" + head("/smuggled", method="GET"),
+            400,
+            "The request's Content-Length headers disagree: 4, 40.",
+        ),
+        (
+            head(INVOKE_PATH, "Transfer-Encoding: chunked", "Transfer-Encoding: chunked") + b"2\r\n{}\r\n0\r\n\r\n",
+            400,
+            "The request's Transfer-Encoding chunked, chunked is not supported: only chunked is.",
+        ),
+        (
+            head(INVOKE_PATH, "Transfer-Encoding: gzip, chunked") + b"2\r\n{}\r\n0\r\n\r\n",
+            400,
+            "The request's Transfer-Encoding gzip, chunked is not supported: only chunked is.",
+        ),
+        (
+            head(INVOKE_PATH, "Content-Length: 2", "Transfer-Encoding: chunked") + b"2\r\n{}\r\n0\r\n\r\n",
+            400,
+            "The request has both a Content-Length and a Transfer-Encoding.",
+        ),
         (f"POST {INVOKE_PATH} HTTP/1\r\n\r\n".encode(), 400, "The request is malformed: "),
         (f"POST /{'x' * 9000} HTTP/1.1\r\n\r\n".encode(), 414, "The request line is longer than 8192 bytes."),
         (head(INVOKE_PATH, "X-Long: " + "x" * 70000), 400, "A header line of the request is longer than 65536 bytes."),
     ],
-    ids=["request-line", "content-length", "http-version", "long-request-line", "long-header-line"],
+    ids=[
+        "request-line",
+        "content-length",
+        "content-length-underscore",
+        "content-length-plus",
+        "content-lengths-disagree",
+        "transfer-encoding-twice",
+        "transfer-encoding-gzip-chunked",
+        "both-lengths",
+        "http-version",
+        "long-request-line",
+        "long-header-line",
+    ],
 )
 def test_a_malformed_request_is_refused(echo: Pyrie, request_bytes: bytes, status: int, reason: str) -> None:
     log = StderrLines(echo)
@@ -275,6 +330,19 @@ def test_a_malformed_request_is_refused(echo: Pyrie, request_bytes: bytes, statu
     assert answer.json()["message"].startswith(reason)  # type: ignore[index]
     log.one(f"refused: {status} InvalidRequestContentException: {reason}")
     assert_nothing_ran(echo)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        head(INVOKE_PATH, "Content-Length: 8", "Content-Length: 8", "Connection: close") + b'{"a": 1}',
+        head(INVOKE_PATH, "Transfer-Encoding: Chunked", "Connection: close") + b'8\r\n{"a": 1}\r\n0\r\n\r\n',
+    ],
+    ids=["content-length-repeated", "chunked"],
+)
+def test_a_body_whose_length_is_told_one_way_is_taken(echo: Pyrie, request_bytes: bytes) -> None:
+    answer = parse(exchange(echo.port, request_bytes)[0])
+    assert (answer.status, answer.body) == (200, b'{"a": 1}')
 
 
 def test_a_body_announced_with_expect_100_continue_is_asked_for_and_read(echo: Pyrie) -> None:
