@@ -7,7 +7,9 @@ the supervisor), once with cgroups where this machine offers them and once with 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -32,6 +34,9 @@ def probe(scenario: str, backend: str) -> dict[str, Any]:
     )
     assert result.returncode == 0, result.stderr
     outcome: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    for pid in outcome.get("pids", {}).values():  # what containment should have ended: never left for long
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     if "skip" in outcome:
         pytest.skip(outcome["skip"])
     return outcome

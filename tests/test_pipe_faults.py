@@ -4,6 +4,7 @@ once) with one log line, and pyrie keeps serving everyone else."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import socket
@@ -231,18 +232,17 @@ def test_connections_beyond_the_cap_are_refused_with_one_line_each(
         return sock
 
     try:
-        held = [opened() for _ in range(3)]
-        assert all(gevent_status(sock) for sock in held)
-        refused = [opened() for _ in range(2)]
-        assert not any(gevent_status(sock) for sock in refused)
-        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(REFUSED)]
-        assert len(lines) == 2 and all("3 are open already" in line for line in lines), lines
-        held.pop().close()
-        gevent.sleep(0.1)
-        again = opened()
-        assert gevent_status(again)  # room again
-        for sock in [*held, *refused, again]:
-            sock.close()
+        with contextlib.ExitStack() as sockets:
+            held = [sockets.enter_context(opened()) for _ in range(3)]
+            assert all(gevent_status(sock) for sock in held)
+            refused = [sockets.enter_context(opened()) for _ in range(2)]
+            assert not any(gevent_status(sock) for sock in refused)
+            lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(REFUSED)]
+            assert len(lines) == 2 and all("3 are open already" in line for line in lines), lines
+            held.pop().close()
+            gevent.sleep(0.1)
+            again = sockets.enter_context(opened())
+            assert gevent_status(again)  # room again
     finally:
         server.stop()
 
@@ -260,21 +260,24 @@ def test_strangers_cannot_crowd_out_front_ends_that_know_the_token(
     server = PipeServer(listener, _Pool(), token=TOKEN)
     server.start()
     try:
-        strangers = [gevent.socket.create_connection(address) for _ in range(MAX_UNADMITTED + 5)]
-        gevent.sleep(0.2)
-        lines = [r.getMessage() for r in caplog.records if "still to show the token" in r.getMessage()]
-        assert len(lines) == 5, lines
-        friend = gevent.socket.create_connection(address)
-        friend.sendall(frame(Hello(TOKEN)))
-        assert not gevent_status(friend)  # all the stranger slots are taken: refused too, with its line
-        for sock in strangers[:10]:
-            sock.close()
-        gevent.sleep(0.1)
-        friend = gevent.socket.create_connection(address)
-        friend.sendall(frame(Hello(TOKEN)))
-        assert gevent_status(friend)
-        for sock in [*strangers, friend]:
-            sock.close()
+        with contextlib.ExitStack() as sockets:
+
+            def connect() -> gevent.socket.socket:
+                return sockets.enter_context(gevent.socket.create_connection(address))
+
+            strangers = [connect() for _ in range(MAX_UNADMITTED + 5)]
+            gevent.sleep(0.2)
+            lines = [r.getMessage() for r in caplog.records if "still to show the token" in r.getMessage()]
+            assert len(lines) == 5, lines
+            friend = connect()
+            friend.sendall(frame(Hello(TOKEN)))
+            assert not gevent_status(friend)  # all the stranger slots are taken: refused too, with its line
+            for sock in strangers[:10]:
+                sock.close()
+            gevent.sleep(0.1)
+            friend = connect()
+            friend.sendall(frame(Hello(TOKEN)))
+            assert gevent_status(friend)
     finally:
         server.stop()
 
@@ -288,27 +291,24 @@ def test_a_flood_of_connections_leaves_pyrie_the_descriptors_it_needs(start_pyri
     assert pipe_server.connection_cap(10_000) >= cap  # this machine allows more than the test's limit
     ends = start(start_pyrie, descriptors=limit)
     pyrie = ends.pyrie
-    flood = []
-    for _ in range(limit + 20):  # more than the process may open
-        sock = connect(ends.tcp)
-        sock.sendall(frame(Hello(TOKEN)))
-        flood.append(sock)
-    refusals = limit + 20 - cap  # one line each, whether refused as over the cap or as one too many still to show
-    wait_until(lambda: pyrie.stderr().count(REFUSED) >= refusals, 10, what="the refusals")
-    time.sleep(0.2)
-    errors = pyrie.stderr()
-    assert errors.count(REFUSED) == refusals, errors[-2000:]
-    assert errors.count(f"{cap} are open already") > 0
-    assert "Traceback" not in errors and "Too many open files" not in errors
-    # two invokes at once on pyrie's own front end: two environments start, descriptors and all
-    sleeper = threading.Thread(target=lambda: pyrie.invoke(b'{"kind": "sleep", "seconds": 2}'))
-    sleeper.start()
-    wait_until(lambda: "SLEEP " in pyrie.stdout(), 10, what="the sleeper")
-    assert pyrie.invoke(b'{"kind": "hello", "n": 1}').json()["hello"] == 1
-    sleeper.join()
-    assert "Traceback" not in pyrie.stderr()
-    for sock in flood:
-        sock.close()
+    with contextlib.ExitStack() as flood:
+        for _ in range(limit + 20):  # more than the process may open
+            sock = flood.enter_context(connect(ends.tcp))
+            sock.sendall(frame(Hello(TOKEN)))
+        refusals = limit + 20 - cap  # one line each, whether refused as over the cap or as one too many still to show
+        wait_until(lambda: pyrie.stderr().count(REFUSED) >= refusals, 10, what="the refusals")
+        time.sleep(0.2)
+        errors = pyrie.stderr()
+        assert errors.count(REFUSED) == refusals, errors[-2000:]
+        assert errors.count(f"{cap} are open already") > 0
+        assert "Traceback" not in errors and "Too many open files" not in errors
+        # two invokes at once on pyrie's own front end: two environments start, descriptors and all
+        sleeper = threading.Thread(target=lambda: pyrie.invoke(b'{"kind": "sleep", "seconds": 2}'))
+        sleeper.start()
+        wait_until(lambda: "SLEEP " in pyrie.stdout(), 10, what="the sleeper")
+        assert pyrie.invoke(b'{"kind": "hello", "n": 1}').json()["hello"] == 1
+        sleeper.join()
+        assert "Traceback" not in pyrie.stderr()
 
 
 def test_a_peer_that_asks_without_reading_is_held_and_shares_the_loop(tmp_path: Path) -> None:
@@ -343,7 +343,9 @@ def test_a_peer_that_asks_without_reading_is_held_and_shares_the_loop(tmp_path: 
         answers = 0
         with gevent.Timeout(60):
             while answers < requests_count:
-                decoder.feed(peer.recv(1 << 20))
+                data = peer.recv(1 << 20)
+                assert data, f"the server closed the connection after {answers} answers"
+                decoder.feed(data)
                 while isinstance(decoder.next_frame(), dict):
                     answers += 1
         sender.join(5)

@@ -6,15 +6,33 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from pyrie_core.process_ownership import OWNER_ENV, end_instance, owned_pids, read_owner
 from tests.harness import wait_until
 
+_sleeps: list[subprocess.Popen[bytes]] = []
+
 
 def marked_sleep(mark: str | None) -> subprocess.Popen[bytes]:
     env = {"PATH": os.environ["PATH"], **({OWNER_ENV: mark} if mark else {})}
-    return subprocess.Popen(["sleep", "600"], env=env, start_new_session=True, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(["sleep", "600"], env=env, start_new_session=True, stdin=subprocess.DEVNULL)
+    _sleeps.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_sleep_left() -> Iterator[None]:
+    """Every ``marked_sleep`` ends with its test, whether the code under test ended it or not."""
+    yield
+    while _sleeps:
+        process = _sleeps.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_the_mark_is_read_from_the_environment_a_process_started_with() -> None:

@@ -14,7 +14,7 @@ from pyrie_core.process_ownership import OWNER_ENV, read_owner
 from tests.conftest import StartPyrie
 from tests.harness import ROOT, wait_until
 from tests.test_lifecycle import RAW_RUNTIME
-from tests.test_process_ownership import marked_sleep
+from tests.test_process_ownership import marked_sleep, no_sleep_left  # noqa: F401 - the fixture ends every sleep
 from tests.test_resilience import dead, frontend_master
 
 
