@@ -56,6 +56,11 @@ def invoke_all(pyrie: Pyrie, events: list[dict[str, Any]]) -> list[requests.Resp
         return list(pool.map(lambda event: pyrie.invoke(json.dumps(event)), events))
 
 
+def overlapped(bodies: list[dict[str, Any]]) -> bool:
+    """Whether the invokes ran at the same time: each started before any of them ended."""
+    return max(body["started"] for body in bodies) < min(body["ended"] for body in bodies)
+
+
 def environments(pyrie: Pyrie) -> list[dict[str, Any]]:
     return list(requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"])
 
@@ -63,11 +68,9 @@ def environments(pyrie: Pyrie) -> list[dict[str, Any]]:
 def test_four_overlapping_invokes_run_at_once_in_one_runtime(start_pyrie: StartPyrie) -> None:
     pyrie = managed(start_pyrie, "work")
     assert pyrie.invoke(json.dumps({"seconds": 0})).status_code == 200  # init done: the workers wait in /next
-    started = time.monotonic()
     answers = invoke_all(pyrie, [{"n": n, "seconds": 0.5} for n in range(4)])
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.5, f"4 overlapping 500 ms invokes took {elapsed:.2f} s"
     bodies = [answer.json() for answer in answers]
+    assert overlapped(bodies), bodies
     assert [body["n"] for body in bodies] == [0, 1, 2, 3]  # each caller its own answer
     assert all(
         body["requestId"] == answer.headers["X-Amzn-RequestId"] for body, answer in zip(bodies, answers, strict=True)
@@ -138,9 +141,8 @@ def test_invokes_beyond_every_worker_are_throttled_at_once(start_pyrie: StartPyr
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         busy = [pool.submit(pyrie.invoke, json.dumps({"n": n, "seconds": 1})) for n in range(2)]
         wait_until(lambda: environments(pyrie)[0]["invokesInFlight"] == 2, what="both workers to be busy")
-        started = time.monotonic()
         throttled = pyrie.invoke(json.dumps({"n": 3}))
-        assert time.monotonic() - started < 0.5  # refused at once, not queued
+        assert not any(future.done() for future in busy)  # refused while both still ran: not queued behind them
         assert throttled.status_code == 429
         assert throttled.headers["X-Amzn-ErrorType"] == "TooManyRequestsException"
         assert [future.result().json()["n"] for future in busy] == [0, 1]
@@ -227,10 +229,9 @@ def test_an_extension_that_exits_drains_its_environment(start_pyrie: StartPyrie,
 def test_node_runs_invokes_concurrently_and_streams_among_them(start_pyrie: StartPyrie) -> None:
     pyrie = node_managed(start_pyrie, "work")
     assert pyrie.invoke(json.dumps({"seconds": 0})).status_code == 200
-    started = time.monotonic()
     answers = invoke_all(pyrie, [{"n": n, "seconds": 0.5} for n in range(4)])
-    assert time.monotonic() - started < 1.5
     bodies = [answer.json() for answer in answers]
+    assert overlapped(bodies), bodies
     assert [body["n"] for body in bodies] == [0, 1, 2, 3]
     assert len({body["pid"] for body in bodies}) == 1  # one process runs them all
 
@@ -238,6 +239,7 @@ def test_node_runs_invokes_concurrently_and_streams_among_them(start_pyrie: Star
 @pytest.mark.node
 def test_node_streams_while_other_invokes_run(start_pyrie: StartPyrie) -> None:
     pyrie = node_managed(start_pyrie, "stream")
+    assert stream_invoke(pyrie.port, INVOKE_PATH, json.dumps({"count": 1}).encode()).complete  # init done
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         streams = [
@@ -245,7 +247,7 @@ def test_node_streams_while_other_invokes_run(start_pyrie: StartPyrie) -> None:
             for _ in range(3)
         ]
         received = [future.result() for future in streams]
-    assert time.monotonic() - started < 1.2  # three 500 ms streams at once, not one after another
+    assert time.monotonic() - started < 1.2  # three 500 ms streams at once: one after another would take 1.5 s
     for each in received:  # each intact, with its own bytes
         assert each.complete
         assert each.body == b"".join(f"chunk {i}\n".encode() for i in range(5))

@@ -5,9 +5,18 @@ import time
 
 
 def work(event, context):
-    """Sleep, then say who did it: the request, the worker process and its parent (the runtime's main process)."""
+    """Sleep, then say who did it (the request, the worker process and its parent, the runtime's main process) and
+    when (epoch seconds, so that a test can see which invokes ran at the same time)."""
+    started = time.time()
     time.sleep(event.get("seconds", 0.5))
-    return {"requestId": context.aws_request_id, "n": event.get("n"), "pid": os.getpid(), "ppid": os.getppid()}
+    return {
+        "requestId": context.aws_request_id,
+        "n": event.get("n"),
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "started": started,
+        "ended": time.time(),
+    }
 
 
 def crash(event, context):

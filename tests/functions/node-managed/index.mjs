@@ -3,8 +3,9 @@
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const work = async (event, context) => {
+  const started = Date.now() / 1000;
   await sleep(event.seconds === undefined ? 500 : event.seconds * 1000);
-  return { requestId: context.awsRequestId, n: event.n ?? null, pid: process.pid };
+  return { requestId: context.awsRequestId, n: event.n ?? null, pid: process.pid, started, ended: Date.now() / 1000 };
 };
 
 export const stream = awslambda.streamifyResponse(async (event, responseStream) => {
