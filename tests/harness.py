@@ -24,6 +24,22 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+# A runtime written against the Runtime API by hand, its behaviour chosen with RAW_SCENARIO (tests/runtimes).
+RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
+
+
+def dead(process: psutil.Process | int) -> bool:
+    """Gone, or a zombie: orphans wait for PID 1 to reap them, which may take a while outside a container."""
+    try:
+        found = process if isinstance(process, psutil.Process) else psutil.Process(process)
+        return found.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def environments(pyrie: Pyrie) -> list[dict[str, Any]]:
+    """The execution environments ``/healthz`` lists."""
+    return list(requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"])
 
 
 def free_port() -> int:

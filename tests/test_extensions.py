@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie, wait_until
+from tests.harness import RAW_RUNTIME, Pyrie, wait_until
 
-RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 PROBE = str(Path(__file__).parent / "extensions" / "probe_extension.py")
 ARN = "arn:aws:lambda:us-east-1:012345678912:function:test_function"
 

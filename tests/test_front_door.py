@@ -19,10 +19,9 @@ import botocore.config
 import pytest
 
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, Pyrie, free_port, wait_until
+from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, free_port, wait_until
 from tests.test_json_payload import RECORDED, SOURCE
 
-RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 FUNCTIONS = Path(__file__).parent / "functions"
 STREAM_PATH = "/2021-11-15/functions/function/response-streaming-invocations"
 SETTLE_S = 0.3  # how long to wait for a second log line that must not come

@@ -18,9 +18,9 @@ import requests
 
 from supervisor import cli
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, Pyrie, free_port
+from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, free_port
 from tests.streaming import stream_invoke
-from tests.test_lifecycle import RAW_RUNTIME, addresses, run_pyrie
+from tests.test_lifecycle import addresses, run_pyrie
 from tests.test_streaming_node import NODE_RIC, NODE_SSE
 
 FUNCTIONS = Path(__file__).parent / "functions"

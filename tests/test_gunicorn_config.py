@@ -15,8 +15,7 @@ import pytest
 from invoke_api import gunicorn_settings
 from pyrie_core.frontend_contract import FRONTEND_CONFIG
 from tests.conftest import StartPyrie
-from tests.harness import ROOT, wait_until
-from tests.test_lifecycle import RAW_RUNTIME
+from tests.harness import RAW_RUNTIME, ROOT, wait_until
 
 DEPLOY_CONF = str(ROOT / "deploy" / "gunicorn.conf.py")
 APP = "invoke_api.app:application"

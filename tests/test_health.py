@@ -10,8 +10,7 @@ import time
 import requests
 
 from tests.conftest import StartFrontEnd, StartPyrie
-from tests.harness import free_port, wait_until
-from tests.test_lifecycle import RAW_RUNTIME
+from tests.harness import RAW_RUNTIME, free_port, wait_until
 
 
 def healthz(url: str) -> requests.Response:

@@ -9,8 +9,7 @@ import psutil
 
 from pyrie_core import ids
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie
-from tests.test_lifecycle import RAW_RUNTIME
+from tests.harness import RAW_RUNTIME, Pyrie
 
 
 def _ids_in_children(count: int) -> list[str]:

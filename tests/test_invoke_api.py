@@ -15,9 +15,8 @@ import pytest
 import requests
 
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie
+from tests.harness import RAW_RUNTIME, Pyrie
 
-RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 FUNCTIONS = Path(__file__).parent / "functions"
 
 

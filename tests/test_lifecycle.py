@@ -14,9 +14,7 @@ import psutil
 import pytest
 
 from tests.conftest import StartPyrie
-from tests.harness import free_port
-
-RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
+from tests.harness import RAW_RUNTIME, free_port
 
 
 def run_pyrie(

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, Pyrie, wait_until
+from tests.harness import INVOKE_PATH, Pyrie, environments, wait_until
 from tests.streaming import stream_invoke
 from tests.test_extensions import extensions_dir
 
@@ -59,10 +59,6 @@ def invoke_all(pyrie: Pyrie, events: list[dict[str, Any]]) -> list[requests.Resp
 def overlapped(bodies: list[dict[str, Any]]) -> bool:
     """Whether the invokes ran at the same time: each started before any of them ended."""
     return max(body["started"] for body in bodies) < min(body["ended"] for body in bodies)
-
-
-def environments(pyrie: Pyrie) -> list[dict[str, Any]]:
-    return list(requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"])
 
 
 def test_four_overlapping_invokes_run_at_once_in_one_runtime(start_pyrie: StartPyrie) -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, Pyrie
-
-RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
+from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie
 
 
 def raw(start_pyrie: StartPyrie, scenario: str, **env: str) -> Pyrie:

@@ -21,7 +21,7 @@ import pytest
 
 from pyrie_core.process_ownership import instance_cgroup
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie, wait_until
+from tests.harness import Pyrie, dead, wait_until
 from tests.test_resilience import frontend_master
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -45,14 +45,6 @@ def cgroups_usable() -> bool:
 needs_cgroups = pytest.mark.skipif(
     not cgroups_usable(), reason="only a cgroup holds a process that wiped its environment; pyrie has none here"
 )
-
-
-def dead(pid: int) -> bool:
-    """Gone, or a zombie: orphans wait for PID 1 to reap them, which may take a while outside a container."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def marked(instance: str) -> list[int]:

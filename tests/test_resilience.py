@@ -18,9 +18,8 @@ import requests
 import supervisor
 from supervisor.frontend.restart_policy import RestartPolicy, Verdict
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, Pyrie, free_port, wait_until
+from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, dead, free_port, wait_until
 from tests.streaming import Received, stream_invoke
-from tests.test_lifecycle import RAW_RUNTIME
 
 FUNCTIONS = Path(__file__).parent / "functions"
 
@@ -30,14 +29,6 @@ def frontend_master(pyrie: Pyrie) -> psutil.Process:
         lambda: next((p for p in pyrie.psutil.children() if "gunicorn" in " ".join(p.cmdline())), None),
         what="gunicorn",
     )
-
-
-def dead(process: psutil.Process) -> bool:
-    """Gone, or a zombie: orphans wait for PID 1 to reap them, which may take a while outside a container."""
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def workers_of(master: psutil.Process) -> set[int]:

@@ -24,7 +24,7 @@ from supervisor.environment.lifecycle import KILL_GRACE_S
 from supervisor.environment.memory_guard import SAMPLE_S
 from supervisor.frontend.pipe_connection import STALL_S
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, Pyrie, wait_until
+from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, wait_until
 from tests.peers import (
     LineClock,
     StalledClient,
@@ -35,7 +35,6 @@ from tests.peers import (
     wait_gone,
 )
 from tests.test_extensions import extensions_dir
-from tests.test_lifecycle import RAW_RUNTIME
 
 FUNCTIONS = Path(__file__).parent / "functions"
 # What a fault may take to be acted on: a deadline is met within this.

@@ -29,7 +29,7 @@ from runtime_api.runtime_states import runtime_machine
 from supervisor.cli import DUMMY_CREDENTIALS, parse
 from supervisor.config import Config, ConfigError
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie
+from tests.harness import RAW_RUNTIME, Pyrie
 
 # --- the Runtime API's routes ----------------------------------------------------------------------------------
 
@@ -203,7 +203,6 @@ def test_init_caching_is_refused_with_managed_instances(tmp_path: Any) -> None:
 # --- awslambdaric and real snapshot_restore_py hooks under pyrie ----------------------------------------------------
 
 FUNCTIONS = Path(__file__).parent / "functions"
-RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 SNAPSTART_ERROR = {
     "Type": "User",
     "Message": "The afterRestore() runtime hook encountered an error. For more information, check the Amazon "

@@ -14,8 +14,7 @@ from pathlib import Path
 from pyrie_core.process_ownership import OWNER_ENV, owned_pids
 from supervisor.frontend.socket_directory import bind_socket, remove_stale
 from tests.conftest import StartPyrie
-from tests.harness import wait_until
-from tests.test_lifecycle import RAW_RUNTIME
+from tests.harness import RAW_RUNTIME, wait_until
 
 
 def test_only_the_socket_directories_nobody_serves_are_stale(tmp_path: Path) -> None:

@@ -17,11 +17,10 @@ import pytest
 
 from pyrie_core.pipe.messages import End, Outcome
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie
+from tests.harness import RAW_RUNTIME, Pyrie
 from tests.test_invoke_api import lambda_client
 
 FUNCTIONS = Path(__file__).parent / "functions"
-RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 STREAM_PATH = "/2021-11-15/functions/function/response-streaming-invocations"
 
 

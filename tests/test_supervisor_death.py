@@ -12,8 +12,7 @@ from pathlib import Path
 from invoke_api import supervisor_death
 from pyrie_core.process_ownership import OWNER_ENV, read_owner
 from tests.conftest import StartPyrie
-from tests.harness import ROOT, wait_until
-from tests.test_lifecycle import RAW_RUNTIME
+from tests.harness import RAW_RUNTIME, ROOT, wait_until
 from tests.test_process_ownership import marked_sleep, no_sleep_left  # noqa: F401 - the fixture ends every sleep
 from tests.test_resilience import dead, frontend_master
 

@@ -18,8 +18,8 @@ import pytest
 from botocore.config import Config
 
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie, free_port, wait_until
-from tests.test_extensions import RAW_RUNTIME, start_with_extensions
+from tests.harness import RAW_RUNTIME, Pyrie, free_port, wait_until
+from tests.test_extensions import start_with_extensions
 
 
 class Collector:

@@ -14,7 +14,7 @@ import botocore.config
 import requests
 
 from tests.conftest import StartPyrie
-from tests.harness import Pyrie, wait_until
+from tests.harness import Pyrie, environments, wait_until
 
 FUNCTIONS = Path(__file__).parent / "functions"
 RIC = (sys.executable, "-m", "awslambdaric", "handlers.tenant")
@@ -30,10 +30,6 @@ def isolated(start_pyrie: StartPyrie, *flags: str) -> Pyrie:
 
 def as_tenant(pyrie: Pyrie, tenant: str, event: dict[str, Any] | None = None, **headers: str) -> requests.Response:
     return pyrie.invoke(json.dumps(event or {}), headers={"X-Amz-Tenant-Id": tenant, **headers})
-
-
-def environments(pyrie: Pyrie) -> list[dict[str, Any]]:
-    return list(requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"])
 
 
 def test_an_invoke_without_a_tenant_is_refused_before_anything_starts(start_pyrie: StartPyrie) -> None:
