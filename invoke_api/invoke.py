@@ -76,12 +76,16 @@ def handle(
         headers.append(("Content-Length", str(first.length)))
     headers += first.headers.items()  # a durable execution's X-Amz-Durable-Execution-Arn
     relay = Relay(client, conn, environ, first.request_id)
-    if request.log_type == "Tail" and not first.streaming:
-        return _answer_with_log(relay, start_response, headers)
-    if first.streaming:
-        start_streaming(start_response, "200 OK", headers)
-    else:
-        start_response("200 OK", headers)
+    try:
+        if request.log_type == "Tail" and not first.streaming:
+            return _answer_with_log(relay, start_response, headers)
+        if first.streaming:
+            start_streaming(start_response, "200 OK", headers)
+        else:
+            start_response("200 OK", headers)
+    except BaseException:
+        relay.close()  # the body was never handed over: give up the invoke (or the connection, if it had ended)
+        raise
     return RelayBody(relay, relay.chunks())
 
 

@@ -56,7 +56,8 @@ class Relay:
         self._environ = environ
         self.request_id = request_id
         self.ended = False
-        self._watcher = gevent.spawn(self._watch_for_cut)
+        self._closed = False
+        _cut_watch.add(self)
 
     def read(self) -> Chunk | End:
         """The next message of the response; a broken supervisor connection truncates the response."""
@@ -99,25 +100,60 @@ class Relay:
         with contextlib.suppress(OSError), socket.socket(fileno=os.dup(client_socket.fileno())) as duplicate:
             duplicate.shutdown(socket.SHUT_RDWR)
 
-    def _watch_for_cut(self) -> None:
-        """Shut the client's connection once the supervisor has cut this one: a write to the client that waits for
-        ever then fails, and the worker lets go of both (the client sees its response end short)."""
-        while not self.ended and self._conn.open:
-            gevent.sleep(CUT_CHECK_S)
-            if not self.ended and self._conn.hung_up():
-                log.info("response %s cut short: the supervisor cut its connection", self.request_id)
-                self._shut_client()
-                return
+    def check_cut(self) -> bool:
+        """Shut the client's connection if the supervisor has cut this one: a write to the client that waits for
+        ever then fails, and the worker lets go of both (the client sees its response end short). Whether there is
+        nothing left to watch for (the response ended, or its connection is closed or was cut)."""
+        if self.ended or not self._conn.open:
+            return True
+        if not self._conn.hung_up():
+            return False
+        log.info("response %s cut short: the supervisor cut its connection", self.request_id)
+        self._shut_client()
+        return True
 
     def close(self) -> None:
-        """Give the connection back if the response ended, else tell the supervisor the client has gone."""
-        self._watcher.kill(block=False)
+        """Give the connection back if the response ended, else tell the supervisor the client has gone. Once."""
+        if self._closed:
+            return
+        self._closed = True
+        _cut_watch.discard(self)
         if self.ended:
             self._client.release(self._conn)
             return
         with contextlib.suppress(SupervisorUnavailable):
             self._conn.send(Cancel())
         self._conn.close()
+
+
+class _CutWatch:
+    """One greenlet per worker looks at the supervisor connection of every open relay each ``CUT_CHECK_S`` (a
+    greenlet per invoke would cost a spawn and a kill on every invoke); it ends when no relay is open."""
+
+    def __init__(self) -> None:
+        self._relays: set[Relay] = set()
+        self._running = False
+
+    def add(self, relay: Relay) -> None:
+        self._relays.add(relay)
+        if not self._running:
+            self._running = True
+            gevent.spawn(self._run)
+
+    def discard(self, relay: Relay) -> None:
+        self._relays.discard(relay)
+
+    def _run(self) -> None:
+        try:
+            while self._relays:
+                gevent.sleep(CUT_CHECK_S)
+                done = [relay for relay in list(self._relays) if relay.check_cut()]
+                self._relays.difference_update(done)
+        finally:
+            self._running = False
+
+
+_cut_watch = _CutWatch()
 
 
 class RelayBody:
