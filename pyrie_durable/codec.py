@@ -369,6 +369,7 @@ def execution_record(execution: Execution) -> Json:
         "invocation_id": execution.invocation_id,
         "token_seq": execution.token_seq,
         "service_updated": execution.service_updated,
+        "updates_given": execution.updates_given,
         "callbacks": {
             op_id: [deadlines.timeout_at, deadlines.heartbeat_seconds, deadlines.heartbeat_at]
             for op_id, deadlines in execution.callbacks.items()
@@ -405,6 +406,7 @@ def execution_from_record(record: Json, operations: list[Operation], events: lis
         invocation_id=record["invocation_id"],
         token_seq=record["token_seq"],
         service_updated=list(record["service_updated"]),
+        updates_given=list(record["updates_given"]),
         callbacks={
             op_id: CallbackDeadlines(timeout_at=item[0], heartbeat_seconds=item[1], heartbeat_at=item[2])
             for op_id, item in record["callbacks"].items()

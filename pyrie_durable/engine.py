@@ -13,7 +13,8 @@ dispatched (INVOKING) with a fresh checkpoint token; when the handler answers
   SUSPENDED until a wait elapses, a retry comes due, a callback is answered or times out;
 - a function error (the handler raised outside the SDK, the runtime crashed, the function timed out): the
   invocation is retried after a backoff, and after ``max_invocation_attempts`` failures in a row the execution FAILS
-  with the last error; a throttled invocation is retried without counting.
+  with the last error; a throttled invocation never ran: it is tried again shortly and counts for nothing (no
+  history event, no failure, what it was given stays unseen).
 The execution timeout closes it TIMED_OUT whatever it is doing; ``stop`` closes it STOPPED.
 """
 
@@ -415,6 +416,7 @@ class DurableEngine:
                 return  # closed (stopped, timed out) before it could start
             driver.transition(DriverState.INVOKING)
             invocation_id = uuid.uuid4().hex
+            seen = execution.seen
             payload = checkpoint.begin_invocation(execution, invocation_id)
             self._save(execution)
             started = self._clock()
@@ -422,7 +424,10 @@ class DurableEngine:
         finally:
             if self._invocations.get(arn) is gevent.getcurrent():
                 del self._invocations[arn]
-        self._finish(execution, invocation_id, outcome, started)
+        if outcome.kind == OutcomeKind.THROTTLED:
+            self._throttled(execution, seen)
+        else:
+            self._finish(execution, invocation_id, outcome, started)
 
     def _call_invoker(self, execution: Execution, payload: Json) -> InvocationOutcome:
         try:
@@ -445,10 +450,20 @@ class DurableEngine:
             log.exception("durable invocation of %s failed", execution.arn)
             return InvocationOutcome(OutcomeKind.SERVICE_ERROR, str(error).encode(), error_type="ServiceException")
 
+    def _throttled(self, execution: Execution, seen: int) -> None:
+        """No environment took the invocation: the handler never ran, so nothing is recorded; it is tried again."""
+        checkpoint.withdraw_invocation(execution, seen)
+        if execution.running:
+            self._drivers[execution.arn].transition(DriverState.SUSPENDED)
+            self._retry_at[execution.arn] = self._clock() + self._config.throttle_backoff
+        self._save(execution)
+        if execution.running:
+            self._arm(execution.arn)
+
     def _finish(self, execution: Execution, invocation_id: str, outcome: InvocationOutcome, started: float) -> None:
         now = self._clock()
         if execution.invocation_id == invocation_id:
-            checkpoint.end_invocation(execution)
+            checkpoint.end_invocation(execution, answered=outcome.kind == OutcomeKind.RESPONSE)
         driver = self._drivers[execution.arn]
         output: _Output | None = None
         failure: ErrorObject | None = None
@@ -457,7 +472,7 @@ class DurableEngine:
                 output = parse_output(outcome.body)
             except ValueError as invalid:
                 failure = ErrorObject(message=str(invalid), type="InvalidParameterValueException")
-        elif outcome.kind != OutcomeKind.THROTTLED:
+        else:
             failure = _function_error(outcome)
         history.append(
             execution,
@@ -497,9 +512,6 @@ class DurableEngine:
                 driver.transition(DriverState.SUSPENDED)
                 backoff = self._config.retry_backoff * 2 ** (execution.failed_invocations - 1)
                 self._retry_at[execution.arn] = now + min(backoff, self._config.max_retry_backoff)
-        elif outcome.kind == OutcomeKind.THROTTLED and execution.running:
-            driver.transition(DriverState.SUSPENDED)
-            self._retry_at[execution.arn] = now + self._config.throttle_backoff
         self._save(execution)
         if not execution.running:
             self._closed_now(execution)

@@ -144,7 +144,11 @@ class Execution:
     # The checkpoint token in force: it names the invocation holding it and counts its checkpoints.
     invocation_id: str = ""  # empty while no invocation may checkpoint
     token_seq: int = 0
-    service_updated: list[str] = field(default_factory=list)  # UpdatedOperationIds for the next invocation
+    # UpdatedOperationIds: the operations the service moved (a wait elapsed, a retry came due, a callback answered or
+    # timed out) since the last invocation began, and those given to invocations that did not answer (throttled,
+    # failed, lost): they are given again until an invocation answers, as the SDK expects of a retried invocation.
+    service_updated: list[str] = field(default_factory=list)
+    updates_given: list[str] = field(default_factory=list)
     callbacks: dict[str, CallbackDeadlines] = field(default_factory=dict)  # open callbacks by operation id
     events: list[Json] = field(default_factory=list)  # the history, in the order it happened
     last_checkpoint: CheckpointReplay | None = None
