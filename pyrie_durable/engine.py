@@ -409,11 +409,11 @@ class DurableEngine:
         self._invocations[execution.arn] = gevent.spawn(self._invoke, execution.arn)
 
     def _invoke(self, arn: str) -> None:
-        execution = self._executions[arn]
-        driver = self._drivers[arn]
+        execution = self._executions.get(arn)
+        driver = self._drivers.get(arn)
         try:
-            if driver.state is not DriverState.SCHEDULED:
-                return  # closed (stopped, timed out) before it could start
+            if execution is None or driver is None or driver.state is not DriverState.SCHEDULED:
+                return  # closed (stopped, timed out), perhaps deleted, before it could start
             driver.transition(DriverState.INVOKING)
             invocation_id = uuid.uuid4().hex
             seen = execution.seen
@@ -424,6 +424,8 @@ class DurableEngine:
         finally:
             if self._invocations.get(arn) is gevent.getcurrent():
                 del self._invocations[arn]
+        if self._executions.get(arn) is not execution:
+            return  # stopped and deleted while it ran: nothing of it is kept, nothing is written back
         if outcome.kind == OutcomeKind.THROTTLED:
             self._throttled(execution, seen)
         else:

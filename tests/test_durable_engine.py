@@ -213,6 +213,32 @@ def test_a_stop_during_an_invocation_wins_over_its_answer(engines: Callable[...,
     assert execution.events[-1]["EventType"] == "InvocationCompleted"
 
 
+def test_an_execution_stopped_and_deleted_during_an_invocation_stays_gone(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    release = gevent.event.Event()
+    running: list[gevent.Greenlet] = []
+
+    def blocked(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
+        running.append(gevent.getcurrent())
+        release.wait(5)
+        return respond("SUCCEEDED", Result="1")
+
+    store = SqliteStore(tmp_path / "store.sqlite")
+    engine = engines(Scripted(blocked), store=store)
+    execution, _ = engine.start("fn", b"{}")
+    gevent.sleep(0.05)
+    engine.stop(execution.arn, None)
+    engine.delete(execution.arn)
+    release.set()
+    (invocation,) = running
+    invocation.join(1)
+    assert invocation.successful(), invocation.exception
+    assert store.load() == []
+    with pytest.raises(DurableServiceError):
+        engine.execution(execution.arn)
+
+
 def test_the_execution_timeout_closes_it_during_an_invocation(engines: Callable[..., DurableEngine]) -> None:
     release = gevent.event.Event()
     short = DurableFunction("short", FUNCTION.arn.replace(":fn", ":short"), execution_timeout=1)
