@@ -114,7 +114,6 @@ def new_execution(
         function_name=function.name,
         function_arn=function.qualified_arn,
         version=function.version,
-        input_payload=input_payload,
         start=now,
         execution_timeout=function.execution_timeout,
         retention_days=function.retention_days,

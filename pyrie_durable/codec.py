@@ -345,7 +345,8 @@ def operation_from_record(record: Json) -> Operation:
 
 
 def execution_record(execution: Execution) -> Json:
-    """An execution without its operations and events (the store keeps those row by row)."""
+    """An execution without its operations and events (the store keeps those row by row), so without its input
+    payload either (its EXECUTION operation holds it): small, whatever the payloads."""
     last = execution.last_checkpoint
     return {
         "arn": execution.arn,
@@ -354,7 +355,6 @@ def execution_record(execution: Execution) -> Json:
         "function_name": execution.function_name,
         "function_arn": execution.function_arn,
         "version": execution.version,
-        "input_payload": execution.input_payload,
         "start": execution.start,
         "execution_timeout": execution.execution_timeout,
         "retention_days": execution.retention_days,
@@ -391,7 +391,6 @@ def execution_from_record(record: Json, operations: list[Operation], events: lis
         function_name=record["function_name"],
         function_arn=record["function_arn"],
         version=record["version"],
-        input_payload=record["input_payload"],
         start=record["start"],
         execution_timeout=record["execution_timeout"],
         retention_days=record["retention_days"],

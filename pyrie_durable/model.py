@@ -127,7 +127,6 @@ class Execution:
     function_name: str
     function_arn: str  # qualified with the version
     version: str
-    input_payload: str
     start: float
     execution_timeout: int
     retention_days: int
@@ -170,6 +169,11 @@ class Execution:
     @property
     def running(self) -> bool:
         return self.status_machine.state is ExecutionStatus.RUNNING
+
+    @property
+    def input_payload(self) -> str:
+        """The execution's input, kept once: on its EXECUTION operation (``ExecutionDetails.InputPayload``)."""
+        return self.operations[self.execution_id].input_payload or ""
 
     @property
     def deadline(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pyrie_durable import MemoryStore, SqliteStore, checkpoint
@@ -56,6 +57,23 @@ def test_an_execution_survives_the_round_trip(tmp_path: Path) -> None:
 
     store.delete(execution.arn)
     assert SqliteStore(tmp_path / "s.sqlite").load() == []
+
+
+def test_a_save_writes_what_changed_and_not_the_input_payload_again(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    payload = json.dumps({"blob": "x" * 500_000})
+    execution = checkpoint.new_execution(FUNCTION, name="big", execution_id="e-big", input_payload=payload, now=T0)
+    token = checkpoint.begin_invocation(execution, "inv")["CheckpointToken"]
+    store.save(execution)
+    wal = tmp_path / "s.sqlite-wal"  # every commit appends the pages it writes
+    written = wal.stat().st_size
+    wait = {"Id": "w", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 5}}
+    checkpoint.apply_checkpoint(execution, token, parse_updates([wait]), None, T0 + 1)
+    store.save(execution)
+    assert wal.stat().st_size - written < 50_000
+    store.close()
+    (loaded,) = SqliteStore(tmp_path / "s.sqlite").load()
+    assert loaded.input_payload == payload and _snapshot(loaded) == _snapshot(execution)
 
 
 def test_the_memory_store_keeps_nothing() -> None:
