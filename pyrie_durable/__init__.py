@@ -67,7 +67,7 @@ from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.engine import DurableEngine, DurableInvocation, EngineConfig, InvocationOutcome, Invoker, OutcomeKind
 from pyrie_durable.model import DurableFunction, Execution
 from pyrie_durable.rest import DurableApi, RestRequest, RestResponse
-from pyrie_durable.store import MemoryStore, SqliteStore, Store
+from pyrie_durable.store import MemoryStore, SqliteStore, Store, StoreInUse
 from pyrie_durable.views import InvokeAnswer, invoke_answer
 
 __all__ = [
@@ -88,5 +88,6 @@ __all__ = [
     "RestResponse",
     "SqliteStore",
     "Store",
+    "StoreInUse",
     "invoke_answer",
 ]

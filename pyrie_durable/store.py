@@ -19,7 +19,7 @@ from typing import Final, Protocol
 from pyrie_durable.codec import execution_from_record, execution_record, operation_from_record, operation_record
 from pyrie_durable.model import Execution
 
-__all__ = ["MemoryStore", "SqliteStore", "Store"]
+__all__ = ["MemoryStore", "SqliteStore", "Store", "StoreInUse"]
 
 
 class Store(Protocol):
@@ -78,15 +78,32 @@ def _dump(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class StoreInUse(Exception):
+    """Another store (another pyrie) has the file open."""
+
+
 class SqliteStore:
-    """One SQLite file; created with its tables if missing."""
+    """One SQLite file; created with its tables if missing. While it is open the file is locked for it alone: two
+    pyries given one file would both resume its executions, and a lock held by one would stop the other's loop for as
+    long as it waited; a second store is refused at once (``StoreInUse``) instead."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")  # a lock once taken is kept until close
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock, taken now whatever the journal mode allows
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            self._db.close()
+            if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                raise StoreInUse(
+                    f"{self.path} is in use by another pyrie; give each pyrie a store of its own"
+                ) from None
+            raise
 
     def load(self) -> list[Execution]:
         executions = []

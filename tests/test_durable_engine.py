@@ -307,6 +307,7 @@ def test_closed_executions_are_kept_for_their_retention_then_dropped(
     with pytest.raises(DurableServiceError) as gone:
         restarted.execution(done.arn)
     assert gone.value.code is ErrorCode.NOT_FOUND
+    restarted.close()
     assert SqliteStore(store_path).load() == []
 
 
