@@ -118,6 +118,7 @@ def new_execution(
         execution_timeout=function.execution_timeout,
         retention_days=function.retention_days,
         trace_id=trace_id,
+        initial_status=ExecutionStatus.RUNNING,
     )
     operation = Operation(
         id=execution_id,

@@ -6,7 +6,7 @@ renders them as the API wants them (seconds in REST bodies, milliseconds in the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Final
 
 from pyrie_core.machine import Machine
@@ -154,13 +154,14 @@ class Execution:
     failed_invocations: int = 0  # consecutive
     invocations: int = 0
     status_machine: Machine[ExecutionStatus] = field(init=False, repr=False)
-    initial_status: ExecutionStatus = ExecutionStatus.RUNNING
     # Persistence bookkeeping (not persisted): what changed since the store last wrote this execution.
     dirty_operations: set[str] = field(default_factory=set, repr=False)
     saved_events: int = field(default=0, repr=False)
+    # The status it is built in (RUNNING when new, as saved when loaded); from then on status_machine holds it.
+    initial_status: InitVar[ExecutionStatus] = field(kw_only=True)
 
-    def __post_init__(self) -> None:
-        self.status_machine = execution_machine(self.arn, self.initial_status)
+    def __post_init__(self, initial_status: ExecutionStatus) -> None:
+        self.status_machine = execution_machine(self.arn, initial_status)
 
     @property
     def status(self) -> ExecutionStatus:

@@ -99,6 +99,19 @@ def test_one_file_is_kept_by_one_store_at_a_time(tmp_path: Path) -> None:
     second.close()
 
 
+def test_an_execution_holds_its_status_once(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    execution = _busy_execution()
+    checkpoint.close(execution, ExecutionStatus.STOPPED, T0 + 2, error=ErrorObject(message="m"))
+    store.save(execution)
+    (loaded,) = store.load()
+    for closed in (execution, loaded):
+        assert closed.status is ExecutionStatus.STOPPED
+        # Nothing else on it still says how it was built (RUNNING, or the status it was loaded in).
+        assert not hasattr(closed, "initial_status") and "RUNNING" not in repr(closed)
+    store.close()
+
+
 def test_the_memory_store_keeps_nothing() -> None:
     store = MemoryStore()
     execution = _busy_execution()
