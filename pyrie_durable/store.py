@@ -5,8 +5,9 @@
 every execution as it was last saved and resumes the running ones, their waits, retries and callbacks included.
 
 SQLite rather than a hand-made journal: it is in the standard library, its commits are atomic and survive a crash,
-and each save writes only what changed (the execution's record, the operations that changed, the new history
-events), a few small local writes in WAL mode, so the supervisor's event loop is never held for long.
+and each save writes only what changed (the execution's record, which carries no input payload, the operations that
+changed, the new history events), a few small local writes in WAL mode, so the supervisor's event loop is never
+held for long. The file is locked while a store has it open, so it never waits for a lock either.
 """
 
 from __future__ import annotations
