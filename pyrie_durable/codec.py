@@ -34,6 +34,7 @@ __all__ = [
     "operation_record",
     "parse_error_object",
     "parse_updates",
+    "read_error",
     "render_error",
     "render_operation",
     "validation_error",
@@ -122,20 +123,30 @@ def _enum(value: object, path: str, kind: type[OperationType] | type[OperationAc
     return kind(value)
 
 
+def read_error(fields: Mapping[str, Any]) -> ErrorObject:
+    """An ``ErrorObject`` from its members as ``render_error`` writes them, unchecked: a member of another type is
+    taken as absent (a stack trace's lines as text)."""
+    stack = fields.get("StackTrace")
+    message, kind, data = (fields.get(member) for member in ("ErrorMessage", "ErrorType", "ErrorData"))
+    return ErrorObject(
+        message=message if isinstance(message, str) else None,
+        type=kind if isinstance(kind, str) else None,
+        data=data if isinstance(data, str) else None,
+        stack_trace=tuple(str(line) for line in stack) if isinstance(stack, list) else None,
+    )
+
+
 def parse_error_object(value: object, path: str) -> ErrorObject | None:
-    """An ``ErrorObject`` member, or None when absent."""
+    """An ``ErrorObject`` member, or None when absent; checked."""
     if value is None:
         return None
     fields = _structure(value, path)
     stack = fields.get("StackTrace")
     if stack is not None and (not isinstance(stack, list) or not all(isinstance(line, str) for line in stack)):
         raise validation_error(f"{path}.stackTrace", stack, "Member must be a list of strings")
-    return ErrorObject(
-        message=_optional_string(fields.get("ErrorMessage"), f"{path}.errorMessage"),
-        type=_optional_string(fields.get("ErrorType"), f"{path}.errorType"),
-        data=_optional_string(fields.get("ErrorData"), f"{path}.errorData"),
-        stack_trace=tuple(stack) if stack is not None else None,
-    )
+    for member in ("ErrorMessage", "ErrorType", "ErrorData"):
+        _optional_string(fields.get(member), f"{path}.{member[0].lower()}{member[1:]}")
+    return read_error(fields)
 
 
 def render_error(error: ErrorObject) -> Json:
@@ -291,15 +302,7 @@ def _error_record(error: ErrorObject | None) -> Json | None:
 
 
 def _error_from_record(value: Any) -> ErrorObject | None:
-    if value is None:
-        return None
-    stack = value.get("StackTrace")
-    return ErrorObject(
-        message=value.get("ErrorMessage"),
-        type=value.get("ErrorType"),
-        data=value.get("ErrorData"),
-        stack_trace=tuple(stack) if stack is not None else None,
-    )
+    return None if value is None else read_error(value)
 
 
 def operation_record(operation: Operation) -> Json:

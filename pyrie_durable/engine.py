@@ -35,6 +35,7 @@ from gevent import Greenlet
 
 from pyrie_core.machine import Machine
 from pyrie_durable import checkpoint, history
+from pyrie_durable.codec import read_error
 from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import DurableFunction, ErrorObject, Execution, Json, OperationUpdate
 from pyrie_durable.states import DriverState, ExecutionStatus, driver_machine
@@ -123,16 +124,7 @@ def parse_output(body: bytes) -> _Output:
     result = value.get("Result")
     if result is not None and not isinstance(result, str):
         raise ValueError("The durable function's response has a Result that is not a string.")
-    error = None
-    if isinstance(value.get("Error"), dict):
-        raw = value["Error"]
-        stack = raw.get("StackTrace")
-        error = ErrorObject(
-            message=raw.get("ErrorMessage") if isinstance(raw.get("ErrorMessage"), str) else None,
-            type=raw.get("ErrorType") if isinstance(raw.get("ErrorType"), str) else None,
-            data=raw.get("ErrorData") if isinstance(raw.get("ErrorData"), str) else None,
-            stack_trace=tuple(str(line) for line in stack) if isinstance(stack, list) else None,
-        )
+    error = read_error(value["Error"]) if isinstance(value.get("Error"), dict) else None
     return _Output(value["Status"], result, error)
 
 
