@@ -193,9 +193,15 @@ class DurableEngine:
                 self._arm_expiry(execution)
                 continue
             interrupted = bool(execution.invocation_id)  # an invocation was running when pyrie went away
+            retrying = execution.failed_invocations > 0  # the last one failed: its retry was waiting for a backoff
             checkpoint.end_invocation(execution)
             self._drivers[execution.arn] = driver_machine(execution.arn, DriverState.SUSPENDED)
-            if interrupted or checkpoint.has_unseen_changes(execution) or not checkpoint.has_pending_work(execution):
+            if (
+                interrupted
+                or retrying
+                or checkpoint.has_unseen_changes(execution)
+                or not checkpoint.has_pending_work(execution)
+            ):
                 self._schedule(execution)
             self._wake(execution.arn)
         return len(loaded)

@@ -183,6 +183,31 @@ def test_what_a_throttled_invocation_was_given_is_still_unseen_after_a_restart(
     assert [payload["UpdatedOperationIds"] for payload in invoker.payloads] == [["cb"]]
 
 
+def test_a_retry_after_a_failed_invocation_is_not_lost_in_a_restart(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    def first(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
+        callbacks.extend(_start_callbacks(engine, payload, "cb", "open"))
+        return respond("PENDING")
+
+    callbacks: list[str] = []
+    store_path = tmp_path / "store.sqlite"
+    slow_retry = EngineConfig(retry_backoff=60, max_retry_backoff=60)
+    engine = engines(Scripted(first, lambda e, p: crash()), store=SqliteStore(store_path), config=slow_retry)
+    execution, _ = engine.start("fn", b"{}")
+    gevent.sleep(0.05)
+    engine.callback_succeeded(callbacks[0], b'"yes"')
+    gevent.sleep(0.05)  # the invocation this wakes crashes, and is retried only in a minute
+    engine.close()  # pyrie stops before that; the other callback is still open
+
+    invoker = Scripted(lambda e, p: respond("SUCCEEDED"))
+    restarted = engines(invoker, store=SqliteStore(store_path))
+    restarted.recover()
+    done = restarted.wait(execution.arn, 5)
+    assert done is not None and done.status is ExecutionStatus.SUCCEEDED
+    assert [payload["UpdatedOperationIds"] for payload in invoker.payloads] == [["cb"]]
+
+
 def test_an_answer_that_is_not_a_durable_output_fails_at_once(engines: Callable[..., DurableEngine]) -> None:
     invoker = Scripted(lambda e, p: InvocationOutcome(OutcomeKind.RESPONSE, b'{"statusCode": 200}', "req"))
     done = run(engines(invoker))
