@@ -10,17 +10,17 @@ the execution timeout, and serves the durable REST APIs to the SDKs, boto3 and t
 
 Layout, from the pure core outwards:
 
-- ``states``      the lifecycles as explicit tables (execution status, the engine's driver, operation statuses)
-- ``model``       the data: operation updates, operations, executions, durable functions
-- ``errors``      the API's error shapes
-- ``codec``       wire shapes in and out, checked against botocore's model; store records
-- ``tokens``      checkpoint tokens, callback ids, pagination markers
-- ``history``     the execution's history events
-- ``checkpoint``  what the service does to an execution, pure (no clock, no I/O)
-- ``views``       the API's answers about executions, and a sync Invoke's final answer
-- ``store``       in memory, or one SQLite file (``--durable-store PATH``)
-- ``engine``      ``DurableEngine``: drives executions in a gevent process through an injected ``Invoker``
-- ``rest``        ``DurableApi``: the REST operations as request in, response out, no server
+- ``states``          the lifecycles as explicit tables (execution status, the engine's driver, operation statuses)
+- ``model``           the data: operation updates, operations, executions, durable functions
+- ``durable_errors``  the API's error shapes
+- ``codec``           wire shapes in and out, checked against botocore's model; store records
+- ``tokens``          checkpoint tokens, callback ids, pagination markers
+- ``history``         the execution's history events
+- ``checkpoint``      what the service does to an execution, pure (no clock, no I/O)
+- ``views``           the API's answers about executions, and a sync Invoke's final answer
+- ``store``           in memory, or one SQLite file (``--durable-store PATH``) that one pyrie at a time may open
+- ``engine``          ``DurableEngine``: drives executions in a gevent process through an injected ``Invoker``
+- ``rest``            ``DurableApi``: the REST operations as request in, response out, no server
 
 Why pyrie writes this service rather than embedding ``aws-durable-execution-sdk-python-testing``
 -----------------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.engine import DurableEngine, DurableInvocation, EngineConfig, InvocationOutcome, Invoker, OutcomeKind
 from pyrie_durable.model import DurableFunction, Execution
 from pyrie_durable.rest import DurableApi, RestRequest, RestResponse
-from pyrie_durable.store import MemoryStore, SqliteStore, Store
+from pyrie_durable.store import MemoryStore, SqliteStore, Store, StoreInUse
 from pyrie_durable.views import InvokeAnswer, invoke_answer
 
 __all__ = [
@@ -88,5 +88,6 @@ __all__ = [
     "RestResponse",
     "SqliteStore",
     "Store",
+    "StoreInUse",
     "invoke_answer",
 ]

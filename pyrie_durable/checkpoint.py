@@ -75,6 +75,7 @@ __all__ = [
     "new_execution",
     "next_due",
     "state_page",
+    "withdraw_invocation",
 ]
 
 # Pages of state stay well under the 6 MB invocation payload and response limits.
@@ -113,11 +114,11 @@ def new_execution(
         function_name=function.name,
         function_arn=function.qualified_arn,
         version=function.version,
-        input_payload=input_payload,
         start=now,
         execution_timeout=function.execution_timeout,
         retention_days=function.retention_days,
         trace_id=trace_id,
+        initial_status=ExecutionStatus.RUNNING,
     )
     operation = Operation(
         id=execution_id,
@@ -184,14 +185,18 @@ def _state_scope(execution: Execution) -> str:
 
 
 def begin_invocation(execution: Execution, invocation_id: str) -> Json:
-    """Give the next invocation its own checkpoint token and return its payload (the durable invocation input)."""
+    """Give the next invocation its own checkpoint token and return its payload (the durable invocation input).
+
+    Its ``UpdatedOperationIds`` are what the service moved since the last invocation that answered began.
+    """
     execution.invocation_id = invocation_id
     execution.token_seq = 0
     execution.last_checkpoint = None
     execution.invocations += 1
     operations = _replayable(execution)
     page, end = _page(operations, 0, MAX_PAGE_ITEMS, millis=True, may_be_empty=True)
-    updated = list(execution.service_updated)
+    given = execution.updates_given
+    given.extend([operation_id for operation_id in execution.service_updated if operation_id not in given])
     execution.service_updated.clear()
     execution.seen = execution.seq
     return {
@@ -201,13 +206,24 @@ def begin_invocation(execution: Execution, invocation_id: str) -> Json:
             "Operations": page,
             "NextMarker": encode_marker(_state_scope(execution), end) if end < len(operations) else "",
         },
-        "UpdatedOperationIds": updated,
+        "UpdatedOperationIds": list(given),
     }
 
 
-def end_invocation(execution: Execution) -> None:
-    """The invocation answered (or is given up): its checkpoint token is no longer accepted."""
+def end_invocation(execution: Execution, *, answered: bool = False) -> None:
+    """The invocation ended (or is given up): its checkpoint token is no longer accepted. Once a handler ``answered``,
+    the ``UpdatedOperationIds`` it was given are delivered; after a failure they are given to the next one again."""
     execution.invocation_id = ""
+    if answered:
+        execution.updates_given.clear()
+
+
+def withdraw_invocation(execution: Execution, seen: int) -> None:
+    """The invocation ``begin_invocation`` gave never ran (it was throttled): it is not counted, and what it would
+    have been shown stays unseen (``seen``: as it was before it began)."""
+    execution.invocation_id = ""
+    execution.invocations -= 1
+    execution.seen = seen
 
 
 def _check_token(execution: Execution, token: str) -> None:

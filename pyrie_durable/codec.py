@@ -34,6 +34,7 @@ __all__ = [
     "operation_record",
     "parse_error_object",
     "parse_updates",
+    "read_error",
     "render_error",
     "render_operation",
     "validation_error",
@@ -122,20 +123,30 @@ def _enum(value: object, path: str, kind: type[OperationType] | type[OperationAc
     return kind(value)
 
 
+def read_error(fields: Mapping[str, Any]) -> ErrorObject:
+    """An ``ErrorObject`` from its members as ``render_error`` writes them, unchecked: a member of another type is
+    taken as absent (a stack trace's lines as text)."""
+    stack = fields.get("StackTrace")
+    message, kind, data = (fields.get(member) for member in ("ErrorMessage", "ErrorType", "ErrorData"))
+    return ErrorObject(
+        message=message if isinstance(message, str) else None,
+        type=kind if isinstance(kind, str) else None,
+        data=data if isinstance(data, str) else None,
+        stack_trace=tuple(str(line) for line in stack) if isinstance(stack, list) else None,
+    )
+
+
 def parse_error_object(value: object, path: str) -> ErrorObject | None:
-    """An ``ErrorObject`` member, or None when absent."""
+    """An ``ErrorObject`` member, or None when absent; checked."""
     if value is None:
         return None
     fields = _structure(value, path)
     stack = fields.get("StackTrace")
     if stack is not None and (not isinstance(stack, list) or not all(isinstance(line, str) for line in stack)):
         raise validation_error(f"{path}.stackTrace", stack, "Member must be a list of strings")
-    return ErrorObject(
-        message=_optional_string(fields.get("ErrorMessage"), f"{path}.errorMessage"),
-        type=_optional_string(fields.get("ErrorType"), f"{path}.errorType"),
-        data=_optional_string(fields.get("ErrorData"), f"{path}.errorData"),
-        stack_trace=tuple(stack) if stack is not None else None,
-    )
+    for member in ("ErrorMessage", "ErrorType", "ErrorData"):
+        _optional_string(fields.get(member), f"{path}.{member[0].lower()}{member[1:]}")
+    return read_error(fields)
 
 
 def render_error(error: ErrorObject) -> Json:
@@ -291,15 +302,7 @@ def _error_record(error: ErrorObject | None) -> Json | None:
 
 
 def _error_from_record(value: Any) -> ErrorObject | None:
-    if value is None:
-        return None
-    stack = value.get("StackTrace")
-    return ErrorObject(
-        message=value.get("ErrorMessage"),
-        type=value.get("ErrorType"),
-        data=value.get("ErrorData"),
-        stack_trace=tuple(stack) if stack is not None else None,
-    )
+    return None if value is None else read_error(value)
 
 
 def operation_record(operation: Operation) -> Json:
@@ -345,7 +348,8 @@ def operation_from_record(record: Json) -> Operation:
 
 
 def execution_record(execution: Execution) -> Json:
-    """An execution without its operations and events (the store keeps those row by row)."""
+    """An execution without its operations and events (the store keeps those row by row), so without its input
+    payload either (its EXECUTION operation holds it): small, whatever the payloads."""
     last = execution.last_checkpoint
     return {
         "arn": execution.arn,
@@ -354,7 +358,6 @@ def execution_record(execution: Execution) -> Json:
         "function_name": execution.function_name,
         "function_arn": execution.function_arn,
         "version": execution.version,
-        "input_payload": execution.input_payload,
         "start": execution.start,
         "execution_timeout": execution.execution_timeout,
         "retention_days": execution.retention_days,
@@ -369,6 +372,7 @@ def execution_record(execution: Execution) -> Json:
         "invocation_id": execution.invocation_id,
         "token_seq": execution.token_seq,
         "service_updated": execution.service_updated,
+        "updates_given": execution.updates_given,
         "callbacks": {
             op_id: [deadlines.timeout_at, deadlines.heartbeat_seconds, deadlines.heartbeat_at]
             for op_id, deadlines in execution.callbacks.items()
@@ -390,7 +394,6 @@ def execution_from_record(record: Json, operations: list[Operation], events: lis
         function_name=record["function_name"],
         function_arn=record["function_arn"],
         version=record["version"],
-        input_payload=record["input_payload"],
         start=record["start"],
         execution_timeout=record["execution_timeout"],
         retention_days=record["retention_days"],
@@ -405,6 +408,7 @@ def execution_from_record(record: Json, operations: list[Operation], events: lis
         invocation_id=record["invocation_id"],
         token_seq=record["token_seq"],
         service_updated=list(record["service_updated"]),
+        updates_given=list(record["updates_given"]),
         callbacks={
             op_id: CallbackDeadlines(timeout_at=item[0], heartbeat_seconds=item[1], heartbeat_at=item[2])
             for op_id, item in record["callbacks"].items()

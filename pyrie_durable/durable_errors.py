@@ -63,7 +63,3 @@ class DurableServiceError(Exception):
     @classmethod
     def message_member(cls, code: ErrorCode) -> str:
         return _SHAPES[code].message_member
-
-    @classmethod
-    def status_of(cls, code: ErrorCode) -> int:
-        return _SHAPES[code].status

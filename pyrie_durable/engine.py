@@ -13,7 +13,8 @@ dispatched (INVOKING) with a fresh checkpoint token; when the handler answers
   SUSPENDED until a wait elapses, a retry comes due, a callback is answered or times out;
 - a function error (the handler raised outside the SDK, the runtime crashed, the function timed out): the
   invocation is retried after a backoff, and after ``max_invocation_attempts`` failures in a row the execution FAILS
-  with the last error; a throttled invocation is retried without counting.
+  with the last error; a throttled invocation never ran: it is tried again shortly and counts for nothing (no
+  history event, no failure, what it was given stays unseen).
 The execution timeout closes it TIMED_OUT whatever it is doing; ``stop`` closes it STOPPED.
 """
 
@@ -34,6 +35,7 @@ from gevent import Greenlet
 
 from pyrie_core.machine import Machine
 from pyrie_durable import checkpoint, history
+from pyrie_durable.codec import read_error
 from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.model import DurableFunction, ErrorObject, Execution, Json, OperationUpdate
 from pyrie_durable.states import DriverState, ExecutionStatus, driver_machine
@@ -122,16 +124,7 @@ def parse_output(body: bytes) -> _Output:
     result = value.get("Result")
     if result is not None and not isinstance(result, str):
         raise ValueError("The durable function's response has a Result that is not a string.")
-    error = None
-    if isinstance(value.get("Error"), dict):
-        raw = value["Error"]
-        stack = raw.get("StackTrace")
-        error = ErrorObject(
-            message=raw.get("ErrorMessage") if isinstance(raw.get("ErrorMessage"), str) else None,
-            type=raw.get("ErrorType") if isinstance(raw.get("ErrorType"), str) else None,
-            data=raw.get("ErrorData") if isinstance(raw.get("ErrorData"), str) else None,
-            stack_trace=tuple(str(line) for line in stack) if isinstance(stack, list) else None,
-        )
+    error = read_error(value["Error"]) if isinstance(value.get("Error"), dict) else None
     return _Output(value["Status"], result, error)
 
 
@@ -200,9 +193,15 @@ class DurableEngine:
                 self._arm_expiry(execution)
                 continue
             interrupted = bool(execution.invocation_id)  # an invocation was running when pyrie went away
+            retrying = execution.failed_invocations > 0  # the last one failed: its retry was waiting for a backoff
             checkpoint.end_invocation(execution)
             self._drivers[execution.arn] = driver_machine(execution.arn, DriverState.SUSPENDED)
-            if interrupted or checkpoint.has_unseen_changes(execution) or not checkpoint.has_pending_work(execution):
+            if (
+                interrupted
+                or retrying
+                or checkpoint.has_unseen_changes(execution)
+                or not checkpoint.has_pending_work(execution)
+            ):
                 self._schedule(execution)
             self._wake(execution.arn)
         return len(loaded)
@@ -408,13 +407,14 @@ class DurableEngine:
         self._invocations[execution.arn] = gevent.spawn(self._invoke, execution.arn)
 
     def _invoke(self, arn: str) -> None:
-        execution = self._executions[arn]
-        driver = self._drivers[arn]
+        execution = self._executions.get(arn)
+        driver = self._drivers.get(arn)
         try:
-            if driver.state is not DriverState.SCHEDULED:
-                return  # closed (stopped, timed out) before it could start
+            if execution is None or driver is None or driver.state is not DriverState.SCHEDULED:
+                return  # closed (stopped, timed out), perhaps deleted, before it could start
             driver.transition(DriverState.INVOKING)
             invocation_id = uuid.uuid4().hex
+            seen = execution.seen
             payload = checkpoint.begin_invocation(execution, invocation_id)
             self._save(execution)
             started = self._clock()
@@ -422,7 +422,12 @@ class DurableEngine:
         finally:
             if self._invocations.get(arn) is gevent.getcurrent():
                 del self._invocations[arn]
-        self._finish(execution, invocation_id, outcome, started)
+        if self._executions.get(arn) is not execution:
+            return  # stopped and deleted while it ran: nothing of it is kept, nothing is written back
+        if outcome.kind == OutcomeKind.THROTTLED:
+            self._throttled(execution, seen)
+        else:
+            self._finish(execution, invocation_id, outcome, started)
 
     def _call_invoker(self, execution: Execution, payload: Json) -> InvocationOutcome:
         try:
@@ -445,10 +450,20 @@ class DurableEngine:
             log.exception("durable invocation of %s failed", execution.arn)
             return InvocationOutcome(OutcomeKind.SERVICE_ERROR, str(error).encode(), error_type="ServiceException")
 
+    def _throttled(self, execution: Execution, seen: int) -> None:
+        """No environment took the invocation: the handler never ran, so nothing is recorded; it is tried again."""
+        checkpoint.withdraw_invocation(execution, seen)
+        if execution.running:
+            self._drivers[execution.arn].transition(DriverState.SUSPENDED)
+            self._retry_at[execution.arn] = self._clock() + self._config.throttle_backoff
+        self._save(execution)
+        if execution.running:
+            self._arm(execution.arn)
+
     def _finish(self, execution: Execution, invocation_id: str, outcome: InvocationOutcome, started: float) -> None:
         now = self._clock()
         if execution.invocation_id == invocation_id:
-            checkpoint.end_invocation(execution)
+            checkpoint.end_invocation(execution, answered=outcome.kind == OutcomeKind.RESPONSE)
         driver = self._drivers[execution.arn]
         output: _Output | None = None
         failure: ErrorObject | None = None
@@ -457,7 +472,7 @@ class DurableEngine:
                 output = parse_output(outcome.body)
             except ValueError as invalid:
                 failure = ErrorObject(message=str(invalid), type="InvalidParameterValueException")
-        elif outcome.kind != OutcomeKind.THROTTLED:
+        else:
             failure = _function_error(outcome)
         history.append(
             execution,
@@ -497,9 +512,6 @@ class DurableEngine:
                 driver.transition(DriverState.SUSPENDED)
                 backoff = self._config.retry_backoff * 2 ** (execution.failed_invocations - 1)
                 self._retry_at[execution.arn] = now + min(backoff, self._config.max_retry_backoff)
-        elif outcome.kind == OutcomeKind.THROTTLED and execution.running:
-            driver.transition(DriverState.SUSPENDED)
-            self._retry_at[execution.arn] = now + self._config.throttle_backoff
         self._save(execution)
         if not execution.running:
             self._closed_now(execution)

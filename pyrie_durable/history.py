@@ -57,7 +57,7 @@ def execution_started(execution: Execution, operation: Operation) -> Json:
         "ExecutionStarted",
         operation.start,
         operation,
-        {"Input": _payload(execution.input_payload), "ExecutionTimeout": execution.execution_timeout},
+        {"Input": _payload(operation.input_payload), "ExecutionTimeout": execution.execution_timeout},
     )
 
 

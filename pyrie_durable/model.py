@@ -6,7 +6,7 @@ renders them as the API wants them (seconds in REST bodies, milliseconds in the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Final
 
 from pyrie_core.machine import Machine
@@ -127,7 +127,6 @@ class Execution:
     function_name: str
     function_arn: str  # qualified with the version
     version: str
-    input_payload: str
     start: float
     execution_timeout: int
     retention_days: int
@@ -144,20 +143,25 @@ class Execution:
     # The checkpoint token in force: it names the invocation holding it and counts its checkpoints.
     invocation_id: str = ""  # empty while no invocation may checkpoint
     token_seq: int = 0
-    service_updated: list[str] = field(default_factory=list)  # UpdatedOperationIds for the next invocation
+    # UpdatedOperationIds: the operations the service moved (a wait elapsed, a retry came due, a callback answered or
+    # timed out) since the last invocation began, and those given to invocations that did not answer (throttled,
+    # failed, lost): they are given again until an invocation answers, as the SDK expects of a retried invocation.
+    service_updated: list[str] = field(default_factory=list)
+    updates_given: list[str] = field(default_factory=list)
     callbacks: dict[str, CallbackDeadlines] = field(default_factory=dict)  # open callbacks by operation id
     events: list[Json] = field(default_factory=list)  # the history, in the order it happened
     last_checkpoint: CheckpointReplay | None = None
     failed_invocations: int = 0  # consecutive
     invocations: int = 0
     status_machine: Machine[ExecutionStatus] = field(init=False, repr=False)
-    initial_status: ExecutionStatus = ExecutionStatus.RUNNING
     # Persistence bookkeeping (not persisted): what changed since the store last wrote this execution.
     dirty_operations: set[str] = field(default_factory=set, repr=False)
     saved_events: int = field(default=0, repr=False)
+    # The status it is built in (RUNNING when new, as saved when loaded); from then on status_machine holds it.
+    initial_status: InitVar[ExecutionStatus] = field(kw_only=True)
 
-    def __post_init__(self) -> None:
-        self.status_machine = execution_machine(self.arn, self.initial_status)
+    def __post_init__(self, initial_status: ExecutionStatus) -> None:
+        self.status_machine = execution_machine(self.arn, initial_status)
 
     @property
     def status(self) -> ExecutionStatus:
@@ -166,6 +170,11 @@ class Execution:
     @property
     def running(self) -> bool:
         return self.status_machine.state is ExecutionStatus.RUNNING
+
+    @property
+    def input_payload(self) -> str:
+        """The execution's input, kept once: on its EXECUTION operation (``ExecutionDetails.InputPayload``)."""
+        return self.operations[self.execution_id].input_payload or ""
 
     @property
     def deadline(self) -> float:

@@ -130,15 +130,8 @@ def _split(rest: str, actions: frozenset[str]) -> tuple[str, str | None]:
 class DurableApi:
     """The durable REST APIs over one ``DurableEngine``."""
 
-    def __init__(
-        self,
-        engine: DurableEngine,
-        *,
-        resolve_function: Callable[[str], DurableFunction | None] | None = None,
-        request_id: Callable[[], str] = lambda: str(uuid.uuid4()),
-    ) -> None:
+    def __init__(self, engine: DurableEngine, *, request_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
         self._engine = engine
-        self._resolve = resolve_function or self._resolve_registered
         self._request_id = request_id
 
     @staticmethod
@@ -231,7 +224,7 @@ class DurableApi:
         return self._engine.checkpoint(arn, token, updates, client_token)
 
     def _list(self, function_name: str, query: Mapping[str, list[str]]) -> Json:
-        function = self._resolve(function_name)
+        function = self._registered(function_name)
         if function is None:
             raise DurableServiceError(ErrorCode.NOT_FOUND, f"Function not found: {function_name}")
         statuses = None
@@ -273,7 +266,7 @@ class DurableApi:
                 self._engine.callback_heartbeat(callback_id)
         return 200, None
 
-    def _resolve_registered(self, name: str) -> DurableFunction | None:
+    def _registered(self, name: str) -> DurableFunction | None:
         """A function by name, full or partial ARN (with or without a qualifier)."""
         functions = self._engine.functions
         if name in functions:

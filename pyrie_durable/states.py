@@ -184,9 +184,6 @@ OPERATION_TRANSITIONS: Final[dict[tuple[OperationType, OperationStatus | None, T
 
 class InvalidOperationTransition(Exception):
     def __init__(self, kind: OperationType, current: OperationStatus | None, trigger: Trigger) -> None:
-        self.kind = kind
-        self.current = current
-        self.trigger = trigger
         where = "a new operation" if current is None else f"an operation in status {current.value}"
         super().__init__(f"Invalid {trigger.value} for {kind.value}: not allowed on {where}.")
 

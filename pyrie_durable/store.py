@@ -5,8 +5,9 @@
 every execution as it was last saved and resumes the running ones, their waits, retries and callbacks included.
 
 SQLite rather than a hand-made journal: it is in the standard library, its commits are atomic and survive a crash,
-and each save writes only what changed (the execution's record, the operations that changed, the new history
-events), a few small local writes in WAL mode, so the supervisor's event loop is never held for long.
+and each save writes only what changed (the execution's record, which carries no input payload, the operations that
+changed, the new history events), a few small local writes in WAL mode, so the supervisor's event loop is never
+held for long. The file is locked while a store has it open, so it never waits for a lock either.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Final, Protocol
 from pyrie_durable.codec import execution_from_record, execution_record, operation_from_record, operation_record
 from pyrie_durable.model import Execution
 
-__all__ = ["MemoryStore", "SqliteStore", "Store"]
+__all__ = ["MemoryStore", "SqliteStore", "Store", "StoreInUse"]
 
 
 class Store(Protocol):
@@ -78,15 +79,32 @@ def _dump(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class StoreInUse(Exception):
+    """Another store (another pyrie) has the file open."""
+
+
 class SqliteStore:
-    """One SQLite file; created with its tables if missing."""
+    """One SQLite file; created with its tables if missing. While it is open the file is locked for it alone: two
+    pyries given one file would both resume its executions, and a lock held by one would stop the other's loop for as
+    long as it waited; a second store is refused at once (``StoreInUse``) instead."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")  # a lock once taken is kept until close
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock, taken now whatever the journal mode allows
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            self._db.close()
+            if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                raise StoreInUse(
+                    f"{self.path} is in use by another pyrie; give each pyrie a store of its own"
+                ) from None
+            raise
 
     def load(self) -> list[Execution]:
         executions = []

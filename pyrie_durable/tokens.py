@@ -84,6 +84,6 @@ def encode_marker(scope: str, position: int) -> str:
 def decode_marker(marker: str, scope: str) -> int | None:
     """The position a marker carries, or None if it is malformed or belongs to another listing."""
     head, _, tail = marker.rpartition(":")
-    if head != scope or not tail.isdigit():
+    if head != scope or not (tail.isascii() and tail.isdigit()):  # "²".isdigit(), yet int("²") fails
         return None
     return int(tail)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from pyrie_core.pipe.messages import (
     Outcome,
     Status,
 )
-from pyrie_durable import DurableInvocation, OutcomeKind
+from pyrie_durable import DurableInvocation, OutcomeKind, SqliteStore
 from pyrie_durable.model import OperationUpdate
 from pyrie_durable.states import OperationAction, OperationType
 from supervisor import cli
@@ -75,6 +76,16 @@ def test_wrong_durable_settings_stop_pyrie_with_one_line(
     with pytest.raises(ConfigError, match=message) as caught:
         durable_config(env, store, str(tmp_path))
     assert "\n" not in str(caught.value)
+
+
+def test_a_store_another_pyrie_has_open_is_refused_at_once_with_one_line(tmp_path: Path) -> None:
+    held = SqliteStore(tmp_path / "d.db")
+    began = time.monotonic()
+    with pytest.raises(ConfigError, match="is in use by another pyrie") as caught:
+        durable_config({"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"}, "d.db", str(tmp_path))
+    assert time.monotonic() - began < 1 and "\n" not in str(caught.value)
+    held.close()
+    assert durable_config({"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"}, "d.db", str(tmp_path)) is not None
 
 
 def test_a_store_file_is_created_and_kept_as_sqlite(tmp_path: Path) -> None:

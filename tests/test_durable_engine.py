@@ -116,11 +116,96 @@ def test_pending_with_nothing_pending_is_refused(engines: Callable[..., DurableE
     assert done.error is not None and done.error.message == "Cannot return PENDING status with no pending operations."
 
 
+THROTTLED = InvocationOutcome(OutcomeKind.THROTTLED, b"", "", "TooManyRequestsException")
+
+
 def test_a_throttled_invocation_is_retried_without_counting(engines: Callable[..., DurableEngine]) -> None:
-    throttled = InvocationOutcome(OutcomeKind.THROTTLED, b"", "", "TooManyRequestsException")
-    invoker = Scripted(*[lambda e, p: throttled] * 6, lambda e, p: respond("SUCCEEDED"))
+    invoker = Scripted(*[lambda e, p: THROTTLED] * 6, lambda e, p: respond("SUCCEEDED"))
     done = run(engines(invoker))
     assert done.status is ExecutionStatus.SUCCEEDED and len(invoker.payloads) == 7
+    # The handler ran once: one invocation in the count and in the history.
+    assert done.invocations == 1
+    assert [event["EventType"] for event in done.events].count("InvocationCompleted") == 1
+
+
+def _start_callbacks(engine: DurableEngine, payload: dict[str, Any], *operation_ids: str) -> list[str]:
+    """Start callbacks in one checkpoint; their ids."""
+    updates = [{"Id": operation_id, "Type": "CALLBACK", "Action": "START"} for operation_id in operation_ids]
+    operations = checkpoint(engine, payload, *updates)["NewExecutionState"]["Operations"]
+    return [str(op["CallbackDetails"]["CallbackId"]) for op in operations if op["Type"] == "CALLBACK"]
+
+
+def test_updated_operation_ids_are_given_again_until_an_invocation_answers(
+    engines: Callable[..., DurableEngine],
+) -> None:
+    def first(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
+        (callback_id,) = _start_callbacks(engine, payload, "cb")
+        engine.callback_succeeded(callback_id, b'"yes"')
+        return respond("PENDING")
+
+    def fourth(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
+        (callback_id,) = _start_callbacks(engine, payload, "cb2")
+        engine.callback_succeeded(callback_id, b'"again"')
+        return respond("PENDING")
+
+    invoker = Scripted(first, lambda e, p: THROTTLED, lambda e, p: crash(), fourth, lambda e, p: respond("SUCCEEDED"))
+    done = run(engines(invoker))
+    assert done.status is ExecutionStatus.SUCCEEDED
+    # Neither the throttled attempt nor the one that crashed used up "cb"; the fourth answered, so the fifth is given
+    # only what moved after the fourth began.
+    assert [payload["UpdatedOperationIds"] for payload in invoker.payloads] == [[], ["cb"], ["cb"], ["cb"], ["cb2"]]
+    assert done.invocations == 4
+    assert [event["EventType"] for event in done.events].count("InvocationCompleted") == 4
+
+
+def test_what_a_throttled_invocation_was_given_is_still_unseen_after_a_restart(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    def first(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
+        callbacks.extend(_start_callbacks(engine, payload, "cb", "open"))
+        return respond("PENDING")
+
+    callbacks: list[str] = []
+    store_path = tmp_path / "store.sqlite"
+    slow_retry = EngineConfig(throttle_backoff=60)
+    engine = engines(Scripted(first, lambda e, p: THROTTLED), store=SqliteStore(store_path), config=slow_retry)
+    execution, _ = engine.start("fn", b"{}")
+    gevent.sleep(0.05)
+    engine.callback_succeeded(callbacks[0], b'"yes"')
+    gevent.sleep(0.05)  # the invocation this wakes is throttled, and tried again only in a minute
+    engine.close()  # pyrie stops before that
+
+    invoker = Scripted(lambda e, p: respond("SUCCEEDED"))
+    restarted = engines(invoker, store=SqliteStore(store_path))
+    restarted.recover()
+    done = restarted.wait(execution.arn, 5)
+    assert done is not None and done.status is ExecutionStatus.SUCCEEDED
+    assert [payload["UpdatedOperationIds"] for payload in invoker.payloads] == [["cb"]]
+
+
+def test_a_retry_after_a_failed_invocation_is_not_lost_in_a_restart(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    def first(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
+        callbacks.extend(_start_callbacks(engine, payload, "cb", "open"))
+        return respond("PENDING")
+
+    callbacks: list[str] = []
+    store_path = tmp_path / "store.sqlite"
+    slow_retry = EngineConfig(retry_backoff=60, max_retry_backoff=60)
+    engine = engines(Scripted(first, lambda e, p: crash()), store=SqliteStore(store_path), config=slow_retry)
+    execution, _ = engine.start("fn", b"{}")
+    gevent.sleep(0.05)
+    engine.callback_succeeded(callbacks[0], b'"yes"')
+    gevent.sleep(0.05)  # the invocation this wakes crashes, and is retried only in a minute
+    engine.close()  # pyrie stops before that; the other callback is still open
+
+    invoker = Scripted(lambda e, p: respond("SUCCEEDED"))
+    restarted = engines(invoker, store=SqliteStore(store_path))
+    restarted.recover()
+    done = restarted.wait(execution.arn, 5)
+    assert done is not None and done.status is ExecutionStatus.SUCCEEDED
+    assert [payload["UpdatedOperationIds"] for payload in invoker.payloads] == [["cb"]]
 
 
 def test_an_answer_that_is_not_a_durable_output_fails_at_once(engines: Callable[..., DurableEngine]) -> None:
@@ -151,6 +236,32 @@ def test_a_stop_during_an_invocation_wins_over_its_answer(engines: Callable[...,
     assert execution.status is ExecutionStatus.STOPPED and execution.result is None
     assert execution.error == ErrorObject(message="Execution stopped")
     assert execution.events[-1]["EventType"] == "InvocationCompleted"
+
+
+def test_an_execution_stopped_and_deleted_during_an_invocation_stays_gone(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    release = gevent.event.Event()
+    running: list[gevent.Greenlet] = []
+
+    def blocked(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
+        running.append(gevent.getcurrent())
+        release.wait(5)
+        return respond("SUCCEEDED", Result="1")
+
+    store = SqliteStore(tmp_path / "store.sqlite")
+    engine = engines(Scripted(blocked), store=store)
+    execution, _ = engine.start("fn", b"{}")
+    gevent.sleep(0.05)
+    engine.stop(execution.arn, None)
+    engine.delete(execution.arn)
+    release.set()
+    (invocation,) = running
+    invocation.join(1)
+    assert invocation.successful(), invocation.exception
+    assert store.load() == []
+    with pytest.raises(DurableServiceError):
+        engine.execution(execution.arn)
 
 
 def test_the_execution_timeout_closes_it_during_an_invocation(engines: Callable[..., DurableEngine]) -> None:
@@ -221,6 +332,7 @@ def test_closed_executions_are_kept_for_their_retention_then_dropped(
     with pytest.raises(DurableServiceError) as gone:
         restarted.execution(done.arn)
     assert gone.value.code is ErrorCode.NOT_FOUND
+    restarted.close()
     assert SqliteStore(store_path).load() == []
 
 

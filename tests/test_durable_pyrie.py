@@ -463,6 +463,33 @@ def test_a_restarted_pyrie_with_a_store_keeps_a_pending_callback(durable: Durabl
     assert durable.effects().count("submit") == 1
 
 
+def test_a_second_pyrie_refuses_a_store_the_first_one_uses(
+    durable: Durable, start_pyrie: StartPyrie, tmp_path: Path
+) -> None:
+    store = tmp_path / "durable.db"
+    first = durable.start("long_wait", "--durable-store", str(store))
+    listing = f"{first.url}/2025-12-01/functions/{FUNCTION}/durable-executions"
+    assert requests.get(listing, timeout=10).status_code == 200  # the supervisor has its store open
+
+    second = start_pyrie(
+        "--durable-store",
+        str(store),
+        sys.executable,
+        "-m",
+        "awslambdaric",
+        "durable_handlers.long_wait",
+        cwd=FUNCTIONS,
+        extra_env={"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"},
+        ready=False,
+    )
+    assert second.process.wait(10) == 2
+    assert second.stop() == 2
+    assert second.stderr().splitlines() == [
+        f"pyrie: error: --durable-store: {store} is in use by another pyrie; give each pyrie a store of its own"
+    ]
+    assert requests.get(listing, timeout=10).status_code == 200  # the first one goes on
+
+
 def test_without_a_store_a_restarted_pyrie_starts_empty(durable: Durable) -> None:
     first = durable.start("long_wait")
     arn = durable.start_event({"wait": 60})

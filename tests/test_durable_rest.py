@@ -152,6 +152,17 @@ def test_history_pages(api: Api) -> None:
     assert (status, error["Code"]) == (400, "InvalidParameterValueException")
 
 
+@pytest.mark.parametrize("position", ["\u00b2", "\u0663", "-1", ""])  # a superscript 2, an Arabic-Indic 3
+def test_a_marker_whose_position_is_not_a_number_is_refused(api: Api, position: str) -> None:
+    arn = api.start()
+    for operation, params in [
+        ("GetDurableExecutionHistory", {"DurableExecutionArn": arn, "Marker": f"history.f:{position}"}),
+        ("ListDurableExecutionsByFunction", {"FunctionName": "fn", "Marker": f"list.n:{position}"}),
+    ]:
+        status, error, body = api.refused(operation, **params)
+        assert (status, error["Code"], body["message"]) == (400, "InvalidParameterValueException", "Invalid marker")
+
+
 def test_list_by_function_reads_statuses(api: Api) -> None:
     first = api.start("a")
     api.callback_id = ""

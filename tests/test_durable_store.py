@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
-from pyrie_durable import MemoryStore, SqliteStore, checkpoint
+import pytest
+
+from pyrie_durable import MemoryStore, SqliteStore, StoreInUse, checkpoint
 from pyrie_durable.codec import execution_record, parse_updates
 from pyrie_durable.model import ErrorObject, Execution
 from pyrie_durable.states import ExecutionStatus
@@ -41,7 +45,7 @@ def test_an_execution_survives_the_round_trip(tmp_path: Path) -> None:
     execution = _busy_execution()
     store.save(execution)
     assert not execution.dirty_operations and execution.saved_events == len(execution.events)
-    (loaded,) = SqliteStore(tmp_path / "s.sqlite").load()
+    (loaded,) = store.load()
     assert _snapshot(loaded) == _snapshot(execution)
     assert loaded.callbacks == execution.callbacks and loaded.last_checkpoint == execution.last_checkpoint
 
@@ -50,12 +54,62 @@ def test_an_execution_survives_the_round_trip(tmp_path: Path) -> None:
     checkpoint.close(execution, ExecutionStatus.FAILED, T0 + 6, error=ErrorObject(message="m", type="T"))
     assert execution.dirty_operations == {"s1", "cb", "e-9"}
     store.save(execution)
-    (loaded,) = SqliteStore(tmp_path / "s.sqlite").load()
+    (loaded,) = store.load()
     assert _snapshot(loaded) == _snapshot(execution)
     assert loaded.status is ExecutionStatus.FAILED and not loaded.running
 
     store.delete(execution.arn)
+    store.close()
     assert SqliteStore(tmp_path / "s.sqlite").load() == []
+
+
+def test_a_save_writes_what_changed_and_not_the_input_payload_again(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    payload = json.dumps({"blob": "x" * 500_000})
+    execution = checkpoint.new_execution(FUNCTION, name="big", execution_id="e-big", input_payload=payload, now=T0)
+    token = checkpoint.begin_invocation(execution, "inv")["CheckpointToken"]
+    store.save(execution)
+    wal = tmp_path / "s.sqlite-wal"  # every commit appends the pages it writes
+    written = wal.stat().st_size
+    wait = {"Id": "w", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 5}}
+    checkpoint.apply_checkpoint(execution, token, parse_updates([wait]), None, T0 + 1)
+    store.save(execution)
+    assert wal.stat().st_size - written < 50_000
+    store.close()
+    (loaded,) = SqliteStore(tmp_path / "s.sqlite").load()
+    assert loaded.input_payload == payload and _snapshot(loaded) == _snapshot(execution)
+
+
+def test_one_file_is_kept_by_one_store_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    first = SqliteStore(path)
+    first.save(_busy_execution())
+    began = time.monotonic()
+    with pytest.raises(StoreInUse, match="in use by another pyrie") as refused:
+        SqliteStore(path)
+    assert time.monotonic() - began < 1  # refused at once, not after waiting for the lock
+    assert "\n" not in str(refused.value)
+    assert len(first.load()) == 1  # the first store goes on as before
+    first.close()
+
+    second = SqliteStore(path)  # free once the first is closed, and an existing file is locked as a new one
+    assert len(second.load()) == 1
+    with pytest.raises(StoreInUse):
+        SqliteStore(path)
+    second.close()
+
+
+def test_an_execution_holds_its_status_once(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    execution = _busy_execution()
+    checkpoint.close(execution, ExecutionStatus.STOPPED, T0 + 2, error=ErrorObject(message="m"))
+    store.save(execution)
+    (loaded,) = store.load()
+    for closed in (execution, loaded):
+        assert closed.status is ExecutionStatus.STOPPED
+        # Nothing else on it still says how it was built (RUNNING, or the status it was loaded in).
+        assert not hasattr(closed, "initial_status") and "RUNNING" not in repr(closed)
+    store.close()
 
 
 def test_the_memory_store_keeps_nothing() -> None:

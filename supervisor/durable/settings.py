@@ -78,14 +78,15 @@ def durable_config(env: Mapping[str, str], store: str | None, cwd: str) -> Durab
 
 def _store_path(text: str, cwd: str) -> str:
     """The store's absolute path, checked by opening it: a directory that does not exist, a file that is no SQLite
-    database, or one pyrie may not write stop pyrie now rather than at the first execution."""
+    database, one pyrie may not write, or one another pyrie has open stop pyrie now rather than at the first
+    execution."""
     path = os.path.abspath(os.path.join(cwd, text))
     if os.path.isdir(path):
         raise ConfigError(f"--durable-store: {path} is a directory; name a file (for example {path}/durable.db)")
     if not os.path.isdir(os.path.dirname(path)):
         raise ConfigError(f"--durable-store: the directory {os.path.dirname(path)} does not exist")
     try:
-        db = sqlite3.connect(path)
+        db = sqlite3.connect(path, timeout=0)  # an open store's lock refuses at once (pyrie_durable.SqliteStore)
         try:
             db.execute("PRAGMA schema_version").fetchone()
             db.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only file or directory
@@ -93,6 +94,10 @@ def _store_path(text: str, cwd: str) -> str:
         finally:
             db.close()
     except sqlite3.Error as exc:
+        if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            raise ConfigError(
+                f"--durable-store: {path} is in use by another pyrie; give each pyrie a store of its own"
+            ) from None
         raise ConfigError(f"--durable-store: {path} cannot be used as a SQLite database: {exc}") from None
     return path
 
