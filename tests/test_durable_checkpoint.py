@@ -3,9 +3,11 @@ own parser of the invocation payload."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -43,8 +45,12 @@ def step(op_id: str, action: str, **extra: Any) -> dict[str, Any]:
     return {"Id": op_id, "Type": "STEP", "Action": action, "SubType": "Step", "Name": op_id, **extra}
 
 
-def refused(code: ErrorCode, message: str | None = None) -> Any:
-    return pytest.raises(DurableServiceError, match=re.escape(message) if message else None)
+@contextlib.contextmanager
+def refused(code: ErrorCode, message: str | None = None) -> Iterator[None]:
+    """The block raises ``DurableServiceError`` with ``code`` (and ``message`` in its text)."""
+    with pytest.raises(DurableServiceError, match=re.escape(message) if message else None) as caught:
+        yield
+    assert caught.value.code is code, caught.value.code
 
 
 def test_new_execution_and_its_invocation_payload_are_what_the_sdk_parses() -> None:

@@ -306,6 +306,19 @@ def test_closing_the_desk_answers_the_waiting_callers(tmp_path: Path) -> None:
     assert refused.status == 503 and refused.headers["X-Amzn-ErrorType"] == "ServiceException"
 
 
+def test_a_closed_desk_refuses_a_durable_invoke_instead_of_running_it_plainly(tmp_path: Path) -> None:
+    desk = make_desk(tmp_path, succeeds)
+    pool = desk._pool
+    assert isinstance(pool, ScriptedPool)
+    desk.close()
+    frames = Frames()
+    desk.submit(Invoke(function="function", payload=b"{}"), frames)
+    end = frames.end
+    assert end is not None and end.status == 503 and end.error_type == "ServiceException"
+    assert pool.invokes == []  # the handler never ran without its execution
+    assert not desk.engine.executions_of("test_function")
+
+
 def test_dry_runs_and_other_functions_go_to_the_pool(tmp_path: Path) -> None:
     desk = make_desk(tmp_path, succeeds)
     pool = desk._pool

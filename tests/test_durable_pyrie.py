@@ -102,8 +102,9 @@ class Durable:
 
     def start_event(self, event: dict[str, Any], *, name: str | None = None) -> str:
         """An Event invoke; the ARN pyrie answered with at once."""
+        client = self.client()
         started = time.monotonic()
-        response = self.client().invoke(
+        response = client.invoke(
             FunctionName=FUNCTION, InvocationType="Event", Payload=json.dumps(event), **_named(name)
         )
         assert response["StatusCode"] == 202
@@ -347,7 +348,7 @@ def test_a_sync_invoke_waits_for_a_callback_answered_meanwhile(durable: Durable)
 
 
 def test_history_list_and_stop_with_boto3_and_the_aws_cli(durable: Durable) -> None:
-    durable.start("long_wait")
+    pyrie = durable.start("long_wait", "--log-level", "debug")  # to see the synchronous caller attach
     done = durable.invoke({"wait": 1}, name="quick")
     assert done.status_code == 200 and done.json() == "woke"
     stopped_arn = durable.start_event({"wait": 300}, name="to-stop")
@@ -357,7 +358,7 @@ def test_history_list_and_stop_with_boto3_and_the_aws_cli(durable: Durable) -> N
     answers: list[requests.Response] = []
     caller = threading.Thread(target=lambda: answers.append(durable.invoke({"wait": 300}, name="to-stop")))
     caller.start()
-    time.sleep(0.5)
+    pyrie.wait_for_stderr(f"re-attached to durable execution {stopped_arn}")  # it waits for the end
     stop = json.loads(durable.cli("stop-durable-execution", "--durable-execution-arn", stopped_arn).stdout)
     assert "StopTimestamp" in stop
     caller.join(30)

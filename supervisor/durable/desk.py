@@ -31,7 +31,7 @@ import gevent
 import gevent.pool
 
 from pyrie_core.ids import new_request_id
-from pyrie_core.lambda_errors import ServiceError
+from pyrie_core.lambda_errors import FunctionError, ServiceError, function_error_body
 from pyrie_core.pipe.messages import ApiRequest, ApiResponse, Invoke, Status
 from pyrie_durable import (
     DurableApi,
@@ -140,14 +140,12 @@ class Desk:
         return self._pool.status()
 
     def submit(self, request: Invoke, sink: ResponseSink) -> Invocation:
-        if (
-            self._durable is None
-            or request.invocation_type == "DryRun"
-            or refusal(request, self._function) is not None
-            or not self._accepting
-        ):
+        if self._durable is None or request.invocation_type == "DryRun" or refusal(request, self._function) is not None:
             return self._pool.submit(request, sink)
         invocation = Invocation(request, sink, self._function.version)
+        if not self._accepting:  # never run a durable handler without its execution
+            invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down; no durable execution starts")
+            return invocation
         try:
             execution, new = self.engine.start(
                 self._function.name,
@@ -198,8 +196,7 @@ class Desk:
                 f"The durable execution {execution.arn} is still running after {limit:.2f} seconds, the most a "
                 "synchronous invoke waits; it goes on (GetDurableExecution tells how it ends)."
             )
-            body = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}, separators=(",", ":"))
-            invocation.fail("Sandbox.Timedout", body.encode(), headers)
+            invocation.fail(FunctionError.TIMEOUT, function_error_body(FunctionError.TIMEOUT, message), headers)
             return
         answer = invoke_answer(execution)
         if answer.function_error is None:

@@ -12,11 +12,12 @@ without counting it as a failure, so a durable execution waits for an environmen
 
 from __future__ import annotations
 
-import json
 from typing import Final, Protocol
 
 import gevent.event
 
+from pyrie_core.lambda_errors import FunctionError, function_error_body, response_too_large_body
+from pyrie_core.limits import Limits
 from pyrie_core.pipe.messages import Chunk, End, Invoke, Message, Outcome
 from pyrie_durable import DurableInvocation, InvocationOutcome, OutcomeKind
 from supervisor.invocation import Invocation, ResponseSink
@@ -24,7 +25,7 @@ from supervisor.invocation import Invocation, ResponseSink
 __all__ = ["MAX_RESPONSE_BYTES", "CollectingSink", "InvokeSubmitter", "PoolInvoker"]
 
 # A durable handler answers with a small JSON envelope (large results are checkpointed); Lambda's buffered limit.
-MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024 + 100
+MAX_RESPONSE_BYTES: Final = Limits().response_bytes
 # Beyond the function's own timeout and init timeout, how long the invoker waits before it gives up on the pool.
 MARGIN_S: Final = 30.0
 THROTTLED_STATUS: Final = 429
@@ -77,7 +78,9 @@ class PoolInvoker:
         running = self._pool.submit(request, sink)
         if not running.finished.wait(self._wait_s) or running.outcome is None:
             message = f"RequestId: {running.request_id} Error: the invocation did not end within {self._wait_s:g} s"
-            return _function_error("Sandbox.Timedout", message, running.request_id)
+            return _function_error(
+                FunctionError.TIMEOUT, function_error_body(FunctionError.TIMEOUT, message), running.request_id
+            )
         return outcome_of(running.outcome, sink)
 
 
@@ -85,12 +88,8 @@ def outcome_of(end: End, sink: CollectingSink) -> InvocationOutcome:
     """How an invoke ended, as the engine takes it."""
     if end.outcome is Outcome.OK:
         if sink.overflowed:
-            return _function_error(
-                "Function.ResponseSizeTooLarge",
-                f"Response payload size ({sink.size} bytes) exceeded maximum allowed payload size "
-                f"({MAX_RESPONSE_BYTES} bytes).",
-                end.request_id,
-            )
+            body = response_too_large_body(MAX_RESPONSE_BYTES)  # as the pool answers an oversize buffered response
+            return _function_error(FunctionError.RESPONSE_TOO_LARGE, body, end.request_id)
         return InvocationOutcome(OutcomeKind.RESPONSE, sink.body, end.request_id)
     if end.outcome is Outcome.FUNCTION_ERROR:
         return InvocationOutcome(OutcomeKind.FUNCTION_ERROR, end.body, end.request_id, end.error_type)
@@ -99,6 +98,5 @@ def outcome_of(end: End, sink: CollectingSink) -> InvocationOutcome:
     return InvocationOutcome(OutcomeKind.SERVICE_ERROR, end.body, end.request_id, end.error_type)
 
 
-def _function_error(error_type: str, message: str, request_id: str) -> InvocationOutcome:
-    body = json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
-    return InvocationOutcome(OutcomeKind.FUNCTION_ERROR, body, request_id, error_type)
+def _function_error(error_type: FunctionError, body: bytes, request_id: str) -> InvocationOutcome:
+    return InvocationOutcome(OutcomeKind.FUNCTION_ERROR, body, request_id, str(error_type))
