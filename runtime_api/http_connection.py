@@ -3,7 +3,8 @@ read incrementally.
 
 The parser gives chunked bodies piece by piece, and request trailers, which gevent's pywsgi drops; this module only
 moves bytes between it and the socket and shapes what handlers see: a ``Request``, a body they can iterate or read
-whole, and ``respond``, which writes a whole response (head and body) with one ``send``.
+whole, and ``respond``, which writes a whole response (head and body) with one ``send``. A peer that sent
+``Expect: 100-continue`` is told "100 Continue" when its body is first waited for.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ YIELD_EVERY: Final = 1024 * 1024
 _STATUS_LINES: Final = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1") for status in http.HTTPStatus
 }
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class ConnectionClosed(Exception):
@@ -63,6 +65,9 @@ class HttpConnection:
         self._responded = True  # the current request has been answered
         self._keep_alive = True  # whether another request may follow the current one's response
         self._head_method = False  # the current request is a HEAD: its response has no body
+        # The peer waits for "100 Continue" before sending the current request's body (``Expect: 100-continue``,
+        # which curl sends for a body over 1 MiB): it is sent when the body is first read, as Go's net/http does.
+        self._continue_owed = False
 
     def next_request(self) -> Request | None:
         """The next request's head, or ``None`` when the peer closed the connection between requests (or the last
@@ -84,6 +89,7 @@ class HttpConnection:
         self._body_done = False
         self._responded = False
         self._head_method = event.method == "HEAD"
+        self._continue_owed = event.http_version == "1.1" and headers.get("expect", "").lower() == "100-continue"
         return self._request
 
     def body(self) -> Iterator[bytes]:
@@ -176,6 +182,7 @@ class HttpConnection:
     def _end_of_body(self, end: EndOfMessage) -> None:
         assert self._request is not None
         self._body_done = True
+        self._continue_owed = False  # the body came without it
         self._keep_alive = end.keep_alive
         self._request.trailers = dict(end.trailers)
 
@@ -191,6 +198,9 @@ class HttpConnection:
                 raise ConnectionClosed(f"bad HTTP from peer: {exc}") from exc
             if event is not NEED_DATA or flush_first:
                 return event
+            if self._continue_owed:
+                self._continue_owed = False
+                self._sendall(_CONTINUE)
             try:
                 data = self._sock.recv(RECV_SIZE)
             except OSError as exc:

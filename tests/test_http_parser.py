@@ -8,6 +8,7 @@ or laxer than h11 are listed, each with what both do, so that a change on either
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -347,6 +348,38 @@ def test_trailers_reach_the_request() -> None:
         "lambda-runtime-function-error-type": "Function.Boom",
         "lambda-runtime-function-error-body": "eyJhIjoxfQ==",
     }
+
+
+EXPECTING = b"POST /x HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n"
+
+
+def test_a_peer_expecting_100_continue_gets_it_before_its_body_is_read() -> None:
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        peer.sendall(EXPECTING)
+        conn = HttpConnection(ours)
+        assert conn.next_request() is not None
+        peer.settimeout(5)
+        reader = threading.Thread(target=lambda: got.append(conn.read_body(100)))
+        got: list[tuple[bytes, int]] = []
+        reader.start()
+        assert peer.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # the body is asked for, and only then sent
+        peer.sendall(b"hello")
+        reader.join(5)
+        assert got == [(b"hello", 5)]
+        conn.respond(200, [], b"ok")
+        assert peer.recv(100) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.mark.parametrize("answer", ["read", "unread"])
+def test_no_100_continue_once_the_body_came_anyway(answer: str) -> None:
+    def respond(conn: HttpConnection, request: Any) -> None:
+        if answer == "read":
+            conn.read_body(100)
+        conn.respond(200, [], b"ok")
+
+    out = exchange(EXPECTING + b"hello" + VALID["get"], respond)
+    assert out == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" * 2
 
 
 @pytest.mark.parametrize("name", ["garbage", "gzip coding", "no Host"])
