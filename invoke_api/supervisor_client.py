@@ -191,9 +191,13 @@ class SupervisorClient:
         self._idle: list[SupervisorConnection] = []
 
     def connect(self) -> SupervisorConnection:
-        """A connection ready for one invoke: an idle one if there is one, else a new one."""
-        if self._idle:
+        """A connection ready for one invoke: an idle one the supervisor has not shut, if there is one, else a new
+        one."""
+        while self._idle:
             conn = self._idle.pop()
+            if conn.hung_up():
+                conn.close()
+                continue
             conn.reused = True
             return conn
         endpoint = self._endpoint or SupervisorEndpoint.from_env(os.environ)
@@ -206,7 +210,8 @@ class SupervisorClient:
 
     def send(self, request: Message) -> SupervisorConnection:
         """A connection that has carried ``request``. A reused connection found dead while sending is replaced
-        once: nothing can have reached the supervisor on it, so the request is not sent twice."""
+        once, by a new connection (the other idle ones, likely dead too, are dropped): nothing can have reached the
+        supervisor on it, so the request is not sent twice."""
         conn = self.connect()
         try:
             conn.send(request)
@@ -214,6 +219,7 @@ class SupervisorClient:
             conn.close()
             if not conn.reused:
                 raise
+            self._drop_idle()
             conn = self.connect()
             try:
                 conn.send(request)
