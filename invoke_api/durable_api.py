@@ -17,8 +17,10 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from invoke_api.invoke import LIMITS
+from invoke_api.request_target import request_target
 from invoke_api.responses import StartResponse, service_error, service_error_json, service_unavailable, status_line
 from invoke_api.supervisor_client import SupervisorClient, SupervisorUnavailable
+from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.pipe.messages import ApiRequest, ApiResponse
 
 __all__ = ["ANSWER_TIMEOUT_S", "PREFIX", "handle", "raw_path"]
@@ -34,12 +36,8 @@ _FORWARDED_HEADERS: Final = {"CONTENT_TYPE": "Content-Type", "HTTP_X_AMZN_TRACE_
 
 def raw_path(environ: dict[str, Any]) -> str:
     """The request's path as the client sent it, still percent-encoded (gunicorn's ``RAW_URI``)."""
-    raw_uri = environ.get("RAW_URI")
-    if raw_uri:
-        path = raw_uri.partition("?")[0]
-        if "://" in path:  # an absolute-form request target
-            path = "/" + path.split("://", 1)[1].partition("/")[2]
-        return path
+    if environ.get("RAW_URI"):
+        return request_target(environ).partition("?")[0]
     return quote(environ.get("PATH_INFO", "/"), safe="/:$@!*'(),;=+&~")
 
 
@@ -50,8 +48,8 @@ def handle(client: SupervisorClient, environ: dict[str, Any], start_response: St
         return service_error(
             start_response,
             413,
-            "RequestEntityTooLargeException",
-            service_error_json("RequestEntityTooLargeException", message),
+            ServiceError.REQUEST_TOO_LARGE,
+            service_error_json(ServiceError.REQUEST_TOO_LARGE, message),
         )
     request = ApiRequest(
         method=environ.get("REQUEST_METHOD", "GET"),

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from invoke_api.invoke import LIMITS, RequestError, begin
 from invoke_api.relay import Relay, RelayBody, start_streaming
+from invoke_api.request_target import request_target
 from invoke_api.responses import StartResponse, status_line
 from invoke_api.supervisor_client import SupervisorClient
 from invoke_api.url_event import UrlRequest, build_event
@@ -30,6 +31,7 @@ from invoke_api.url_response import (
     split_prelude,
 )
 from pyrie_core.ids import new_request_id, new_trace_id
+from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.pipe.messages import End, Invoke, Outcome
 
 __all__ = ["handle"]
@@ -51,7 +53,7 @@ def handle(client: SupervisorClient, environ: dict[str, Any], start_response: St
         if len(body) > LIMITS.request_bytes or len(payload) > LIMITS.request_bytes:
             raise RequestError(
                 413,
-                "RequestEntityTooLargeException",
+                ServiceError.REQUEST_TOO_LARGE,
                 f"Request must be smaller than {LIMITS.request_bytes} bytes for the InvokeFunction operation",
             )
         conn, first = begin(client, Invoke(function=_FUNCTION, payload=payload, trace_id=trace_id))
@@ -76,10 +78,7 @@ def handle(client: SupervisorClient, environ: dict[str, Any], start_response: St
 
 
 def _url_request(environ: dict[str, Any], body: bytes) -> UrlRequest:
-    raw_uri = environ.get("RAW_URI") or environ.get("PATH_INFO", "/")
-    if "://" in raw_uri.partition("?")[0]:  # an absolute-form request target
-        raw_uri = "/" + raw_uri.split("://", 1)[1].partition("/")[2]
-    raw_path, _, raw_query = _text(raw_uri).partition("?")
+    raw_path, _, raw_query = _text(request_target(environ)).partition("?")
     headers = [(key[5:].replace("_", "-"), _text(value)) for key, value in environ.items() if key.startswith("HTTP_")]
     for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
         if environ.get(key):
@@ -156,7 +155,7 @@ def _answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
             message = str(fields.get("message") or fields.get("Message") or "")
         except (ValueError, AttributeError):
             message = ""
-        return _service_error(start_response, end.status or 500, end.error_type or "ServiceException", message)
+        return _service_error(start_response, end.status or 500, end.error_type or ServiceError.SERVICE, message)
     if end.outcome is Outcome.FUNCTION_ERROR:
         log.info("function URL response %s: %s", end.request_id, end.error_type)
         return _respond(start_response, FAILURE, end.request_id)

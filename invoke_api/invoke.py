@@ -27,6 +27,7 @@ from invoke_api.responses import (
     status_line,
 )
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
+from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.limits import Limits
 from pyrie_core.pipe.messages import Chunk, End, Head, Invoke, Outcome
 
@@ -118,7 +119,7 @@ def begin(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnecti
     except SupervisorUnavailable as exc:
         log.error("%s", exc)
         raise RequestError(
-            503, "ServiceException", SUPERVISOR_UNAVAILABLE, service_exception_json(SUPERVISOR_UNAVAILABLE)
+            503, ServiceError.SERVICE, SUPERVISOR_UNAVAILABLE, service_exception_json(SUPERVISOR_UNAVAILABLE)
         ) from None
 
 
@@ -133,7 +134,7 @@ def read_invoke(environ: dict[str, Any], name: str, *, stream: bool = False) -> 
     if len(payload) > limit:
         raise _too_large(invocation_type, len(payload), limit)
     if (message := json_error(payload)) is not None:
-        raise RequestError(400, "InvalidRequestContentException", message)
+        raise RequestError(400, ServiceError.INVALID_REQUEST_CONTENT, message)
     qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
     return Invoke(
         function=name,
@@ -161,7 +162,7 @@ def _too_large(invocation_type: str, size: int, limit: int) -> RequestError:
         message = f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
     else:
         message = f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-    return RequestError(413, "RequestEntityTooLargeException", message)
+    return RequestError(413, ServiceError.REQUEST_TOO_LARGE, message)
 
 
 def _client_context(header: str | None) -> str | None:
@@ -169,12 +170,12 @@ def _client_context(header: str | None) -> str | None:
     if not header:
         return None
     invalid = RequestError(
-        400, "InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object."
+        400, ServiceError.INVALID_REQUEST_CONTENT, "Client context must be a valid Base64-encoded JSON object."
     )
     if len(header) > CLIENT_CONTEXT_MAX:
         raise RequestError(
             400,
-            "InvalidRequestContentException",
+            ServiceError.INVALID_REQUEST_CONTENT,
             f"Client context must be at most {CLIENT_CONTEXT_MAX} bytes of base64, not {len(header)}.",
         )
     try:
@@ -195,7 +196,7 @@ def answer_end(start_response: StartResponse, end: End) -> Iterable[bytes]:
         return function_error(start_response, end.body, end.request_id, end.executed_version, extra)
     if end.outcome is Outcome.SERVICE_ERROR:
         status = end.status or 500
-        code = end.error_type or "ServiceException"
+        code = end.error_type or ServiceError.SERVICE
         return service_error(
             start_response,
             status,

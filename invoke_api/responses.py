@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pyrie_core.ids import new_request_id
+from pyrie_core.lambda_errors import ServiceError
 
 __all__ = [
     "StartResponse",
@@ -84,7 +85,7 @@ def service_exception_json(message: str) -> bytes:
 
 def service_unavailable(start_response: StartResponse, message: str) -> Iterable[bytes]:
     """503 ``ServiceException``."""
-    return service_error(start_response, 503, "ServiceException", service_exception_json(message))
+    return service_error(start_response, 503, ServiceError.SERVICE, service_exception_json(message))
 
 
 def json_response(start_response: StartResponse, status: int, value: Any) -> Iterable[bytes]:

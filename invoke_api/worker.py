@@ -48,6 +48,7 @@ from invoke_api import app, gunicorn_settings
 from invoke_api.gunicorn_worker import MAX_HEADERS, MAX_LINE, InvokeHandler, InvokeWorker, RequestHeaders, read_headers
 from invoke_api.responses import service_error_json, status_line
 from pyrie_core.ids import new_request_id
+from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.limits import Limits
 from pyrie_core.log_format import GoStyleFormatter
 
@@ -60,7 +61,7 @@ MAX_HEADER_LINE: Final = MAX_LINE  # http.client's limit, which pywsgi applies
 MAX_HEADER_FIELDS: Final = MAX_HEADERS  # http.client's limit, which pywsgi applies
 # The most any route reads of a body: one byte over Lambda's largest request tells it apart from a request at the limit.
 MAX_BODY: Final = Limits().request_bytes + 1
-REFUSED_CODE: Final = "InvalidRequestContentException"
+REFUSED_CODE: Final = ServiceError.INVALID_REQUEST_CONTENT
 
 
 class RequestRefused(Exception):
