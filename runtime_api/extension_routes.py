@@ -47,7 +47,7 @@ def register(host: RuntimeHost, request: Request, conn: HttpConnection, params: 
 
 
 def next_event(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    extension = extension_by_identifier(host, request, conn, "Unknown extension {}")
+    extension = extension_by_identifier(host, request, conn)
     if extension is None or not _transition(extension, ExtensionState.READY, conn):
         return
     host.extensions.became_ready()
@@ -104,7 +104,7 @@ def _identifier(request: Request, conn: HttpConnection) -> str | None:
 
 
 def extension_by_identifier(
-    host: RuntimeHost, request: Request, conn: HttpConnection, unknown: str, check_enabled: bool = True
+    host: RuntimeHost, request: Request, conn: HttpConnection, check_enabled: bool = True
 ) -> RegisteredExtension | None:
     if check_enabled and not host.extensions.enabled:
         conn.respond(404)
@@ -114,7 +114,7 @@ def extension_by_identifier(
         return None
     extension = host.extensions.find(ident)
     if extension is None:
-        error_response(conn, 403, "Extension.UnknownExtensionIdentifier", unknown.format(ident))
+        error_response(conn, 403, "Extension.UnknownExtensionIdentifier", f"Unknown extension {ident}")
     return extension
 
 

@@ -37,16 +37,7 @@ __all__ = [
 
 
 class FunctionIdentity(Protocol):
-    """The function as the Runtime and Extensions APIs name it."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def version(self) -> str: ...
-
-    @property
-    def handler(self) -> str | None: ...
+    """The function as the Runtime API names it (in ``Lambda-Runtime-Invoked-Function-Arn``)."""
 
     @property
     def arn(self) -> str: ...

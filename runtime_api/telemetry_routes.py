@@ -20,7 +20,7 @@ def logs_subscribe(host: RuntimeHost, request: Request, conn: HttpConnection, pa
 
 
 def _subscribe(host: RuntimeHost, request: Request, conn: HttpConnection, api: str) -> None:
-    extension = extension_by_identifier(host, request, conn, "Unknown extension {}", check_enabled=False)
+    extension = extension_by_identifier(host, request, conn, check_enabled=False)
     if extension is None:
         return
     body, _ = conn.read_body(BODY_LIMIT)
