@@ -10,16 +10,21 @@ fixed location suffix, as AWS recorded it (LocalStack's AWS-validated snapshot o
      at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: 1, column: 1]
 
 pyrie keeps the prefix and the suffix, and words the common errors (a wrong first character, a bad token, bytes that
-are not UTF-8, an input that ends too soon) as Jackson does; other errors carry Python's description. Line and column
-are those of Python's parser, which may differ by one from Jackson's. An empty payload (or whitespace only) is not
-refused: boto3 sends one when no ``Payload`` is given, and pyrie passes it on as it is.
+are not UTF-8, an input that ends too soon, nesting deeper than Jackson's limit of 1000) as Jackson does; other errors
+carry Python's description. Line and column are those of Python's parser, which may differ by one from Jackson's. A
+document nested a little deeper than 1000 (up to about 1200, depending on the frames in use) is taken. An empty
+payload (or whitespace only) is not refused: boto3 sends one when no ``Payload`` is given, and pyrie passes it on as
+it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sys
 import unicodedata
+from collections.abc import Iterator
 from typing import Final, NoReturn
 
 __all__ = ["json_error"]
@@ -30,6 +35,15 @@ EXPECTED_VALUE: Final = "(JSON String, Number, Array, Object or token 'null', 't
 _WHITESPACE: Final = b" \t\r\n"
 _BOM: Final = "\ufeff"  # Jackson skips a UTF-8 byte order mark
 _BAD_BYTE: Final = re.compile("[\udc80-\udcff]")  # what ``surrogateescape`` makes of a byte that is not UTF-8
+# Jackson's StreamReadConstraints: an array or object may be nested in at most this many others.
+MAX_NESTING: Final = 1000
+NESTING_TOO_DEEP: Final = (
+    f"Document nesting depth ({MAX_NESTING + 1}) exceeds the maximum allowed ({MAX_NESTING}, from "
+    "`StreamReadConstraints.getMaxNestingDepth()`)"
+)
+_FRAMES: Final = 200  # frames a request's handler may have in use below the parser
+# A string (to its closing quote or the end), else a bracket or a non-standard token: what lies outside strings.
+_OUTSIDE_STRINGS: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|([\[{])|([\]}])|(-?Infinity|NaN)', re.DOTALL)
 
 
 class _NonStandardToken(ValueError):
@@ -48,22 +62,69 @@ def json_error(payload: bytes) -> str | None:
     bad_byte = _first_bad_byte(text)
     try:
         # Only validity matters: numbers are not converted (a 5,000-digit integer is valid JSON).
-        json.loads(text, parse_int=_ignore, parse_float=_ignore, parse_constant=_non_standard)
+        with _room_for_nesting():
+            json.loads(text, parse_int=_ignore, parse_float=_ignore, parse_constant=_non_standard)
     except json.JSONDecodeError as exc:
         # Where the parser stopped reading: an unterminated string is reported at its start, but read to the end.
         stop = len(text) if exc.msg.startswith("Unterminated string") else exc.pos
         if bad_byte is not None and bad_byte < stop:
             return _bad_byte_message(text, bad_byte)
         return _describe(exc)
-    except _NonStandardToken as exc:
-        index = text.find(exc.token)
-        if bad_byte is not None and bad_byte < index:
-            return _bad_byte_message(text, bad_byte)
-        detail = f"Non-standard token '{exc.token}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
-        return _message(detail, text, index)
     except RecursionError:
-        return _message("Document nesting depth exceeds the maximum allowed (1000)", text, 0)
+        return _nested_too_deep(text, bad_byte)
+    except _NonStandardToken as exc:
+        return _non_standard_message(text, exc.token, bad_byte)
     return None if bad_byte is None else _bad_byte_message(text, bad_byte)
+
+
+def _nested_too_deep(text: str, bad_byte: int | None) -> str:
+    """The message for a document Python's parser could not follow to its depth: Jackson's, at the first array or
+    object nested deeper than ``MAX_NESTING`` (brackets inside strings do not count), unless a syntax error or a
+    wrong byte comes before it."""
+    depth = 0
+    for match in _OUTSIDE_STRINGS.finditer(text):
+        if match.start(1) >= 0:
+            depth += 1
+            if depth > MAX_NESTING:
+                index = match.start()
+                break
+        elif match.start(2) >= 0:
+            depth -= 1
+    else:
+        index = 0  # not reached: Python's parser has room for MAX_NESTING levels
+    if bad_byte is not None and bad_byte < index:
+        return _bad_byte_message(text, bad_byte)
+    try:  # what comes before it may hold an error of its own, which Jackson meets first
+        with _room_for_nesting():
+            json.loads(text[:index], parse_int=_ignore, parse_float=_ignore, parse_constant=_non_standard)
+    except json.JSONDecodeError as exc:
+        if exc.pos < index and not exc.msg.startswith("Unterminated string"):
+            return _describe(exc)
+    except _NonStandardToken as exc:
+        return _non_standard_message(text, exc.token, bad_byte)
+    return _message(NESTING_TOO_DEEP, text, index)
+
+
+def _non_standard_message(text: str, token: str, bad_byte: int | None) -> str:
+    """The message for the first non-standard token (``NaN``, ``Infinity``), found outside strings."""
+    index = next((match.start() for match in _OUTSIDE_STRINGS.finditer(text) if match.start(3) >= 0), 0)
+    if bad_byte is not None and bad_byte < index:
+        return _bad_byte_message(text, bad_byte)
+    detail = f"Non-standard token '{token}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
+    return _message(detail, text, index)
+
+
+@contextlib.contextmanager
+def _room_for_nesting() -> Iterator[None]:
+    """Python's parser recurses once per level of nesting: it gets room for Jackson's levels above the frames a
+    worker has in use (no other greenlet runs while it parses, so the process-wide limit is safe to move). A
+    document nested a little deeper than Jackson allows (up to about ``_FRAMES`` levels more) is taken."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, MAX_NESTING + _FRAMES))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _ignore(text: str) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from invoke_api.json_payload import json_error
+from invoke_api.json_payload import NESTING_TOO_DEEP, json_error
 
 PREFIX = "Could not parse request body into json: Could not parse payload into json: "
 EXPECTED_VALUE = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
@@ -53,6 +53,8 @@ def test_the_messages_aws_recorded_are_matched_byte_for_byte(payload: bytes, mes
         b"\xef\xbb\xbf[]",  # a UTF-8 byte order mark, which Jackson skips
         b'"\\ud83d\\ude00 \\u0000"',
         json.dumps({"deep": [[[[[[[[[[1]]]]]]]]]], "big": "x" * 100_000}).encode(),
+        b"[" * 500 + b'{"a":' * 499 + b"[]" + b"}" * 499 + b"]" * 500,  # arrays and objects, as deep as Jackson goes
+        b"[" * 1000 + b"]" * 1000,
     ],
 )
 def test_json_payloads_pass(payload: bytes) -> None:
@@ -89,7 +91,20 @@ def test_json_payloads_pass(payload: bytes) -> None:
         (b'["\xc3("]', "Invalid UTF-8 middle byte 0x28", 1, 5),
         (b'["\x87", }', "Invalid UTF-8 start byte 0x87", 1, 4),  # a wrong byte before the syntax error
         (b'{"a":1} \x87', "Unexpected character ((CTRL-CHAR, code 135)): expected end of input", 1, 9),
-        (b"[" * 100_000, "Document nesting depth exceeds the maximum allowed (1000)", 1, 1),
+        (
+            b'{"a":"NaN","b":NaN}',
+            "Non-standard token 'NaN': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow",
+            1,
+            16,
+        ),
+        (b"[" * 100_000, NESTING_TOO_DEEP, 1, 1001),
+        (
+            b'[[{"a":"[[["}, 1 2' + b"[" * 5000,
+            "Unexpected character ('2' (code 50)): was expecting comma to separate entries",
+            1,
+            18,
+        ),
+        (b'["\x87",' + b"[" * 5000, "Invalid UTF-8 start byte 0x87", 1, 4),
     ],
 )
 def test_what_is_not_json_is_said_as_lambda_says_it(payload: bytes, detail: str, line: int, column: int) -> None:
