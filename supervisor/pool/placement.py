@@ -138,9 +138,11 @@ class Pool:
                 env.retire("code changed")
             return
         if self._events and self._accepting:
-            self._run_on(env, self._events.take())
-            return
-        if env.state is EnvState.IDLE and self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
+            # Placed as any invoke is: with tenant isolation only on an environment of its tenant (or one nobody has
+            # claimed), which may mean retiring this one to make room.
+            self._run_events()
+        idle = env.state is EnvState.IDLE and not env.has_pending
+        if idle and self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
             self._idle_timers[env] = Timer(self._settings.idle_timeout_s, self._retire_if_idle, env)
 
     def environment_gone(self, env: Environment, orphans: list[Invocation]) -> None:
