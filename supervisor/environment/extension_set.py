@@ -116,6 +116,7 @@ class Extension:
         self.fatal: str | None = None  # Extension.InitError or Extension.ExitError, once it reported one
         self._queue: list[ExtensionEvent] = []
         self._arrived = gevent.event.Event()
+        self.parked = False  # its /event/next waits for an event (its connection has nothing more to send)
 
     @property
     def state(self) -> ExtensionState:
@@ -135,7 +136,11 @@ class Extension:
         """Block (in ``/event/next``, the extension now Ready) until an event comes; it is then Running."""
         while not self._queue:
             self._arrived.clear()
-            self._arrived.wait()
+            self.parked = True
+            try:
+                self._arrived.wait()
+            finally:
+                self.parked = False
         event = self._queue.pop(0)
         self.machine.transition(ExtensionState.RUNNING)  # Ready -> Running
         return event
@@ -184,6 +189,11 @@ class ExtensionSet:
 
     def __iter__(self) -> Any:
         return iter(list(self._extensions))
+
+    @property
+    def parked(self) -> int:
+        """Extensions whose ``/event/next`` waits for an event: each holds a Runtime API connection."""
+        return sum(1 for e in self._extensions if e.parked)
 
     # -- launch and registration --------------------------------------------------------------------------------
 
