@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, wait_until
 
 FUNCTIONS = Path(__file__).parent / "functions"
+RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 
 
 def invoke_json(pyrie: Pyrie, handler_event: dict[str, object], **headers: str) -> requests.Response:
@@ -130,6 +132,39 @@ def test_out_of_memory_kills_the_environment(start_pyrie: StartPyrie) -> None:
     again = invoke_json(pyrie, {"mb": 10, "hold": 0})
     assert again.status_code == 200
     assert "Init Duration" in pyrie.wait_for_lines("REPORT", 2)[1]
+
+
+def test_out_of_memory_after_the_answer_hands_the_invoke_waiting_behind_it_back(start_pyrie: StartPyrie) -> None:
+    pyrie = start_pyrie(
+        sys.executable,
+        RAW_RUNTIME,
+        "--max-concurrency",
+        "1",
+        extra_env={"RAW_SCENARIO": "allocate_after_response", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"},
+    )
+    first = invoke_json(pyrie, {"mb": 300, "delay": 0.5})
+    assert first.status_code == 200 and "X-Amz-Function-Error" not in first.headers
+    # sent at once, it waits for the runtime's next /next, which never comes: the runtime runs out of memory first
+    second = invoke_json(pyrie, {})
+    assert second.status_code == 200 and "X-Amz-Function-Error" not in second.headers, second.text
+    assert second.json()["pid"] != first.json()["pid"]  # it ran, in a new environment
+    starts = [line for line in pyrie.stdout_lines() if line.startswith("START")]
+    assert [second.headers["X-Amzn-RequestId"] in line for line in starts] == [False, True]  # one START each
+
+
+def test_out_of_memory_during_init_fails_the_init(start_pyrie: StartPyrie) -> None:
+    env = {"RAW_SCENARIO": "allocate_in_init", "RAW_MB": "300", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}
+    pyrie = start_pyrie(sys.executable, RAW_RUNTIME, extra_env={**env, "AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    response = invoke_json(pyrie, {})
+    assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+    assert response.json()["errorType"] == "Runtime.OutOfMemory"
+    pyrie.wait_for_output('"type":"platform.report"')
+    records = {
+        record["type"]: record["record"]
+        for record in map(json.loads, (line for line in pyrie.stdout_lines() if line.startswith('{"time":')))
+    }
+    for init in ("platform.initRuntimeDone", "platform.initReport"):
+        assert (records[init]["status"], records[init]["errorType"]) == ("failure", "Runtime.OutOfMemory"), init
 
 
 def test_max_memory_used_is_the_real_peak(start_pyrie: StartPyrie) -> None:

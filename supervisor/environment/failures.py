@@ -148,14 +148,13 @@ class Failures:
         """The tree went past the function's memory size: Lambda kills the environment (its cgroup limit)."""
         log.info("%s: %d MB used of %d MB: killed (out of memory)", self._env.name, used_mb, self._function.memory_mb)
         message = "Runtime exited with error: signal: killed"
-        delivered = self._slot.delivered()
-        for invocation in delivered:
+        if self._env.initialising:  # the invokes that waited for the init fail with it
+            self.init_failed(FunctionError.OUT_OF_MEMORY, message)
+            return
+        # Only what the runtime was running fails: an invoke still waiting for it goes back to the pool with the
+        # environment's end, like every invoke an environment took and never delivered.
+        for invocation in self._slot.delivered():
             invocation.fail_platform(FunctionError.OUT_OF_MEMORY, message)
-        if not delivered:  # it happened during init: the invokes that waited for it fail, never having run
-            for invocation in self._slot.take_waiting():
-                invocation.fail_platform(FunctionError.OUT_OF_MEMORY, message)
-                self._reporter.start(invocation)
-                self._env.end_report(invocation)
         self._env.reset("out of memory")
 
     # -- the invoke -----------------------------------------------------------------------------------------------

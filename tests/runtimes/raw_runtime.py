@@ -64,7 +64,17 @@ def stream(request_id, chunks, trailers=None, content_type="text/plain", exit_af
     sock.close()
 
 
+def allocate(mb):
+    """Hold ``mb`` MiB, every page touched (resident, not just reserved), for a minute."""
+    block = bytearray(mb << 20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    time.sleep(60)
+
+
 def main():
+    if SCENARIO == "allocate_in_init":
+        allocate(int(os.environ["RAW_MB"]))
     if SCENARIO == "exit_during_init":
         print("exiting before /next", flush=True)
         sys.exit(2)
@@ -148,6 +158,12 @@ def main():
                     sock.sendall(piece)
             except OSError:
                 time.sleep(60)
+        elif SCENARIO == "allocate_after_response":  # answers, then outgrows its memory before its next /next
+            observe("response", respond(request_id, json.dumps({"pid": os.getpid()}).encode()))
+            asked = json.loads(body)
+            if asked.get("mb"):
+                time.sleep(asked.get("delay", 0))
+                allocate(asked["mb"])
         elif SCENARIO == "hang_in_invoke":
             print("hanging", flush=True)
             time.sleep(60)
