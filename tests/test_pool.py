@@ -217,6 +217,32 @@ def test_idle_environments_are_retired(start_pyrie: StartPyrie) -> None:
     assert "Init Duration" in pyrie.wait_for_lines("REPORT", 2)[1]
 
 
+def test_init_eagerly_backs_off_while_environments_cannot_start(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    bootstrap = tmp_path / "bootstrap"
+    bootstrap.write_text("#!/no/such/interpreter\n")
+    bootstrap.chmod(0o755)
+    pyrie = start_pyrie(str(bootstrap), "--init-eagerly", "--log-level", "debug", cwd=tmp_path)
+    time.sleep(3)
+    # each start fails at once (its exec): the next waits 0.1 s, then twice as long each time, not a busy loop
+    failed = pyrie.stderr().count("reset (init failed: Runtime.InvalidEntrypoint)")
+    assert 2 <= failed <= 10, failed
+    assert pyrie.stderr().count("failed to initialise: environments kept warm") == 1  # said once
+    answer = invoke_json(pyrie, {})  # an invoke still starts its own environment at once, and hears why it failed
+    assert answer.headers["X-Amz-Function-Error"] == "Unhandled"
+    assert answer.json()["errorType"] == "Runtime.InvalidEntrypoint"
+    # once the bootstrap can start, an environment is kept warm again
+    fixed = tmp_path / "bootstrap.new"
+    fixed.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{RAW_RUNTIME}"\n')
+    fixed.chmod(0o755)
+    fixed.rename(bootstrap)
+
+    def idle() -> bool:
+        states = [env["state"] for env in requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"]]
+        return "idle" in states
+
+    wait_until(idle, 10, what="an environment kept warm")
+
+
 def test_watch_reloads_code_without_restarting(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     module = tmp_path / "reloadable.py"
     module.write_text('VERSION = "v1"\n\ndef handler(event, context):\n    return VERSION\n')

@@ -217,6 +217,11 @@ class Environment(ABC):
     def started(self) -> bool:
         return self._init.started
 
+    @property
+    def failed_to_initialise(self) -> bool:
+        """Its init failed: it never took an invoke."""
+        return self._init.has_failed
+
     def bind(self, address: Address) -> Address:
         """Listen for the Runtime API on ``address``; ``OSError`` if it is taken. Returns the address bound."""
         self.address = self.runtime_side.serve(address)
