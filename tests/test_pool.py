@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -253,3 +254,41 @@ def test_watch_reloads_code_without_restarting(start_pyrie: StartPyrie, tmp_path
     os.utime(module, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a visibly newer mtime
     wait_until(lambda: pyrie.invoke(b"{}").json() == "v2", 10, interval=0.2, what="the new code")
     assert pyrie.process.pid == supervisor_pid and pyrie.process.poll() is None
+
+
+def test_watch_reaches_the_new_code_under_steady_traffic(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    """A Managed Instances environment kept busy never becomes idle: it must still stop taking invokes once the code
+    has changed, so that the new code runs."""
+    module = tmp_path / "reloadable.py"
+    source = 'import time\n\nVERSION = "{}"\n\ndef handler(event, context):\n    time.sleep(0.2)\n    return VERSION\n'
+    module.write_text(source.format("v1"))
+    pyrie = start_pyrie(
+        sys.executable,
+        "-m",
+        "awslambdaric",
+        "reloadable.handler",
+        "--watch",
+        cwd=tmp_path,
+        extra_env={"AWS_LAMBDA_MAX_CONCURRENCY": "4"},
+    )
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def caller(delay: float) -> None:  # one invoke after another: with three of them, some are always in flight
+        time.sleep(delay)
+        session = requests.Session()
+        while not stop.is_set():
+            answers.append(session.post(pyrie.url + INVOKE_PATH, data=b"{}", timeout=30).json())
+
+    callers = [threading.Thread(target=caller, args=(n * 0.07,)) for n in range(3)]
+    for thread in callers:
+        thread.start()
+    try:
+        wait_until(lambda: "v1" in answers, what="the first code")
+        module.write_text(source.format("v2"))
+        os.utime(module, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a visibly newer mtime
+        wait_until(lambda: "v2" in answers, 10, what="the new code, while the old environment stays busy")
+    finally:
+        stop.set()
+        for thread in callers:
+            thread.join()

@@ -229,12 +229,15 @@ class Pool:
         """The environment that takes one more invoke of ``tenant`` (a new one, bound but not started, when that
         ranks first); ``None`` when every one is taken and no more may be started. With tenant isolation only an
         environment of that tenant (or one nobody has claimed yet) will do, and a new tenant that finds no room
-        gets an idle environment of another tenant retired to make it."""
+        gets an idle environment of another tenant retired to make it. An environment of code older than the
+        pool's (``--watch``) takes no more."""
         best: Environment | None = None
         rank = _NEW if self._can_start() else _NEW + 1
         for env in self._environments:
             if env is avoid or env.tenant not in (tenant, None) or not env.accepting:
                 continue
+            if env.generation != self._generation:
+                continue  # its code is old (--watch): it finishes what it has, and goes
             if (order := _RANK.get(env.state, _NEW + 1)) < rank:
                 best, rank = env, order
                 if order == 0:
