@@ -99,6 +99,8 @@ class ConcurrentEnvironment(Environment):
 
     def answered(self, invocation: RuntimeInvocation) -> None:
         if isinstance(invocation, Invocation) and self.slot.end(invocation):
+            if not invocation.finished.is_set():  # its response stream broke: nothing else can end it now
+                self._failures.truncated(invocation)
             self._runtime.flush_output()
             self._report.runtime_done(invocation, time.monotonic())
             self.end_report(invocation)

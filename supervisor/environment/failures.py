@@ -28,7 +28,8 @@ __all__ = ["BROKEN_STREAM_GRACE_S", "FailingEnvironment", "Failures"]
 
 log = logging.getLogger(__name__)
 
-# A streamed response cut short by a runtime that then exits within this time is reported as its exit.
+# A streamed response cut short by a runtime that then exits within this time is reported as its exit; one whose
+# runtime neither exits nor comes back to /next by then is reported truncated.
 BROKEN_STREAM_GRACE_S: Final = 0.2
 
 
@@ -167,9 +168,12 @@ class Failures:
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None:
         """The runtime's streamed response ended without its end. If the runtime exited, that is reported as its
-        exit (``runtime_exited``); a runtime that lives on merely cut its response short."""
-        Timer(BROKEN_STREAM_GRACE_S, _truncated, invocation)
+        exit (``runtime_exited``); a runtime that lives on merely cut its response short (``truncated``, at the
+        latest after ``BROKEN_STREAM_GRACE_S``)."""
+        Timer(BROKEN_STREAM_GRACE_S, self.truncated, invocation)
 
-
-def _truncated(invocation: RuntimeInvocation) -> None:
-    invocation.fail_platform(FunctionError.TRUNCATED_RESPONSE, "Runtime closed the response stream before its end")
+    @staticmethod
+    def truncated(invocation: RuntimeInvocation) -> None:
+        """``invocation``'s response was cut short (nothing if it has ended otherwise meanwhile): as soon as the
+        runtime shows it lives on (it is done with the invoke), so that its END and REPORT say so."""
+        invocation.fail_platform(FunctionError.TRUNCATED_RESPONSE, "Runtime closed the response stream before its end")

@@ -86,10 +86,12 @@ class SerialEnvironment(Environment):
         state = self.machine.state
         if state is EnvState.STARTING:
             self._init.runtime_ready(self.extensions)
-        elif state is EnvState.INVOKING and self.slot.current is not None:
+        elif state is EnvState.INVOKING and (current := self.slot.current) is not None:
+            if not current.finished.is_set():  # back at /next after its response stream broke: it did not exit
+                self._failures.truncated(current)
             self._runtime.flush_output()
             self.extensions.flush_output()  # what it printed comes before its runtimeDone
-            self._report.runtime_done(self.slot.current, time.monotonic())
+            self._report.runtime_done(current, time.monotonic())
         self._settle_soon()
 
     def invoke_timed_out(self, invocation: Invocation) -> None:
