@@ -189,7 +189,9 @@ class Pool:
             )
             return
         self._run_on(env, invocation)
-        if env.state is EnvState.INVOKING and self._can_start():
+        # Only an invoke left waiting behind a busy environment needs the patience timer: one a Managed Instances
+        # environment handed to a waiting worker at once is running already.
+        if env.state is EnvState.INVOKING and env.has_pending and self._can_start():
             Timer(WARM_PATIENCE_S, self._move_if_waiting, env, invocation)
 
     def _move_if_waiting(self, env: Environment, invocation: Invocation) -> None:
