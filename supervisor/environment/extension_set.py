@@ -317,11 +317,6 @@ class ExtensionSet:
             if extension.process is not None:
                 extension.process.flush_output()
 
-    def kill(self) -> None:
-        for extension in self._extensions:
-            if extension.process is not None:
-                extension.process.stop()
-
 
 def _move(extension: Extension, target: ExtensionState) -> None:
     if extension.machine.can(target):

@@ -61,8 +61,6 @@ log = logging.getLogger(__name__)
 
 # When an environment is torn down, its processes get SIGTERM and this long before SIGKILL.
 KILL_GRACE_S: Final = 0.3
-# A streamed response cut short by a runtime that then exits within this time is reported as its exit.
-BROKEN_STREAM_GRACE_S: Final = 0.2
 # With extensions, a reset gives the runtime SIGTERM and 30 % of the shutdown budget before SIGKILL
 # (rie-behaviour.md §5.3: runtimeDeadlineShare); telemetry subscribers get this long to take what is buffered.
 RUNTIME_SHUTDOWN_SHARE: Final = 0.3

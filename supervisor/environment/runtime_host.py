@@ -82,10 +82,6 @@ class RuntimeSide(HostBase):
     def snapstart(self) -> SnapStartSide | None:
         return self._snapstart
 
-    @property
-    def current(self) -> Invocation | None:
-        return self._events.current
-
     # -- /next and the answers ----------------------------------------------------------------------------------
 
     def next_invocation(self, peer: tuple[str, int]) -> Invocation:

@@ -41,10 +41,6 @@ class SerialEnvironment(Environment):
         return self.slot.current
 
     @property
-    def pending(self) -> Invocation | None:
-        return self.slot.pending
-
-    @property
     def accepting(self) -> bool:
         """The environment is free, or about to be (its invoke is answered)."""
         if self.slot.pending is not None:

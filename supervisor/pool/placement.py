@@ -74,10 +74,6 @@ class Pool:
         self._warm_delay_s = 0.0  # how long keeping warm waits before starting an environment, after failed inits
         self._warm_timer: Timer | None = None
 
-    @property
-    def environments(self) -> list[Environment]:
-        return list(self._environments)
-
     def start(self) -> None:
         """Pre-warm the environments ``--init-eagerly`` asks for."""
         self._keep_warm()
