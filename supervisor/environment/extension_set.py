@@ -212,7 +212,7 @@ class ExtensionSet:
                     cwd=os.getcwd(),
                     env=env,
                     on_output=self._on_output,
-                    on_exit=functools.partial(self._exited, extension),
+                    on_exit=functools.partial(self._on_exit, extension),
                     wait_for_room=self._wait_for_room,
                     members=self._members,
                 )
@@ -220,9 +220,6 @@ class ExtensionSet:
                 extension.machine.transition(ExtensionState.LAUNCH_ERROR)  # Started -> LaunchError
                 raise LaunchError(f"fork/exec {path}: {exc.strerror}") from exc
         self._check_registered()
-
-    def _exited(self, extension: Extension, returncode: int) -> None:
-        self._on_exit(extension, returncode)
 
     def register(self, name: str, events: list[str], with_account: bool) -> tuple[Extension, bytes]:
         """Register ``name`` (``/extension/register``): the extension and the response body, or ``ExtensionError``."""

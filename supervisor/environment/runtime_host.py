@@ -112,8 +112,8 @@ class RuntimeSide(HostBase):
             raise RuntimeRefusal.invalid_request_id()
         return Lane(current, self._runtime)
 
-    def hand_over(self, invocation: Invocation) -> None:
-        """Give ``invocation`` to the runtime waiting (or about to wait) in ``/next``."""
+    def hand_over(self) -> None:
+        """Give the environment's current invoke to the runtime waiting (or about to wait) in ``/next``."""
         self._runtime.transition(RuntimeState.RUNNING)  # Ready -> Running
         self._delivered.set()
 

@@ -111,4 +111,5 @@ class SerialEnvironment(Environment):
 
     def _deliver(self) -> None:
         self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
-        self.runtime_side.hand_over(self.slot.deliver())
+        self.slot.deliver()
+        self.runtime_side.hand_over()
