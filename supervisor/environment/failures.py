@@ -24,7 +24,7 @@ from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.telemetry_events import Status
 from supervisor.timers import Timer
 
-__all__ = ["BROKEN_STREAM_GRACE_S", "FailingEnvironment", "Failures"]
+__all__ = ["BROKEN_STREAM_GRACE_S", "FailingEnvironment", "Failures", "runtime_exit_message"]
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,8 @@ class Failures:
 
     def runtime_exited(self, returncode: int) -> None:
         description = exit_description(returncode)
-        if returncode == 0:
-            message = "Runtime exited without providing a reason"
-        else:
-            message = f"Runtime exited with error: {description}"
         log.info("%s: runtime exited (%s)", self._env.name, description)
-        self._process_died(FunctionError.EXIT, message, description)
+        self._process_died(FunctionError.EXIT, runtime_exit_message(returncode), description)
 
     def extension_exited(self, extension: Extension, returncode: int) -> None:
         description = exit_description(returncode)
@@ -177,3 +173,10 @@ class Failures:
         """``invocation``'s response was cut short (nothing if it has ended otherwise meanwhile): as soon as the
         runtime shows it lives on (it is done with the invoke), so that its END and REPORT say so."""
         invocation.fail_platform(FunctionError.TRUNCATED_RESPONSE, "Runtime closed the response stream before its end")
+
+
+def runtime_exit_message(returncode: int) -> str:
+    """Lambda's words for a runtime (or one of its workers) that exited with ``returncode`` (minus the signal)."""
+    if returncode == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: {exit_description(returncode)}"
