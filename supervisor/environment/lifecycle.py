@@ -11,7 +11,8 @@ failure costs. How it holds invokes is its subclass's: one at a time, as Lambda'
 What happens is recorded where it happens, and the work it implies runs afterwards from the supervisor's loop
 (``supervisor.reactor``): the runtime's ``/next`` records that it is back, and ``settle`` then ends init or an
 invoke (END, REPORT) and delivers the next one or tells the pool the environment has room. Failures (a crash, a
-timeout, running out of memory, an init error) fail what the environment owes at once and ``reset`` it: the teardown
+timeout, running out of memory, an init error) fail what they cost at once (``Failures``), and those that end the
+environment ``reset`` it (in the concurrent model a timeout or a worker's death fails its invoke alone): the teardown
 (SHUTDOWN to the extensions, SIGTERM then SIGKILL to the processes) runs in a greenlet of its own, every wait in it
 bounded, and the pool hears of the environment's end when it is over.
 
