@@ -1,11 +1,13 @@
 """The work that state changes imply, run after the change, one piece at a time, from one greenlet of the loop.
 
-A state change only records what happened (the runtime came back to ``/next``, an environment became idle or went
-away) and asks for the work it implies with ``soon``: writing END and REPORT, handing the environment its next
-invoke, telling the pool. So no change ever runs inside another (a transition never calls back into the code that
-made it), and the order of the work is the order of the changes. Work given here never waits on a peer: sends are
-queued (``supervisor.frontend.pipe_connection``), and what must wait (a teardown's grace period) runs in a greenlet
-of its own.
+A state change only records what happened (the runtime or an extension came back to its ``/next``, an environment
+became idle or went away) and asks for the work it implies with ``soon``: an environment's settle (ending its init,
+or an invoke with END and REPORT, and handing over the next invoke) and the pool's ``environment_idle`` and
+``environment_gone`` (placing what waits, retiring, keeping warm). So no change ever runs inside another (a transition
+never calls back into the code that made it), and the order of the work is the order of the changes. A failure (a
+crash, a timeout, running out of memory) fails what it costs in the greenlet that finds it, not here. Work given
+here never waits on a peer: sends are queued (``supervisor.frontend.pipe_connection``), and what must wait (a
+teardown's grace period) runs in a greenlet of its own.
 """
 
 from __future__ import annotations

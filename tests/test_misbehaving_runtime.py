@@ -200,6 +200,20 @@ def test_crash_mid_stream_truncates_and_recovers(start_pyrie: StartPyrie) -> Non
     assert not body.endswith(b"0\r\n\r\n")
 
 
+def test_stream_cut_short_by_a_runtime_that_lives_on_is_reported_truncated(start_pyrie: StartPyrie) -> None:
+    pyrie = raw(start_pyrie, "stream_cut", AWS_LAMBDA_LOG_FORMAT="JSON")
+    received = raw_invoke(pyrie)
+    assert b"part one\n" in received and not received.endswith(b"0\r\n\r\n")
+    pyrie.wait_for_output('"type":"platform.report"')
+    records = {
+        record["type"]: record["record"]
+        for record in map(json.loads, (line for line in pyrie.stdout_lines() if line.startswith('{"time":')))
+    }
+    for done in ("platform.runtimeDone", "platform.report"):
+        assert (records[done]["status"], records[done]["errorType"]) == ("failure", "Runtime.TruncatedResponse")
+    assert raw_invoke(pyrie).startswith(b"HTTP/1.1 200 OK")  # the same runtime takes the next invoke
+
+
 def test_runtime_api_routes(start_pyrie: StartPyrie) -> None:
     pyrie = raw(start_pyrie, "routes")
     assert pyrie.invoke(b"{}").status_code == 200

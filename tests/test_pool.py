@@ -6,6 +6,8 @@ import json
 import os
 import re
 import socket
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,7 @@ from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, wait_until
 
 FUNCTIONS = Path(__file__).parent / "functions"
+RAW_RUNTIME = str(Path(__file__).parent / "runtimes" / "raw_runtime.py")
 
 
 def invoke_json(pyrie: Pyrie, handler_event: dict[str, object], **headers: str) -> requests.Response:
@@ -132,6 +135,39 @@ def test_out_of_memory_kills_the_environment(start_pyrie: StartPyrie) -> None:
     assert "Init Duration" in pyrie.wait_for_lines("REPORT", 2)[1]
 
 
+def test_out_of_memory_after_the_answer_hands_the_invoke_waiting_behind_it_back(start_pyrie: StartPyrie) -> None:
+    pyrie = start_pyrie(
+        sys.executable,
+        RAW_RUNTIME,
+        "--max-concurrency",
+        "1",
+        extra_env={"RAW_SCENARIO": "allocate_after_response", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"},
+    )
+    first = invoke_json(pyrie, {"mb": 300, "delay": 0.5})
+    assert first.status_code == 200 and "X-Amz-Function-Error" not in first.headers
+    # sent at once, it waits for the runtime's next /next, which never comes: the runtime runs out of memory first
+    second = invoke_json(pyrie, {})
+    assert second.status_code == 200 and "X-Amz-Function-Error" not in second.headers, second.text
+    assert second.json()["pid"] != first.json()["pid"]  # it ran, in a new environment
+    starts = [line for line in pyrie.stdout_lines() if line.startswith("START")]
+    assert [second.headers["X-Amzn-RequestId"] in line for line in starts] == [False, True]  # one START each
+
+
+def test_out_of_memory_during_init_fails_the_init(start_pyrie: StartPyrie) -> None:
+    env = {"RAW_SCENARIO": "allocate_in_init", "RAW_MB": "300", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}
+    pyrie = start_pyrie(sys.executable, RAW_RUNTIME, extra_env={**env, "AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    response = invoke_json(pyrie, {})
+    assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+    assert response.json()["errorType"] == "Runtime.OutOfMemory"
+    pyrie.wait_for_output('"type":"platform.report"')
+    records = {
+        record["type"]: record["record"]
+        for record in map(json.loads, (line for line in pyrie.stdout_lines() if line.startswith('{"time":')))
+    }
+    for init in ("platform.initRuntimeDone", "platform.initReport"):
+        assert (records[init]["status"], records[init]["errorType"]) == ("failure", "Runtime.OutOfMemory"), init
+
+
 def test_max_memory_used_is_the_real_peak(start_pyrie: StartPyrie) -> None:
     pyrie = start_pyrie("pool.allocate", cwd=FUNCTIONS)
     response = invoke_json(pyrie, {"mb": 80, "hold": 0.3})
@@ -182,6 +218,32 @@ def test_idle_environments_are_retired(start_pyrie: StartPyrie) -> None:
     assert "Init Duration" in pyrie.wait_for_lines("REPORT", 2)[1]
 
 
+def test_init_eagerly_backs_off_while_environments_cannot_start(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    bootstrap = tmp_path / "bootstrap"
+    bootstrap.write_text("#!/no/such/interpreter\n")
+    bootstrap.chmod(0o755)
+    pyrie = start_pyrie(str(bootstrap), "--init-eagerly", "--log-level", "debug", cwd=tmp_path)
+    time.sleep(3)
+    # each start fails at once (its exec): the next waits 0.1 s, then twice as long each time, not a busy loop
+    failed = pyrie.stderr().count("reset (init failed: Runtime.InvalidEntrypoint)")
+    assert 2 <= failed <= 10, failed
+    assert pyrie.stderr().count("failed to initialise: environments kept warm") == 1  # said once
+    answer = invoke_json(pyrie, {})  # an invoke still starts its own environment at once, and hears why it failed
+    assert answer.headers["X-Amz-Function-Error"] == "Unhandled"
+    assert answer.json()["errorType"] == "Runtime.InvalidEntrypoint"
+    # once the bootstrap can start, an environment is kept warm again
+    fixed = tmp_path / "bootstrap.new"
+    fixed.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{RAW_RUNTIME}"\n')
+    fixed.chmod(0o755)
+    fixed.rename(bootstrap)
+
+    def idle() -> bool:
+        states = [env["state"] for env in requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"]]
+        return "idle" in states
+
+    wait_until(idle, 10, what="an environment kept warm")
+
+
 def test_watch_reloads_code_without_restarting(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     module = tmp_path / "reloadable.py"
     module.write_text('VERSION = "v1"\n\ndef handler(event, context):\n    return VERSION\n')
@@ -192,3 +254,41 @@ def test_watch_reloads_code_without_restarting(start_pyrie: StartPyrie, tmp_path
     os.utime(module, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a visibly newer mtime
     wait_until(lambda: pyrie.invoke(b"{}").json() == "v2", 10, interval=0.2, what="the new code")
     assert pyrie.process.pid == supervisor_pid and pyrie.process.poll() is None
+
+
+def test_watch_reaches_the_new_code_under_steady_traffic(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+    """A Managed Instances environment kept busy never becomes idle: it must still stop taking invokes once the code
+    has changed, so that the new code runs."""
+    module = tmp_path / "reloadable.py"
+    source = 'import time\n\nVERSION = "{}"\n\ndef handler(event, context):\n    time.sleep(0.2)\n    return VERSION\n'
+    module.write_text(source.format("v1"))
+    pyrie = start_pyrie(
+        sys.executable,
+        "-m",
+        "awslambdaric",
+        "reloadable.handler",
+        "--watch",
+        cwd=tmp_path,
+        extra_env={"AWS_LAMBDA_MAX_CONCURRENCY": "4"},
+    )
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def caller(delay: float) -> None:  # one invoke after another: with three of them, some are always in flight
+        time.sleep(delay)
+        session = requests.Session()
+        while not stop.is_set():
+            answers.append(session.post(pyrie.url + INVOKE_PATH, data=b"{}", timeout=30).json())
+
+    callers = [threading.Thread(target=caller, args=(n * 0.07,)) for n in range(3)]
+    for thread in callers:
+        thread.start()
+    try:
+        wait_until(lambda: "v1" in answers, what="the first code")
+        module.write_text(source.format("v2"))
+        os.utime(module, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a visibly newer mtime
+        wait_until(lambda: "v2" in answers, 10, what="the new code, while the old environment stays busy")
+    finally:
+        stop.set()
+        for thread in callers:
+            thread.join()

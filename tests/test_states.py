@@ -32,10 +32,9 @@ from supervisor.environment.runtime_host import RuntimeSide
 E = EnvState
 R = RuntimeState
 
-# DESIGN §6: starting -> idle -> invoking -> (idle | resetting -> gone); supervisor/states.py's docstring.
+# DESIGN §6: starting -> idle -> invoking -> (idle | resetting -> gone); environment_states.py's docstring.
 LEGAL_ENVIRONMENT = {
     (E.STARTING, E.IDLE),
-    (E.STARTING, E.INVOKING),
     (E.STARTING, E.RESETTING),
     (E.IDLE, E.INVOKING),
     (E.IDLE, E.RESETTING),

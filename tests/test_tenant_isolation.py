@@ -114,3 +114,19 @@ def test_without_isolation_the_tenant_id_is_passed_on_and_environments_are_share
     assert (blue["tenant"], green["tenant"]) == ("blue", "green")
     assert blue["pid"] == green["pid"]
     assert pyrie.invoke(b"{}").json()["tenant"] is None
+
+
+def test_a_queued_event_of_another_tenant_gets_its_own_environment(start_pyrie: StartPyrie) -> None:
+    pyrie = isolated(start_pyrie, "--max-concurrency", "1")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(as_tenant, pyrie, "blue", {"seconds": 1})
+        wait_until(lambda: any(env["invokesInFlight"] for env in environments(pyrie)), what="blue to be busy")
+        queued = as_tenant(pyrie, "green", {"say": True}, **{"X-Amz-Invocation-Type": "Event"})
+        assert queued.status_code == 202
+        blue = busy.result().json()
+    # once blue's environment is idle, it is retired to make room: green's event never runs in it
+    line = wait_until(lambda: next((x for x in pyrie.stdout_lines() if x.startswith("RAN ")), None), what="the event")
+    green = json.loads(line.removeprefix("RAN "))
+    assert green["tenant"] == "green" and green["pid"] != blue["pid"]
+    left = wait_until(lambda: len(environments(pyrie)) == 1 and environments(pyrie), what="blue's environment to go")
+    assert [env["tenant"] for env in left] == ["green"]

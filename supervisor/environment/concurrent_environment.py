@@ -13,6 +13,7 @@ environment unhealthy: it takes no more invokes, lets those it runs finish, and 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Final
 
@@ -26,6 +27,7 @@ from supervisor.config import FunctionConfig
 from supervisor.environment.concurrent_slots import ConcurrentSlots
 from supervisor.environment.environment_states import EnvState
 from supervisor.environment.extension_set import Extension
+from supervisor.environment.failures import runtime_exit_message
 from supervisor.environment.lifecycle import Environment
 from supervisor.environment.worker_lanes import WorkerLane, WorkerLanes
 from supervisor.invocation import Invocation
@@ -99,6 +101,8 @@ class ConcurrentEnvironment(Environment):
 
     def answered(self, invocation: RuntimeInvocation) -> None:
         if isinstance(invocation, Invocation) and self.slot.end(invocation):
+            if not invocation.finished.is_set():  # its response stream broke: nothing else can end it now
+                self._failures.truncated(invocation)
             self._runtime.flush_output()
             self._report.runtime_done(invocation, time.monotonic())
             self.end_report(invocation)
@@ -186,17 +190,21 @@ class ConcurrentEnvironment(Environment):
     def _worker_died(self, lane: WorkerLane, status: int) -> None:
         invocation = lane.invocation
         self.runtime_side.drop(invocation)
-        code = _exit_code(status) if status >= 0 else 0
+        code = _exit_code(status)
         how = exit_description(code)
-        message = f"Runtime exited with error: {how}" if code else "Runtime exited without providing a reason"
         log.info("%s: the runtime worker (pid %d) running %s %s", self.name, lane.worker_pid, invocation, how)
         if self.slot.end(invocation):
-            invocation.fail_platform(FunctionError.EXIT, message)
+            invocation.fail_platform(FunctionError.EXIT, runtime_exit_message(code))
             self.end_report(invocation)
         self._settle_soon()
 
 
 def _exit_code(status: int) -> int:
-    """A wait status as ``subprocess`` reports a return code: the exit status, or minus the signal."""
-    signal_number = status & 0x7F
-    return -signal_number if signal_number else (status >> 8) & 0xFF
+    """A wait status (``exit_status``) as ``subprocess`` reports a return code: the exit status, or minus the signal;
+    0 when it is unknown (-1: the process was reaped elsewhere)."""
+    if status < 0:
+        return 0
+    try:
+        return os.waitstatus_to_exitcode(status)
+    except ValueError:  # not an exit nor a signal's death (a zombie's status is always one of them)
+        return 0

@@ -1,7 +1,6 @@
 """The lifecycle of an execution environment (DESIGN §6), as one table.
 
-STARTING  -> IDLE        the runtime reached its first /next (init done)
-STARTING  -> INVOKING    an invoke was waiting for this environment's init and is delivered
+STARTING  -> IDLE        the runtime reached its first /next (init done); an invoke that waited is delivered next
 STARTING  -> RESETTING   init failed, timed out, or pyrie is shutting down
 IDLE      -> INVOKING    an invoke is delivered
 IDLE      -> RESTORING   SnapStart: the first invoke restores the environment before it is delivered
@@ -33,7 +32,7 @@ class EnvState(enum.Enum):
 
 
 ENVIRONMENT_TRANSITIONS: Final = {
-    EnvState.STARTING: frozenset({EnvState.IDLE, EnvState.INVOKING, EnvState.RESETTING}),
+    EnvState.STARTING: frozenset({EnvState.IDLE, EnvState.RESETTING}),
     EnvState.IDLE: frozenset({EnvState.INVOKING, EnvState.RESTORING, EnvState.RESETTING}),
     EnvState.RESTORING: frozenset({EnvState.IDLE, EnvState.RESETTING}),
     EnvState.INVOKING: frozenset({EnvState.IDLE, EnvState.RESETTING}),

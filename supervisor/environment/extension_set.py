@@ -116,6 +116,7 @@ class Extension:
         self.fatal: str | None = None  # Extension.InitError or Extension.ExitError, once it reported one
         self._queue: list[ExtensionEvent] = []
         self._arrived = gevent.event.Event()
+        self.parked = False  # its /event/next waits for an event (its connection has nothing more to send)
 
     @property
     def state(self) -> ExtensionState:
@@ -135,7 +136,11 @@ class Extension:
         """Block (in ``/event/next``, the extension now Ready) until an event comes; it is then Running."""
         while not self._queue:
             self._arrived.clear()
-            self._arrived.wait()
+            self.parked = True
+            try:
+                self._arrived.wait()
+            finally:
+                self.parked = False
         event = self._queue.pop(0)
         self.machine.transition(ExtensionState.RUNNING)  # Ready -> Running
         return event
@@ -185,6 +190,11 @@ class ExtensionSet:
     def __iter__(self) -> Any:
         return iter(list(self._extensions))
 
+    @property
+    def parked(self) -> int:
+        """Extensions whose ``/event/next`` waits for an event: each holds a Runtime API connection."""
+        return sum(1 for e in self._extensions if e.parked)
+
     # -- launch and registration --------------------------------------------------------------------------------
 
     def launch(self, env: Mapping[str, str]) -> None:
@@ -202,7 +212,7 @@ class ExtensionSet:
                     cwd=os.getcwd(),
                     env=env,
                     on_output=self._on_output,
-                    on_exit=functools.partial(self._exited, extension),
+                    on_exit=functools.partial(self._on_exit, extension),
                     wait_for_room=self._wait_for_room,
                     members=self._members,
                 )
@@ -210,9 +220,6 @@ class ExtensionSet:
                 extension.machine.transition(ExtensionState.LAUNCH_ERROR)  # Started -> LaunchError
                 raise LaunchError(f"fork/exec {path}: {exc.strerror}") from exc
         self._check_registered()
-
-    def _exited(self, extension: Extension, returncode: int) -> None:
-        self._on_exit(extension, returncode)
 
     def register(self, name: str, events: list[str], with_account: bool) -> tuple[Extension, bytes]:
         """Register ``name`` (``/extension/register``): the extension and the response body, or ``ExtensionError``."""
@@ -306,11 +313,6 @@ class ExtensionSet:
         for extension in self._extensions:
             if extension.process is not None:
                 extension.process.flush_output()
-
-    def kill(self) -> None:
-        for extension in self._extensions:
-            if extension.process is not None:
-                extension.process.stop()
 
 
 def _move(extension: Extension, target: ExtensionState) -> None:

@@ -24,11 +24,12 @@ from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.telemetry_events import Status
 from supervisor.timers import Timer
 
-__all__ = ["BROKEN_STREAM_GRACE_S", "FailingEnvironment", "Failures"]
+__all__ = ["BROKEN_STREAM_GRACE_S", "FailingEnvironment", "Failures", "runtime_exit_message"]
 
 log = logging.getLogger(__name__)
 
-# A streamed response cut short by a runtime that then exits within this time is reported as its exit.
+# A streamed response cut short by a runtime that then exits within this time is reported as its exit; one whose
+# runtime neither exits nor comes back to /next by then is reported truncated.
 BROKEN_STREAM_GRACE_S: Final = 0.2
 
 
@@ -110,12 +111,8 @@ class Failures:
 
     def runtime_exited(self, returncode: int) -> None:
         description = exit_description(returncode)
-        if returncode == 0:
-            message = "Runtime exited without providing a reason"
-        else:
-            message = f"Runtime exited with error: {description}"
         log.info("%s: runtime exited (%s)", self._env.name, description)
-        self._process_died(FunctionError.EXIT, message, description)
+        self._process_died(FunctionError.EXIT, runtime_exit_message(returncode), description)
 
     def extension_exited(self, extension: Extension, returncode: int) -> None:
         description = exit_description(returncode)
@@ -148,14 +145,13 @@ class Failures:
         """The tree went past the function's memory size: Lambda kills the environment (its cgroup limit)."""
         log.info("%s: %d MB used of %d MB: killed (out of memory)", self._env.name, used_mb, self._function.memory_mb)
         message = "Runtime exited with error: signal: killed"
-        delivered = self._slot.delivered()
-        for invocation in delivered:
+        if self._env.initialising:  # the invokes that waited for the init fail with it
+            self.init_failed(FunctionError.OUT_OF_MEMORY, message)
+            return
+        # Only what the runtime was running fails: an invoke still waiting for it goes back to the pool with the
+        # environment's end, like every invoke an environment took and never delivered.
+        for invocation in self._slot.delivered():
             invocation.fail_platform(FunctionError.OUT_OF_MEMORY, message)
-        if not delivered:  # it happened during init: the invokes that waited for it fail, never having run
-            for invocation in self._slot.take_waiting():
-                invocation.fail_platform(FunctionError.OUT_OF_MEMORY, message)
-                self._reporter.start(invocation)
-                self._env.end_report(invocation)
         self._env.reset("out of memory")
 
     # -- the invoke -----------------------------------------------------------------------------------------------
@@ -168,9 +164,19 @@ class Failures:
 
     def stream_broken(self, invocation: RuntimeInvocation) -> None:
         """The runtime's streamed response ended without its end. If the runtime exited, that is reported as its
-        exit (``runtime_exited``); a runtime that lives on merely cut its response short."""
-        Timer(BROKEN_STREAM_GRACE_S, _truncated, invocation)
+        exit (``runtime_exited``); a runtime that lives on merely cut its response short (``truncated``, at the
+        latest after ``BROKEN_STREAM_GRACE_S``)."""
+        Timer(BROKEN_STREAM_GRACE_S, self.truncated, invocation)
+
+    @staticmethod
+    def truncated(invocation: RuntimeInvocation) -> None:
+        """``invocation``'s response was cut short (nothing if it has ended otherwise meanwhile): as soon as the
+        runtime shows it lives on (it is done with the invoke), so that its END and REPORT say so."""
+        invocation.fail_platform(FunctionError.TRUNCATED_RESPONSE, "Runtime closed the response stream before its end")
 
 
-def _truncated(invocation: RuntimeInvocation) -> None:
-    invocation.fail_platform(FunctionError.TRUNCATED_RESPONSE, "Runtime closed the response stream before its end")
+def runtime_exit_message(returncode: int) -> str:
+    """Lambda's words for a runtime (or one of its workers) that exited with ``returncode`` (minus the signal)."""
+    if returncode == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: {exit_description(returncode)}"

@@ -26,6 +26,7 @@ class InitPhase(TimedPhase):
         super().__init__(timeout_s, reporter, on_timeout)
         self._name = name
         self._eager = False  # started ahead of any invoke: its first invoke is no cold start
+        self.has_failed = False
 
     @property
     def started(self) -> bool:
@@ -55,6 +56,7 @@ class InitPhase(TimedPhase):
 
     def failed(self, status: Status, error_type: str, runtime_unreported: bool) -> None:
         """Init failed; ``runtime_unreported``: the runtime's part of it had not been reported yet."""
+        self.has_failed = True
         duration_ms = self._stop_clock()
         if runtime_unreported:
             self._reporter.init_runtime_done(status, error_type)

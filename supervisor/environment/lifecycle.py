@@ -11,7 +11,8 @@ failure costs. How it holds invokes is its subclass's: one at a time, as Lambda'
 What happens is recorded where it happens, and the work it implies runs afterwards from the supervisor's loop
 (``supervisor.reactor``): the runtime's ``/next`` records that it is back, and ``settle`` then ends init or an
 invoke (END, REPORT) and delivers the next one or tells the pool the environment has room. Failures (a crash, a
-timeout, running out of memory, an init error) fail what the environment owes at once and ``reset`` it: the teardown
+timeout, running out of memory, an init error) fail what they cost at once (``Failures``), and those that end the
+environment ``reset`` it (in the concurrent model a timeout or a worker's death fails its invoke alone): the teardown
 (SHUTDOWN to the extensions, SIGTERM then SIGKILL to the processes) runs in a greenlet of its own, every wait in it
 bounded, and the pool hears of the environment's end when it is over.
 
@@ -61,8 +62,6 @@ log = logging.getLogger(__name__)
 
 # When an environment is torn down, its processes get SIGTERM and this long before SIGKILL.
 KILL_GRACE_S: Final = 0.3
-# A streamed response cut short by a runtime that then exits within this time is reported as its exit.
-BROKEN_STREAM_GRACE_S: Final = 0.2
 # With extensions, a reset gives the runtime SIGTERM and 30 % of the shutdown budget before SIGKILL
 # (rie-behaviour.md §5.3: runtimeDeadlineShare); telemetry subscribers get this long to take what is buffered.
 RUNTIME_SHUTDOWN_SHARE: Final = 0.3
@@ -216,6 +215,11 @@ class Environment(ABC):
     @property
     def started(self) -> bool:
         return self._init.started
+
+    @property
+    def failed_to_initialise(self) -> bool:
+        """Its init failed: it never took an invoke."""
+        return self._init.has_failed
 
     def bind(self, address: Address) -> Address:
         """Listen for the Runtime API on ``address``; ``OSError`` if it is taken. Returns the address bound."""

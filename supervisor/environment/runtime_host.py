@@ -60,27 +60,27 @@ class RuntimeSide(HostBase):
 
     def drain(self) -> None:
         """What the runtime sent before it exited (a response, its last chunks) may still wait in its sockets: let
-        every connection that is not parked in /next read to its end (for at most ``DRAIN_S``). A streamed response
-        that waits for a slow client is not waited for: it reads nothing until that client does."""
+        every connection that is not parked (the runtime's in /next, the extensions' in /event/next) read to its end
+        (for at most ``DRAIN_S``). A streamed response that waits for a slow client is not waited for: it reads
+        nothing until that client does."""
         server = self._server
         if server is None:
             return
         current = self._events.current
         with gevent.Timeout(DRAIN_S, False):
-            while server.connections > self.parked + (
-                self._snapstart.parked if self._snapstart is not None else 0
-            ) and not (current is not None and current.waiting_for_room):
+            while server.connections > self._parked() and not (current is not None and current.waiting_for_room):
                 gevent.sleep(DRAIN_POLL_S)
+
+    def _parked(self) -> int:
+        """Connections that wait for pyrie, not pyrie for them."""
+        restoring = self._snapstart.parked if self._snapstart is not None else 0
+        return self.parked + restoring + self._extensions.parked
 
     # -- what the handlers read -----------------------------------------------------------------------------------
 
     @property
     def snapstart(self) -> SnapStartSide | None:
         return self._snapstart
-
-    @property
-    def current(self) -> Invocation | None:
-        return self._events.current
 
     # -- /next and the answers ----------------------------------------------------------------------------------
 
@@ -112,8 +112,8 @@ class RuntimeSide(HostBase):
             raise RuntimeRefusal.invalid_request_id()
         return Lane(current, self._runtime)
 
-    def hand_over(self, invocation: Invocation) -> None:
-        """Give ``invocation`` to the runtime waiting (or about to wait) in ``/next``."""
+    def hand_over(self) -> None:
+        """Give the environment's current invoke to the runtime waiting (or about to wait) in ``/next``."""
         self._runtime.transition(RuntimeState.RUNNING)  # Ready -> Running
         self._delivered.set()
 

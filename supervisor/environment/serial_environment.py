@@ -41,10 +41,6 @@ class SerialEnvironment(Environment):
         return self.slot.current
 
     @property
-    def pending(self) -> Invocation | None:
-        return self.slot.pending
-
-    @property
     def accepting(self) -> bool:
         """The environment is free, or about to be (its invoke is answered)."""
         if self.slot.pending is not None:
@@ -86,10 +82,12 @@ class SerialEnvironment(Environment):
         state = self.machine.state
         if state is EnvState.STARTING:
             self._init.runtime_ready(self.extensions)
-        elif state is EnvState.INVOKING and self.slot.current is not None:
+        elif state is EnvState.INVOKING and (current := self.slot.current) is not None:
+            if not current.finished.is_set():  # back at /next after its response stream broke: it did not exit
+                self._failures.truncated(current)
             self._runtime.flush_output()
             self.extensions.flush_output()  # what it printed comes before its runtimeDone
-            self._report.runtime_done(self.slot.current, time.monotonic())
+            self._report.runtime_done(current, time.monotonic())
         self._settle_soon()
 
     def invoke_timed_out(self, invocation: Invocation) -> None:
@@ -113,4 +111,5 @@ class SerialEnvironment(Environment):
 
     def _deliver(self) -> None:
         self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
-        self.runtime_side.hand_over(self.slot.deliver())
+        self.slot.deliver()
+        self.runtime_side.hand_over()

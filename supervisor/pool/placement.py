@@ -8,7 +8,8 @@ is taken back and placed again, so an invoke never waits long on one environment
 exists. An Event invoke is acknowledged at once (202) and queued in order (``supervisor.pool.event_queue``); queued
 invokes take environments as they free up.
 
-Environments come and go: on demand, or ``--init-eagerly`` (kept at ``--min-environments``); idle ones are retired
+Environments come and go: on demand, or ``--init-eagerly`` (kept at ``--min-environments``; after an init that
+failed, the next one kept warm starts a while later, the wait doubling until one initialises); idle ones are retired
 after ``--idle-timeout``; with ``--watch``, a change of code retires the idle ones and lets busy ones finish first.
 The environments tell the pool what became of them through the reactor, after the change, never from inside it.
 """
@@ -48,6 +49,11 @@ WARM_PATIENCE_S: Final = 0.1
 # answered, and then a new one (when one may be started).
 _RANK: Final = {EnvState.IDLE: 0, EnvState.STARTING: 1, EnvState.INVOKING: 2}
 _NEW: Final = 3
+# After an init failed, environments kept warm start this much later, doubling up to the maximum until one
+# initialises: a function that cannot start (a missing interpreter, an extension that cannot run) is not restarted
+# in a busy loop.
+WARM_RETRY_FIRST_S: Final = 0.1
+WARM_RETRY_MAX_S: Final = 5.0
 
 
 class Pool:
@@ -65,10 +71,8 @@ class Pool:
         self._started = 0  # environments started so far (their names count up)
         self._accepting = True
         self._in_flight: set[Invocation] = set()
-
-    @property
-    def environments(self) -> list[Environment]:
-        return list(self._environments)
+        self._warm_delay_s = 0.0  # how long keeping warm waits before starting an environment, after failed inits
+        self._warm_timer: Timer | None = None
 
     def start(self) -> None:
         """Pre-warm the environments ``--init-eagerly`` asks for."""
@@ -117,6 +121,8 @@ class Pool:
         """Refuse new invokes, give running ones up to ``grace_s`` to finish, then end every environment (each
         teardown bounded); returns within ``grace_s`` plus one teardown."""
         self._accepting = False
+        if self._warm_timer is not None:
+            self._warm_timer.cancel()
         for event in self._events.drain():
             log.warning("Event invoke %s dropped: pyrie is shutting down", event.request_id)
         with gevent.Timeout(grace_s, False):
@@ -131,6 +137,9 @@ class Pool:
 
     def environment_idle(self, env: Environment) -> None:
         """``env`` has room for an invoke (idle, or, taking several at once, below its concurrency)."""
+        if self._warm_delay_s:
+            log.info("%s initialised: environments kept warm start without delay again", env.name)
+            self._warm_delay_s = 0.0
         if not env.accepting or env.state is EnvState.STARTING:
             return  # it has moved on since (an invoke was assigned meanwhile, or it is going)
         if env.generation != self._generation:
@@ -138,9 +147,11 @@ class Pool:
                 env.retire("code changed")
             return
         if self._events and self._accepting:
-            self._run_on(env, self._events.take())
-            return
-        if env.state is EnvState.IDLE and self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
+            # Placed as any invoke is: with tenant isolation only on an environment of its tenant (or one nobody has
+            # claimed), which may mean retiring this one to make room.
+            self._run_events()
+        idle = env.state is EnvState.IDLE and not env.has_pending
+        if idle and self._settings.idle_timeout_s > 0 and env not in self._idle_timers:
             self._idle_timers[env] = Timer(self._settings.idle_timeout_s, self._retire_if_idle, env)
 
     def environment_gone(self, env: Environment, orphans: list[Invocation]) -> None:
@@ -149,6 +160,8 @@ class Pool:
             self._environments.remove(env)
         if env.address is not None:
             self._ports.release(env.address.port)
+        if env.failed_to_initialise:
+            self._back_off(env)
         for orphan in orphans:
             if orphan.finished.is_set():
                 continue
@@ -172,7 +185,9 @@ class Pool:
             )
             return
         self._run_on(env, invocation)
-        if env.state is EnvState.INVOKING and self._can_start():
+        # Only an invoke left waiting behind a busy environment needs the patience timer: one a Managed Instances
+        # environment handed to a waiting worker at once is running already.
+        if env.state is EnvState.INVOKING and env.has_pending and self._can_start():
             Timer(WARM_PATIENCE_S, self._move_if_waiting, env, invocation)
 
     def _move_if_waiting(self, env: Environment, invocation: Invocation) -> None:
@@ -212,12 +227,15 @@ class Pool:
         """The environment that takes one more invoke of ``tenant`` (a new one, bound but not started, when that
         ranks first); ``None`` when every one is taken and no more may be started. With tenant isolation only an
         environment of that tenant (or one nobody has claimed yet) will do, and a new tenant that finds no room
-        gets an idle environment of another tenant retired to make it."""
+        gets an idle environment of another tenant retired to make it. An environment of code older than the
+        pool's (``--watch``) takes no more."""
         best: Environment | None = None
         rank = _NEW if self._can_start() else _NEW + 1
         for env in self._environments:
             if env is avoid or env.tenant not in (tenant, None) or not env.accepting:
                 continue
+            if env.generation != self._generation:
+                continue  # its code is old (--watch): it finishes what it has, and goes
             if (order := _RANK.get(env.state, _NEW + 1)) < rank:
                 best, rank = env, order
                 if order == 0:
@@ -289,14 +307,39 @@ class Pool:
         return None
 
     def _keep_warm(self) -> None:
-        """Keep ``--min-environments`` environments alive when ``--init-eagerly`` is on."""
+        """Keep ``--min-environments`` environments alive when ``--init-eagerly`` is on (after failed inits, a
+        while later)."""
+        if not self._accepting or self._warm_timer is not None:
+            return
+        if self._warm_delay_s and self._live_count() < self._settings.warm_minimum:
+            self._warm_timer = Timer(self._warm_delay_s, self._keep_warm_now)
+            return
+        self._keep_warm_now()
+
+    def _keep_warm_now(self) -> None:
+        self._warm_timer = None
         if not self._accepting:
             return
-        while self._live_count() < self._settings.warm_minimum:
+        # Counted once: an environment whose start fails at once (its exec) is closing before the next is started,
+        # and is replaced when the pool hears of its end.
+        for _ in range(self._settings.warm_minimum - self._live_count()):
             env = self._new_environment()
             if env is None:
                 return
             env.start(eager=True)
+
+    def _back_off(self, env: Environment) -> None:
+        """``env`` failed its init: the next environment kept warm waits longer."""
+        if not self._settings.warm_minimum:
+            return
+        if not self._warm_delay_s:
+            log.warning(
+                "%s failed to initialise: environments kept warm (--init-eagerly) now start after a delay, doubling up "
+                "to %g s, until one initialises",
+                env.name,
+                WARM_RETRY_MAX_S,
+            )
+        self._warm_delay_s = min(self._warm_delay_s * 2 or WARM_RETRY_FIRST_S, WARM_RETRY_MAX_S)
 
     def _track(self, invocation: Invocation) -> None:
         self._in_flight.add(invocation)

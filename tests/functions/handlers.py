@@ -1,5 +1,6 @@
 """Buffered Python handlers for the awslambdaric integration tests (the cases of the Go emulator's own suite)."""
 
+import json
 import os
 import time
 
@@ -62,6 +63,10 @@ def big(event, context):
 
 
 def tenant(event, context):
-    """Which process ran the invoke, for which tenant."""
-    time.sleep(event.get("seconds", 0) if isinstance(event, dict) else 0)
-    return {"pid": os.getpid(), "tenant": context.tenant_id}
+    """Which process ran the invoke, for which tenant (also printed with ``say``: an Event invoke's answer is lost)."""
+    event = event if isinstance(event, dict) else {}
+    time.sleep(event.get("seconds", 0))
+    ran = {"pid": os.getpid(), "tenant": context.tenant_id}
+    if event.get("say"):
+        print("RAN " + json.dumps(ran), flush=True)
+    return ran

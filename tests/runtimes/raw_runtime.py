@@ -42,8 +42,9 @@ def respond(request_id, body, headers=None):
     return call("POST", f"/invocation/{request_id}/response", body, headers)
 
 
-def stream(request_id, chunks, trailers=None, content_type="text/plain", exit_after=None):
-    """A streamed response written by hand: chunked body, optional trailers, optional exit mid-stream."""
+def stream(request_id, chunks, trailers=None, *, content_type="text/plain", exit_after=None, cut_after=None):
+    """A streamed response written by hand: chunked body, optional trailers, optional exit mid-stream or (living on)
+    its connection closed mid-stream."""
     sock = socket.create_connection((HOST, int(PORT)))
     head = (
         f"POST {BASE}/invocation/{request_id}/response HTTP/1.1\r\nHost: {API}\r\n"
@@ -57,6 +58,9 @@ def stream(request_id, chunks, trailers=None, content_type="text/plain", exit_af
         sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         if exit_after is not None and index + 1 == exit_after:
             os._exit(7)
+        if cut_after is not None and index + 1 == cut_after:
+            sock.close()
+            return
     tail = b"0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in (trailers or {}).items()) + b"\r\n"
     sock.sendall(tail)
     reply = sock.recv(65536)
@@ -64,7 +68,17 @@ def stream(request_id, chunks, trailers=None, content_type="text/plain", exit_af
     sock.close()
 
 
+def allocate(mb):
+    """Hold ``mb`` MiB, every page touched (resident, not just reserved), for a minute."""
+    block = bytearray(mb << 20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    time.sleep(60)
+
+
 def main():
+    if SCENARIO == "allocate_in_init":
+        allocate(int(os.environ["RAW_MB"]))
     if SCENARIO == "exit_during_init":
         print("exiting before /next", flush=True)
         sys.exit(2)
@@ -128,6 +142,8 @@ def main():
             )
         elif SCENARIO == "stream_then_exit":
             stream(request_id, [(0, b"part one\n"), (0.1, b"part two\n")], exit_after=1)
+        elif SCENARIO == "stream_cut":  # the response stream is cut short; the runtime lives on, back to /next
+            stream(request_id, [(0, b"part one\n"), (0, b"part two\n")], cut_after=1)
         elif SCENARIO == "stream":
             stream(request_id, [(0, b"a\n"), (0.2, b"b\n"), (0.2, b"c\n")])
         elif SCENARIO == "print":
@@ -148,6 +164,12 @@ def main():
                     sock.sendall(piece)
             except OSError:
                 time.sleep(60)
+        elif SCENARIO == "allocate_after_response":  # answers, then outgrows its memory before its next /next
+            observe("response", respond(request_id, json.dumps({"pid": os.getpid()}).encode()))
+            asked = json.loads(body)
+            if asked.get("mb"):
+                time.sleep(asked.get("delay", 0))
+                allocate(asked["mb"])
         elif SCENARIO == "hang_in_invoke":
             print("hanging", flush=True)
             time.sleep(60)
