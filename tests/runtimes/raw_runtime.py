@@ -5,6 +5,7 @@ Runtime API and prints what it observed as ``OBSERVED {json}`` lines (pyrie rela
 import http.client
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -83,6 +84,8 @@ def main():
         print("exiting before /next", flush=True)
         sys.exit(2)
     if SCENARIO == "init_error":
+        # pyrie resets the environment as soon as it has answered: the SIGTERM must not beat the line below.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         response = call(
             "POST",
             "/init/error",
