@@ -6,8 +6,8 @@ first invoke, like the Go emulator's runtime.
 
 While running: if gunicorn dies, its leftover workers are ended and a new gunicorn serves the same listener (the
 connections that arrive meanwhile wait in its backlog); one that fails to boot is not restarted in a loop, pyrie
-gives up with one line and exits 1 (``supervisor.restart_policy``). SIGHUP is passed to the gunicorn master, which
-replaces its workers gracefully: in-flight responses finish on the old ones.
+gives up with one line and exits 1 (``supervisor.frontend.restart_policy``). SIGHUP is passed to the gunicorn
+master, which replaces its workers gracefully: in-flight responses finish on the old ones.
 
 Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
 requests while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process

@@ -1,5 +1,6 @@
-"""Text pyrie shows the world: platform log lines (supervisor.logs), error bodies (supervisor.errors), and which
-function an Invoke names (supervisor.functions)."""
+"""Text pyrie shows the world: platform log lines (supervisor.observe.platform_lines, written by
+supervisor.observe.function_log), error bodies (pyrie_core.lambda_errors), and which function an Invoke names
+(pyrie_core.function_names)."""
 
 from __future__ import annotations
 
@@ -365,7 +366,7 @@ def test_error_type_of(body, expected):
 
 
 def test_error_type_of_survives_a_deeply_nested_body():
-    # A runtime can POST this to /error; runtime_api.runtime.invocation_error calls error_type_of on it.
+    # A runtime can POST this to /error; runtime_api.runtime_routes.invocation_error calls error_type_of on it.
     assert error_type_of(b"[" * 100_000) is None
 
 
