@@ -32,8 +32,9 @@ import gevent
 import gevent.event
 import gevent.socket
 
-from pyrie_core.pipe.frames import MAX_FRAME_SIZE, NEED_DATA, FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, decode, encode
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, encode
+from pyrie_core.socket_io import read_message
 
 __all__ = ["FRAME_REST_S", "HIGH_WATER", "SEND_BUFFER", "STALL_S", "PipeConnection"]
 
@@ -80,25 +81,7 @@ class PipeConnection:
         ``first_within`` bounds the wait for the first byte; once a frame has started, all of it must come within
         ``FRAME_REST_S``. ``TimeoutError`` when a deadline passes; ``FrameError``/``ProtocolError`` for a bad
         frame."""
-        decoder = self.decoder
-        deadline: float | None = None if first_within is None else time.monotonic() + first_within
-        while True:
-            frame = decoder.next_frame()
-            if frame is None:
-                return None
-            if frame is not NEED_DATA:
-                assert isinstance(frame, dict)
-                return decode(frame)
-            if decoder.buffered and deadline is None:
-                deadline = time.monotonic() + FRAME_REST_S
-            self._sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
-            try:
-                data = self._sock.recv(RECV_SIZE)
-            except TimeoutError:
-                raise
-            except OSError:
-                data = b""
-            decoder.feed(data)
+        return read_message(self._sock, self.decoder, RECV_SIZE, first_within, FRAME_REST_S)
 
     def send(self, *messages: Message) -> None:
         """Queue ``messages``, writing at once what the socket takes; never waits."""
