@@ -29,10 +29,6 @@ class FunctionLog:
         """Whole lines (``supervisor.observe.platform_reporter`` ends each with its newline); never waits."""
         self._writer.write(data)
 
-    @property
-    def has_room(self) -> bool:
-        return self._writer.has_room
-
     def wait_for_room(self) -> None:
         """Wait while the reader of stdout is ``OUTPUT_ROOM`` bytes behind."""
         self._writer.wait_for_room()
