@@ -14,6 +14,7 @@ one, so every environment's memory sampling shares one.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Final
@@ -90,9 +91,15 @@ class ProcessCensus:
 def children(pid: int) -> list[int]:
     """The children of ``pid`` (of each of its threads), from ``/proc/PID/task/TID/children``, without a scan of
     every process; on a kernel without those files, from one reading of every process's parent."""
-    if not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
-        return _ParentMap().children(pid)  # pid is gone (none found), or the kernel has no such files
-    return _listed_children(pid)
+    return _listed_children(pid) if _lists_children() else _ParentMap().children(pid)
+
+
+@functools.cache
+def _lists_children() -> bool:
+    """Whether the kernel has ``/proc/PID/task/TID/children`` (looked up for this process: one that is gone has
+    none)."""
+    pid = os.getpid()
+    return os.path.exists(f"/proc/{pid}/task/{pid}/children")
 
 
 def _listed_children(pid: int) -> list[int]:
@@ -113,7 +120,7 @@ def _listed_children(pid: int) -> list[int]:
 def descendants(root: int) -> list[int]:
     """The descendants of ``root`` now (zombies included), walked down through ``children``; on a kernel without
     ``/proc/PID/task/TID/children``, from one reading of every process's parent."""
-    children_of = _listed_children if os.path.exists(f"/proc/{root}/task/{root}/children") else _ParentMap().children
+    children_of = _listed_children if _lists_children() else _ParentMap().children
     found: list[int] = []
     seen = {root}
     pending = [root]
