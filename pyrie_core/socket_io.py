@@ -1,7 +1,9 @@
-"""Socket helpers shared by the supervisor's and the front end's connections."""
+"""Socket helpers shared by the supervisor's connections (its end of the pipe, the Runtime API's) and the front
+end's."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyrie_core.pipe.frames import NEED_DATA, FrameDecoder
@@ -10,10 +12,20 @@ from pyrie_core.pipe.messages import Message, decode
 __all__ = ["read_message", "send_all"]
 
 
-def read_message(sock: Any, decoder: FrameDecoder, recv_size: int) -> Message | None:
+def read_message(
+    sock: Any,
+    decoder: FrameDecoder,
+    recv_size: int,
+    first_within: float | None = None,
+    rest_within: float | None = None,
+) -> Message | None:
     """The next message from ``sock``, or ``None`` when the peer closed the connection (a broken connection
-    counts as closed). Raises ``FrameError``/``ProtocolError`` for a bad frame, and ``TimeoutError`` when the socket
-    has a timeout and it passes."""
+    counts as closed). Raises ``FrameError``/``ProtocolError`` for a bad frame, and ``TimeoutError`` when a deadline
+    passes: the socket's own timeout, or, when given, ``first_within`` seconds for the first byte and ``rest_within``
+    for the rest of a frame once it has begun (each read then sets the socket's timeout; with neither, it is left
+    as it is)."""
+    timed = first_within is not None or rest_within is not None
+    deadline = None if first_within is None else time.monotonic() + first_within
     while True:
         frame = decoder.next_frame()
         if frame is None:
@@ -21,6 +33,10 @@ def read_message(sock: Any, decoder: FrameDecoder, recv_size: int) -> Message | 
         if frame is not NEED_DATA:
             assert isinstance(frame, dict)
             return decode(frame)
+        if timed:
+            if deadline is None and rest_within is not None and decoder.buffered:
+                deadline = time.monotonic() + rest_within
+            sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
         try:
             data = sock.recv(recv_size)
         except TimeoutError:

@@ -6,8 +6,8 @@ first invoke, like the Go emulator's runtime.
 
 While running: if gunicorn dies, its leftover workers are ended and a new gunicorn serves the same listener (the
 connections that arrive meanwhile wait in its backlog); one that fails to boot is not restarted in a loop, pyrie
-gives up with one line and exits 1 (``supervisor.restart_policy``). SIGHUP is passed to the gunicorn master, which
-replaces its workers gracefully: in-flight responses finish on the old ones.
+gives up with one line and exits 1 (``supervisor.frontend.restart_policy``). SIGHUP is passed to the gunicorn
+master, which replaces its workers gracefully: in-flight responses finish on the old ones.
 
 Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
 requests while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process
@@ -105,7 +105,19 @@ class Supervisor:
         self._watcher = CodeWatcher(watch, self.pool.code_changed) if watch else None
 
     def run(self) -> int:
-        """Serve until asked to stop; returns the process exit status."""
+        """Serve until asked to stop; returns the process exit status. Whatever ends the serving (a signal, giving
+        up on the front end, an exception), the shutdown runs in order."""
+        # First: they only queue, so a signal that comes while the rest starts is taken once it has started.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, self._events.put, _Stop(signum))
+        gevent.signal_handler(signal.SIGHUP, self._events.put, _Reload())
+        try:
+            self._serve()
+        finally:
+            self._shutdown()
+        return self._exit_code
+
+    def _serve(self) -> None:
         become_subreaper()
         for server in self._pipe_servers:
             server.start()
@@ -113,9 +125,6 @@ class Supervisor:
         self.desk.start()
         if self._watcher is not None:
             self._watcher.start()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            gevent.signal_handler(signum, self._events.put, _Stop(signum))
-        gevent.signal_handler(signal.SIGHUP, self._events.put, _Reload())
         urls = f", Function URLs on {self.config.function_url_address}" if self._listeners.url is not None else ""
         log.info(
             "pyrie listening on %s (Invoke API%s), runtime API at %s, function %s: %s",
@@ -139,8 +148,6 @@ class Supervisor:
                 self._frontend.reload()
             elif not self._recover(event):
                 break
-        self._shutdown()
-        return self._exit_code
 
     def _frontend_exited(self, returncode: int, uptime_s: float) -> None:
         self._events.put(_FrontEndExited(returncode, uptime_s))

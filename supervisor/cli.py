@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import sys
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -492,6 +491,8 @@ def _snapstart(env: Mapping[str, str]) -> SnapStartConfig:
         key, secret, session = (env.get(name, "") for name in CREDENTIAL_ENV)
     else:
         key, secret, session = DUMMY_CREDENTIALS
+    import uuid  # noqa: PLC0415 - only for SnapStart: uuid imports platform, 1.5 ms of every start-up
+
     return SnapStartConfig(str(uuid.uuid4()), key, secret, session)
 
 

@@ -89,10 +89,12 @@ class Pyrie:
         port: int | None = None,
         paused_stdout: bool = False,
         descriptors: int | None = None,
+        launcher: Sequence[str] = (sys.executable, "-m", "supervisor"),
     ) -> None:
         """With ``paused_stdout``, pyrie's stdout is a pipe that nobody reads until ``resume_stdout`` (then what it
         carries goes to ``stdout_path`` as usual). ``descriptors`` lowers the number of files pyrie may open (its
-        soft ``RLIMIT_NOFILE``, as ``ulimit -n`` would)."""
+        soft ``RLIMIT_NOFILE``, as ``ulimit -n`` would). ``launcher`` is the command before pyrie's arguments (a
+        test may run ``supervisor.__main__.main`` with one fault put in)."""
         self.port = free_port() if port is None else port
         self.runtime_api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -107,7 +109,7 @@ class Pyrie:
             "--runtime-api-address",
             f"127.0.0.1:{self.runtime_api_port}",
         ]
-        self.argv = [sys.executable, "-m", "supervisor", *((*args, *flags) if flags_last else (*flags, *args))]
+        self.argv = [*launcher, *((*args, *flags) if flags_last else (*flags, *args))]
         self._stdout = open(self.stdout_path, "wb")  # noqa: SIM115 (closed in stop)
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(

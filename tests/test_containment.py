@@ -13,10 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
+import psutil
 import pytest
 
+from supervisor.processes.process_census import _ParentMap, children, descendants
+from supervisor.processes.process_tree import ProcessTreeMemory
 from tests.harness import ROOT
 
 BACKENDS = ["cgroup", "mark"]
@@ -84,3 +88,38 @@ def test_the_last_sweep_ends_orphans_that_belong_to_no_environment(backend: str)
     assert outcome["count"] == 5
     assert not [kind for kind, alive in outcome["alive"].items() if alive]
     assert outcome["cgroup_removed"]
+
+
+# --- a runtime's own tree ------------------------------------------------------------------------------------------
+
+
+def test_a_runtimes_tree_is_walked_down_from_it_as_psutil_finds_it_by_scanning() -> None:
+    """``children``/``descendants`` (and so ``ProcessTreeMemory.processes``, the processes a runtime's stop signals,
+    and the workers a concurrent runtime's connection is traced to) read ``/proc/PID/task/TID/children`` rather than
+    every process on the machine, and find what psutil's scan finds."""
+
+    class NoMembers:
+        def pids(self, fresh: bool = False) -> list[int]:
+            return []
+
+    script = "sh -c 'sleep 60 & sleep 60 & wait' & sleep 60 & echo ready; wait"
+    process = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        root = psutil.Process(process.pid)
+        deadline = time.monotonic() + 10
+        while len(root.children(recursive=True)) < 4:  # the inner shell's two sleeps may still be forking
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        scanned = {child.pid for child in root.children(recursive=True)}
+        direct = {child.pid for child in root.children()}
+        assert len(scanned) == 4 and len(direct) == 2
+        assert set(children(process.pid)) == direct == set(_ParentMap().children(process.pid))
+        assert set(descendants(process.pid)) == scanned
+        tree = ProcessTreeMemory(process.pid, NoMembers())
+        assert {found.pid for found in tree.processes()} == scanned | {process.pid}
+    finally:
+        for found in psutil.Process(process.pid).children(recursive=True):
+            found.kill()
+        process.kill()
+        process.wait()

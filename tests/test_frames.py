@@ -1,4 +1,5 @@
-"""The frame codec (supervisor.frames), tested the h11 way: every case whole, byte by byte, and with trailing bytes."""
+"""The frame codec (pyrie_core.pipe.frames), tested the h11 way: every case whole, byte by byte, and with trailing
+bytes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The supervisor protocol's messages (supervisor.messages) through the whole codec: encode, frame, decode."""
+"""The supervisor protocol's messages (pyrie_core.pipe.messages) through the whole codec: encode, frame, decode."""
 
 from __future__ import annotations
 

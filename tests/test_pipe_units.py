@@ -6,16 +6,20 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import gevent
 import gevent.event
 import gevent.socket
 
-from pyrie_core.pipe.messages import Chunk, End, Invoke, Outcome
+from pyrie_core.pipe.frames import FrameDecoder, encode_frame
+from pyrie_core.pipe.messages import ApiRequest, ApiResponse, Chunk, End, Invoke, Outcome, Status, decode, encode
 from runtime_api.http_connection import FLUSH_SIZE, RECV_SIZE
 from supervisor.frontend import pipe_connection
 from supervisor.frontend.pipe_connection import HIGH_WATER, SEND_BUFFER, PipeConnection
-from supervisor.invocation import DiscardingSink, Invocation
+from supervisor.frontend.pipe_server import PipeServer
+from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
 
 # The largest piece of a streamed body the Runtime API hands on at once: what it gathered up to FLUSH_SIZE, and one
 # more read.
@@ -78,7 +82,7 @@ def test_a_peer_that_takes_nothing_after_the_end_is_cut(monkeypatch) -> None:
     the End (a writer that began waiting before the End must not wait for ever)."""
     monkeypatch.setattr(pipe_connection, "STALL_S", 0.3)
     conn, theirs = connected_pair()
-    conn.start_invoke()
+    conn.start_exchange()
     while conn.queued == 0:
         conn.send(Chunk(b"x" * RECV_SIZE))
     gevent.sleep(0.5)  # the writer waits for the socket, long before the invoke ends
@@ -104,7 +108,7 @@ def test_a_peer_that_keeps_reading_after_the_end_is_not_cut(monkeypatch) -> None
     kernel buffer at a time: a Unix socket frees its sender's room as whole buffers are read.)"""
     monkeypatch.setattr(pipe_connection, "STALL_S", 0.3)
     conn, theirs = connected_pair()
-    conn.start_invoke()
+    conn.start_exchange()
     for _ in range(16):
         conn.send(Chunk(b"x" * RECV_SIZE))
     conn.send(end())
@@ -117,3 +121,82 @@ def test_a_peer_that_keeps_reading_after_the_end_is_not_cut(monkeypatch) -> None
     assert not conn.closed and conn.queued == 0
     theirs.close()
     conn.close()
+
+
+# --- answers between invokes ---------------------------------------------------------------------------------------
+
+BIG_ANSWER = 2 * 1024 * 1024
+
+
+class _Desk:
+    """What the pipe server hands requests to: an invoke answered at once, and API answers of BIG_ANSWER bytes."""
+
+    def submit(self, request: Invoke, sink: ResponseSink) -> Invocation:
+        invocation = Invocation(request, sink, "$LATEST")
+        invocation.respond("application/json", b"{}")
+        return invocation
+
+    def status(self) -> Status:
+        return Status(function="function", version="$LATEST", max_concurrency=1)
+
+    def answer(self, request: ApiRequest) -> ApiResponse:
+        return ApiResponse(200, {}, b"x" * BIG_ANSWER)
+
+
+@contextlib.contextmanager
+def served(tmp_path: Path) -> Iterator[gevent.socket.socket]:
+    """A PipeServer with ``_Desk`` on a Unix socket, and a front end's connection to it."""
+    listener = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "pipe.sock"))
+    listener.listen(16)
+    server = PipeServer(listener, _Desk())
+    server.start()
+    peer = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.connect(str(tmp_path / "pipe.sock"))
+    try:
+        yield peer
+    finally:
+        peer.close()
+        server.stop()
+
+
+def read_until(peer: gevent.socket.socket, decoder: FrameDecoder, kind: type, pace: int | None = None) -> int:
+    """Read frames until one of type ``kind``; ``pace``: at most that many bytes each 0.05 s (a slow, steady
+    client). Returns the bytes read; 0 if the connection ended first."""
+    read = 0
+    while True:
+        while isinstance(frame := decoder.next_frame(), dict):
+            if isinstance(decode(frame), kind):
+                return read
+        data = peer.recv(pace or (1 << 20))
+        if not data:
+            return 0
+        read += len(data)
+        decoder.feed(data)
+        if pace is not None:
+            gevent.sleep(0.05)
+
+
+def test_an_answer_on_a_reused_connection_is_not_cut_while_its_client_reads(monkeypatch, tmp_path: Path) -> None:
+    """A pooled connection whose last invoke ended long ago carries an ApiResponse larger than the socket takes at
+    once: a client that keeps reading it gets all of it (the stall clock starts with the answer, not the End)."""
+    monkeypatch.setattr(pipe_connection, "STALL_S", 0.3)
+    with served(tmp_path) as peer:
+        decoder = FrameDecoder()
+        peer.sendall(encode_frame(encode(Invoke(function="function", payload=b"{}"))))
+        assert read_until(peer, decoder, End)
+        gevent.sleep(0.5)  # longer than STALL_S since that End
+        peer.sendall(encode_frame(encode(ApiRequest("GET", "/durable"))))
+        with gevent.Timeout(10):
+            assert read_until(peer, decoder, ApiResponse, pace=64 * 1024) > BIG_ANSWER
+
+
+def test_a_client_that_takes_no_answer_is_cut(monkeypatch, tmp_path: Path) -> None:
+    """An ApiResponse on a fresh connection whose client reads nothing: the connection is cut STALL_S after the
+    answer was queued, as after an invoke's End (the server's read loop no longer waits for that client for ever)."""
+    monkeypatch.setattr(pipe_connection, "STALL_S", 0.3)
+    with served(tmp_path) as peer:
+        peer.sendall(encode_frame(encode(ApiRequest("GET", "/durable"))))
+        gevent.sleep(1.0)
+        with gevent.Timeout(5):
+            assert read_until(peer, FrameDecoder(), ApiResponse) == 0

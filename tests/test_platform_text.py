@@ -1,5 +1,6 @@
-"""Text pyrie shows the world: platform log lines (supervisor.logs), error bodies (supervisor.errors), and which
-function an Invoke names (supervisor.functions)."""
+"""Text pyrie shows the world: platform log lines (supervisor.observe.platform_lines, written by
+supervisor.observe.platform_reporter to supervisor.observe.function_log), error bodies (pyrie_core.lambda_errors),
+and which function an Invoke names (pyrie_core.function_names)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from supervisor.observe.platform_lines import (
     restore_report_line,
     start_line,
 )
+from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.stream_writer import StreamWriter
+from supervisor.observe.telemetry_hub import TelemetryHub
 
 RID = "b8953d9f-8b08-4505-93fb-b83d19333e78"
 
@@ -150,12 +153,15 @@ def test_billed_duration_is_the_ceiling(duration, shown, billed):
     assert f"\tBilled Duration: {billed} ms\t" in line
 
 
-def _written(write: Callable[[FunctionLog], None]) -> bytes:
-    """What ``write`` makes a FunctionLog put out, read back from the pipe it writes to."""
+def _written(write: Callable[[PlatformReporter], None]) -> bytes:
+    """What ``write`` makes a PlatformReporter put out on its FunctionLog, read back from the pipe it writes to."""
     read_end, write_end = os.pipe()
     try:
         log = FunctionLog(StreamWriter(write_end, 1 << 20, 1 << 20))
-        write(log)
+        function = FunctionConfig(
+            name="f", version="$LATEST", memory_mb=128, timeout_s=3, command=("/b",), cwd="/", handler=None, base_env={}
+        )
+        write(PlatformReporter(log, function, TelemetryHub()))
         assert log.flush(5.0)
         os.set_blocking(read_end, False)
         return os.read(read_end, 1 << 20)
@@ -165,18 +171,15 @@ def _written(write: Callable[[FunctionLog], None]) -> bytes:
 
 
 def test_function_log_writes_whole_lines():
-    def write(log: FunctionLog) -> None:
-        log.output(b"hello")
-        log.output(b"world\n")
-        log.output(b"")
-        log.platform(start_line(RID, "$LATEST"))
-        log.platform(report_line(RID, 1.0, 128, 2))
+    def write(reporter: PlatformReporter) -> None:
+        reporter.function_output(b"hello", None)
+        reporter.function_output(b"world\n", None)
+        reporter.function_output(b"", None)
+        reporter.extension_output(b"from an extension", None)
+        reporter.extension_ready("ext", ["INVOKE"])
 
-    assert _written(write) == (
-        b"hello\nworld\n\n"
-        + f"START RequestId: {RID} Version: $LATEST\n".encode()
-        + f"REPORT RequestId: {RID}\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\t".encode()
-        + b"Max Memory Used: 2 MB\t\n"
+    assert (
+        _written(write) == b"hello\nworld\n\nfrom an extension\nEXTENSION\tName: ext\tState: Ready\tEvents: [INVOKE]\n"
     )
 
 
@@ -185,9 +188,9 @@ def test_function_log_survives_a_closed_stdout():
     os.close(read_end)  # nobody will ever read: writes fail with EPIPE
     try:
         log = FunctionLog(StreamWriter(write_end, 1 << 20, 1 << 20))
-        log.platform("END RequestId: x")  # no exception
+        log.write(b"END RequestId: x\n")  # no exception
         assert log.flush(5.0)
-        log.platform("END RequestId: y")  # nor once the writer knows the pipe is broken
+        log.write(b"END RequestId: y\n")  # nor once the writer knows the pipe is broken
     finally:
         os.close(write_end)
 
@@ -365,7 +368,7 @@ def test_error_type_of(body, expected):
 
 
 def test_error_type_of_survives_a_deeply_nested_body():
-    # A runtime can POST this to /error; runtime_api.runtime.invocation_error calls error_type_of on it.
+    # A runtime can POST this to /error; runtime_api.runtime_routes.invocation_error calls error_type_of on it.
     assert error_type_of(b"[" * 100_000) is None
 
 

@@ -173,3 +173,57 @@ def test_pyrie_refuses_to_start_when_supervisor_is_not_its_own(tmp_path):
         "package of that name, such as Supervisord's, was installed over it); install pyrie into a virtual "
         "environment of its own"
     ]
+
+
+# --- the supervisor's own start and end ----------------------------------------------------------------------------
+
+# ``supervisor.__main__.main`` with one fault put in: the pool's start takes a second (a SIGTERM can arrive during
+# it), or no new gunicorn can be spawned.
+SLOW_POOL_START = """
+import sys, gevent
+from supervisor.pool import placement
+start = placement.Pool.start
+def slow_start(self):
+    print("probe: the pool is starting", file=sys.stderr, flush=True)
+    gevent.sleep(1.0)
+    start(self)
+placement.Pool.start = slow_start
+from supervisor.__main__ import main
+sys.exit(main())
+"""
+NO_SPAWN = """
+import sys
+from supervisor import arbiter
+def spawn_gunicorn(config, listeners):
+    raise OSError(24, "Too many open files (probe)")
+arbiter.spawn_gunicorn = spawn_gunicorn
+from supervisor.__main__ import main
+sys.exit(main())
+"""
+
+
+def test_a_sigterm_while_the_pool_starts_shuts_down_in_order(start_pyrie: StartPyrie):
+    """The signal handlers are in place before anything is started: SIGTERM then is an ordered shutdown, exit 0."""
+    launcher = (sys.executable, "-c", SLOW_POOL_START)
+    pyrie = start_pyrie(sys.executable, RAW_RUNTIME, ready=False, launcher=launcher, extra_env={"RAW_SCENARIO": "echo"})
+    pyrie.wait_for_stderr("probe: the pool is starting")
+    assert pyrie.stop() == 0, pyrie.stderr()
+    assert "shutting down" in pyrie.stderr()
+
+
+def test_a_front_end_that_cannot_be_spawned_again_still_shuts_down_in_order(start_pyrie: StartPyrie):
+    """An OSError while a new gunicorn is spawned ends pyrie, after the ordered shutdown: its environments ended and
+    its socket directory removed."""
+    launcher = (sys.executable, "-c", NO_SPAWN)
+    pyrie = start_pyrie(sys.executable, RAW_RUNTIME, launcher=launcher, extra_env={"RAW_SCENARIO": "echo"})
+    socket_dir = os.path.dirname(pyrie.pipe_path())
+    assert pyrie.invoke(b'{"n": 0}').json() == {"n": 0}
+    runtimes = [p for p in pyrie.psutil.children() if "gunicorn" not in " ".join(p.cmdline())]
+    assert runtimes
+    frontend_master(pyrie).kill()
+    pyrie.process.wait(10)
+    assert pyrie.stop() == 1
+    assert "shutting down" in pyrie.stderr()
+    assert "Too many open files (probe)" in pyrie.stderr()
+    assert not os.path.exists(socket_dir)
+    wait_until(lambda: all(dead(p) for p in runtimes), timeout=2, what="the runtime to be ended")

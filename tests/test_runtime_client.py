@@ -1,4 +1,4 @@
-"""Unit tests of runtime_client's pure parts (chunk framing, error bodies, handler names, context, marshalling,
+"""Unit tests of pyrie_runtime_client's pure parts (chunk framing, error bodies, handler names, context, marshalling,
 stream detection), and the exact bytes of a streamed response on a raw socket."""
 
 from __future__ import annotations

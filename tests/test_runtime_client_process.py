@@ -1,4 +1,4 @@
-"""runtime_client as a real process against a small Runtime API written here (h11 on raw sockets, so that chunk
+"""pyrie_runtime_client as a real process against a small Runtime API written here (h11 on raw sockets, so that chunk
 boundaries, arrival times and trailers can be seen), and side by side with awslambdaric for the buffered paths."""
 
 from __future__ import annotations

@@ -26,16 +26,30 @@ def test_only_the_socket_directories_nobody_serves_are_stale(tmp_path: Path) -> 
     live.mkdir(mode=0o700)
     starting = tmp_path / "pyrie-starting0000"
     starting.mkdir(mode=0o700)
+    just_made = tmp_path / "pyrie-justmade0000"  # a pyrie between making its directory and binding its socket
+    just_made.mkdir(mode=0o700)
+    never_bound = tmp_path / "pyrie-neverbound00"  # a pyrie killed before it bound its socket
+    never_bound.mkdir(mode=0o700)
+    never_renamed = tmp_path / "pyrie-neverrenamed"  # one killed between binding it and naming it
+    never_renamed.mkdir(mode=0o700)
     not_ours = tmp_path / "pyrie-file"
     not_ours.write_text("")
-    with bind_socket(str(live), 8), socket.socket(socket.AF_UNIX) as half:
+    with (
+        bind_socket(str(live), 8),
+        socket.socket(socket.AF_UNIX) as half,
+        socket.socket(socket.AF_UNIX) as left,
+    ):
         half.bind(str(starting / "supervisor.sock.new"))  # a pyrie between bind and listen: not yet under its name
+        left.bind(str(never_renamed / "supervisor.sock.new"))
+        a_minute_ago = time.time() - 60
+        for old in (never_bound, never_renamed):
+            os.utime(old, (a_minute_ago, a_minute_ago))
         began = time.monotonic()
         removed = remove_stale(str(tmp_path))
         assert time.monotonic() - began < 1.0
-    assert removed == [(str(dead), 0)]
-    assert not dead.exists()
-    assert live.exists() and starting.exists() and not_ours.exists()
+    assert sorted(removed) == [(str(dead), 0), (str(never_bound), 0), (str(never_renamed), 0)]
+    assert not dead.exists() and not never_bound.exists() and not never_renamed.exists()
+    assert live.exists() and starting.exists() and just_made.exists() and not_ours.exists()
 
 
 # --- at a real pyrie's start ---------------------------------------------------------------------------------------

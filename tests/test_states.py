@@ -1,4 +1,4 @@
-"""The state machines: supervisor.machine, the environment lifecycle and the Runtime API's runtime states.
+"""The state machines: pyrie_core.machine, the environment lifecycle and the Runtime API's runtime states.
 
 The legal transitions are written out here from the specifications (DESIGN §6, rie-behaviour.md §6.1), not read
 from the tables under test, so a changed table fails a test.
@@ -76,7 +76,7 @@ PAIRS = [
 
 @pytest.fixture
 def clock(monkeypatch):
-    """A fake monotonic clock for supervisor.machine that advances by one second each time it is read."""
+    """A fake monotonic clock for pyrie_core.machine that advances by one second each time it is read."""
     ticks = itertools.count(1000.0)
     monkeypatch.setattr("pyrie_core.machine.time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
     return ticks

@@ -207,3 +207,64 @@ def test_a_process_that_never_pauses_is_read_only_as_its_output_finds_room() -> 
     finally:
         ticker.kill()
         process.stop()
+
+
+PAUSED_SCRIPT = "printf 'one\\ntwo\\nthree'; : > {ready}; {rest}"
+
+
+def paused_process(tmp_path, rest: str) -> tuple[ManagedProcess, list[bytes]]:
+    """A process that prints two lines and the start of a third while its relay waits for room that never comes
+    (stdout's reader went away), so none of it has been read; returned once it has printed."""
+    room = gevent.event.Event()  # never set
+    output: list[bytes] = []
+    ready = tmp_path / "ready"
+    process = ManagedProcess(
+        name="paused",
+        argv=["sh", "-c", PAUSED_SCRIPT.format(ready=ready, rest=rest)],
+        cwd="/",
+        env={"PATH": os.environ["PATH"]},
+        on_output=output.append,
+        on_exit=lambda code: None,
+        wait_for_room=room.wait,
+    )
+    with gevent.Timeout(10):
+        while not ready.exists():
+            gevent.sleep(0.01)
+    assert output == []
+    return process, output
+
+
+def assert_relay_ended(process: ManagedProcess, output_fd: int, pump: gevent.Greenlet) -> None:
+    assert pump.dead  # the relay no longer waits for room
+    assert process._output_fd is None
+    try:
+        os.fstat(output_fd)
+    except OSError:
+        pass
+    else:
+        raise AssertionError(f"the output pipe (fd {output_fd}) is still open")
+
+
+def test_stopping_a_paused_process_ends_its_relay_and_keeps_its_output(tmp_path) -> None:
+    """stop() while the relay waits for room: the relay ends and the pipe is closed (before, both waited for as long
+    as stdout's reader was away: a greenlet and a descriptor per process stopped), and what the process printed is
+    relayed, its unfinished last line too."""
+    process, output = paused_process(tmp_path, "exec sleep 60")
+    output_fd, pump = process._output_fd, process._pump
+    assert output_fd is not None
+    with gevent.Timeout(5):
+        process.stop(grace_s=1.0)
+    assert not process.running
+    assert_relay_ended(process, output_fd, pump)
+    assert output == [b"one\n", b"two\n", b"three"]
+
+
+def test_stopping_a_paused_process_that_has_exited_ends_its_relay_and_keeps_its_output(tmp_path) -> None:
+    process, output = paused_process(tmp_path, "exit 3")
+    output_fd, pump = process._output_fd, process._pump
+    assert output_fd is not None
+    with gevent.Timeout(5):
+        assert process.wait() == 3
+        process.stop()
+    assert_relay_ended(process, output_fd, pump)
+    assert output == [b"one\n", b"two\n", b"three"]

@@ -211,7 +211,7 @@ def _check_types(message: Any) -> None:
     # far from the frame that caused it.
     for name, expected in _TYPES[type(message)].items():
         value = getattr(message, name)
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in _as_tuple(expected)):
+        if not _is(value, expected):
             raise ProtocolError(f"{type(message).__name__}.{name} must be {expected}, not {type(value).__name__}")
     if isinstance(message, End | Head | ApiRequest | ApiResponse) and not all(
         type(k) is str and type(v) is str for k, v in message.headers.items()

@@ -18,7 +18,6 @@ import time
 from typing import Final
 
 import gevent
-import psutil
 
 from pyrie_core.lambda_errors import FunctionError, exit_description
 from pyrie_core.limits import Limits
@@ -31,6 +30,7 @@ from supervisor.environment.failures import runtime_exit_message
 from supervisor.environment.lifecycle import Environment
 from supervisor.environment.worker_lanes import WorkerLane, WorkerLanes
 from supervisor.invocation import Invocation
+from supervisor.processes.process_census import children
 from supervisor.processes.socket_owner import exit_status, socket_owner
 
 __all__ = ["ConcurrentEnvironment"]
@@ -166,11 +166,7 @@ class ConcurrentEnvironment(Environment):
         main = self._runtime.pid
         if main is None or self.address is None:
             return None
-        try:
-            workers = [child.pid for child in psutil.Process(main).children()]
-        except psutil.Error:
-            return None
-        return socket_owner(peer[1], self.address.port, workers)
+        return socket_owner(peer[1], self.address.port, children(main))
 
     def _watch_workers(self) -> None:
         try:

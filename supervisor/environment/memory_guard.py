@@ -29,10 +29,10 @@ class MemoryGuard:
         limit_mb: int,
         working: Callable[[], bool],
         on_exceeded: Callable[[int], None],
-        members: Membership | None = None,
+        members: Membership,
     ) -> None:
-        """Watch the environment's processes (``members``; else the tree of ``pid``, the runtime) while
-        ``working()``; ``on_exceeded(peak_mb)`` once they pass ``limit_mb``."""
+        """Watch the environment's processes (``members``; ``pid`` is its runtime) while ``working()``;
+        ``on_exceeded(peak_mb)`` once they pass ``limit_mb``."""
         self.tree = ProcessTreeMemory(pid, members)
         self._limit_mb = limit_mb
         self._working = working

@@ -3,7 +3,6 @@ its memory sampled (``MemoryGuard``)."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 
 from pyrie_core.address import Address
@@ -76,13 +75,13 @@ class RuntimeProcess:
 
     def stop(self, grace_s: float) -> None:
         """SIGTERM, ``grace_s`` to exit, then SIGKILL to its process group and every descendant. A runtime that has
-        exited already only has its group killed."""
+        exited already only has its group killed. Either way its output relay ends (``ManagedProcess.stop``)."""
         process, memory = self._process, self._memory
         if memory is not None:
             memory.stop()
         if process is None:
             return
         if not process.running:
-            process.signal_group(signal.SIGKILL)
+            process.stop()  # SIGKILL to its group, and the relay ended
             return
         process.stop(grace_s, also=memory.tree.processes() if memory is not None else [])

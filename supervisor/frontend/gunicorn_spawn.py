@@ -78,7 +78,7 @@ def gunicorn_environment(config: Config, listeners: Listeners) -> dict[str, str]
 
 def spawn_gunicorn(config: Config, listeners: Listeners) -> subprocess.Popen[bytes]:
     """Start gunicorn in its own process group (a terminal's Ctrl-C reaches only the supervisor, which then stops
-    everything in order). Its exit is watched by ``supervisor.frontend``, not through this Popen."""
+    everything in order). Its exit is watched by ``supervisor.frontend.gunicorn_process``, not through this Popen."""
     return subprocess.Popen(
         gunicorn_command(config, listeners),
         env=gunicorn_environment(config, listeners),

@@ -7,12 +7,12 @@ slowly the client behind that worker reads. Backpressure is kept where it belong
 client slows only its own runtime.
 
 What one stream holds in pyrie is bounded: at most ``HIGH_WATER`` bytes queued here plus the last piece handed in,
-and what the kernel holds for the socket (``SEND_BUFFER``, which Linux doubles). A connection whose invoke has
-ended but whose client takes nothing more for ``STALL_S`` is cut (its socket shut), so the worker ends the
-response visibly incomplete and nothing waits for that client past the invoke. What the peer takes is seen in the
-kernel's queue for it (``TIOCOUTQ``), not only when the socket reports room again: a Unix socket does that only
-once three quarters of its buffer have been read, which a slow but steady reader can take longer than ``STALL_S``
-to do.
+and what the kernel holds for the socket (``SEND_BUFFER``, which Linux doubles). A connection whose exchange has
+ended (an invoke's ``End``, or the ``Status`` or ``ApiResponse`` answering a request was queued) but whose client
+takes nothing more for ``STALL_S`` is cut (its socket shut), so the worker ends the response visibly incomplete and
+nothing waits for that client past its exchange. What the peer takes is seen in the kernel's queue for it
+(``TIOCOUTQ``), not only when the socket reports room again: a Unix socket does that only once three quarters of its
+buffer have been read, which a slow but steady reader can take longer than ``STALL_S`` to do.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ import gevent
 import gevent.event
 import gevent.socket
 
-from pyrie_core.pipe.frames import MAX_FRAME_SIZE, NEED_DATA, FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import End, Message, decode, encode
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, encode
+from pyrie_core.socket_io import read_message
 
 __all__ = ["FRAME_REST_S", "HIGH_WATER", "SEND_BUFFER", "STALL_S", "PipeConnection"]
 
@@ -51,6 +52,8 @@ STALL_CHECKS: Final = 4
 # Once a frame has begun to arrive, the rest of it must come within this long.
 FRAME_REST_S: Final = 10.0
 _AGAIN: Final = (errno.EAGAIN, errno.EWOULDBLOCK)
+# The last frame of an exchange: an invoke's, or the answer to a request.
+_LAST_FRAMES: Final = frozenset({End, Status, ApiResponse})
 
 
 class PipeConnection:
@@ -62,8 +65,8 @@ class PipeConnection:
         self._room = gevent.event.Event()  # set while fewer than HIGH_WATER bytes wait, or once closed
         self._room.set()
         self._writer: gevent.Greenlet[Any] | None = None
-        self._ended_at: float | None = None  # when the invoke's last frame was queued: a stall from then on is cut
-        self._progress_at = 0.0  # when the socket last took bytes from the queue
+        self._ended_at: float | None = None  # when the exchange's last frame was queued: a stall from then on is cut
+        self._progress_at = 0.0  # when the socket last took bytes of ours
         self.closed = False  # the peer is gone, or the connection was cut: what is sent is dropped
 
     @property
@@ -78,32 +81,14 @@ class PipeConnection:
         ``first_within`` bounds the wait for the first byte; once a frame has started, all of it must come within
         ``FRAME_REST_S``. ``TimeoutError`` when a deadline passes; ``FrameError``/``ProtocolError`` for a bad
         frame."""
-        decoder = self.decoder
-        deadline: float | None = None if first_within is None else time.monotonic() + first_within
-        while True:
-            frame = decoder.next_frame()
-            if frame is None:
-                return None
-            if frame is not NEED_DATA:
-                assert isinstance(frame, dict)
-                return decode(frame)
-            if decoder.buffered and deadline is None:
-                deadline = time.monotonic() + FRAME_REST_S
-            self._sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
-            try:
-                data = self._sock.recv(RECV_SIZE)
-            except TimeoutError:
-                raise
-            except OSError:
-                data = b""
-            decoder.feed(data)
+        return read_message(self._sock, self.decoder, RECV_SIZE, first_within, FRAME_REST_S)
 
     def send(self, *messages: Message) -> None:
         """Queue ``messages``, writing at once what the socket takes; never waits."""
         if self.closed:
             return
         data = b"".join(encode_frame(encode(message)) for message in messages)
-        if type(messages[-1]) is End:  # the invoke's last frame: from now on a client that stalls is cut
+        if type(messages[-1]) in _LAST_FRAMES:  # from now on a client that stalls is cut
             self._ended_at = time.monotonic()
         sent = 0
         if not self._outbox:
@@ -115,6 +100,8 @@ class PipeConnection:
                     return
             if sent == len(data):
                 return
+            if sent:  # progress, for the writer that takes the rest (none runs while the queue is empty)
+                self._progress_at = time.monotonic()
         rest = memoryview(data)[sent:]
         self._outbox.append(rest)
         self._queued += len(rest)
@@ -123,8 +110,9 @@ class PipeConnection:
         if self._writer is None:
             self._writer = gevent.spawn(self._drain)
 
-    def start_invoke(self) -> None:
-        """A new invoke starts on the connection (the last one's frames have all been read)."""
+    def start_exchange(self) -> None:
+        """A request (an invoke, a status or API request) was read: until its last frame is queued, the client is
+        not judged on how fast it takes what was queued before."""
         self._ended_at = None
 
     def wait_for_room(self, abort: gevent.event.Event) -> None:
@@ -158,11 +146,11 @@ class PipeConnection:
         self._queued = 0
 
     def _drain(self) -> None:
-        """Write the queue out as the socket drains; cut a client that stalls after its invoke ended.
+        """Write the queue out as the socket drains; cut a client that stalls after its exchange ended.
 
-        The invoke may end (its ``End`` queued behind what waits) while this waits for the socket, so no wait lasts
-        longer than ``STALL_S`` before the stall is judged again, and once the invoke has ended, the peer's progress
-        is looked at ``STALL_CHECKS`` times per ``STALL_S``."""
+        The exchange may end (its last frame queued behind what waits) while this waits for the socket, so no wait
+        lasts longer than ``STALL_S`` before the stall is judged again, and once the exchange has ended, the peer's
+        progress is looked at ``STALL_CHECKS`` times per ``STALL_S``."""
         outbox = self._outbox
         fileno = self._sock.fileno()
         unread = _unread(fileno)  # what the kernel holds for the peer, after our last write
@@ -177,7 +165,7 @@ class PipeConnection:
                 else:
                     idle = time.monotonic() - max(self._ended_at, self._progress_at)
                     if idle >= STALL_S:
-                        self.cut(f"its client took nothing for {STALL_S:g} s after the invoke ended")
+                        self.cut(f"its client took nothing for {STALL_S:g} s after its whole response was queued")
                         return
                     timeout = min(STALL_S - idle, STALL_S / STALL_CHECKS)
                 try:

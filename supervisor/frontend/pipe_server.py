@@ -135,7 +135,7 @@ class PipeServer:
             while True:
                 if invocation is None or invocation.finished.is_set():
                     # Between invokes, a peer that sends requests without reading the answers is read no further
-                    # until it has taken them (what waits for it stays bounded)...
+                    # until it has taken them (what waits for it stays bounded), or is cut for taking nothing...
                     conn.wait_for_room(never)
                 gevent.sleep(0)  # ... and each request lets the loop's other work run first.
                 message = conn.read_message()
@@ -149,11 +149,13 @@ class PipeServer:
                 elif running:
                     raise ProtocolError(f"{type(message).__name__} while an Invoke is running on the connection")
                 elif isinstance(message, Invoke):
-                    conn.start_invoke()
+                    conn.start_exchange()
                     invocation = self._pool.submit(message, conn)
                 elif isinstance(message, StatusRequest):
+                    conn.start_exchange()
                     conn.send(self._pool.status())
                 elif isinstance(message, ApiRequest):
+                    conn.start_exchange()
                     conn.send(self._pool.answer(message))
                 else:
                     raise ProtocolError(f"unexpected {type(message).__name__} from the front end")

@@ -7,7 +7,9 @@ once (kill -9 of the whole process group, the OOM killer), the next pyrie cleans
 anything: a directory of its user whose socket nobody serves any more belongs to a pyrie that is gone, so the
 processes of that run are killed (a front end that still held the port, a function's background process) and its
 cgroups and directory removed. A socket is bound under another name and renamed once it listens, so a pyrie that is
-starting is never taken for one that died. Standard library only: this runs before gevent is imported.
+starting is never taken for one that died; a directory that has had no socket under its name for ``UNBOUND_S``
+(its pyrie binds it right after making the directory) belongs to a pyrie killed before it got that far. Standard
+library only: this runs before gevent is imported.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import os
 import socket
 import stat
 import tempfile
+import time
+from typing import Final
 
 from pyrie_core.process_ownership import INSTANCE_PREFIX, end_instance
 
-__all__ = ["SOCKET_NAME", "bind_socket", "instance_of", "make_socket_directory", "remove_stale"]
+__all__ = ["SOCKET_NAME", "UNBOUND_S", "bind_socket", "instance_of", "make_socket_directory", "remove_stale"]
 
 SOCKET_NAME = "supervisor.sock"
+# A socket directory whose last change is this old and that still has no socket under SOCKET_NAME is abandoned.
+UNBOUND_S: Final = 5.0
 
 
 def make_socket_directory(base: str | None = None) -> str:
@@ -60,8 +66,9 @@ def bind_socket(directory: str, backlog: int) -> socket.socket:
 
 def remove_stale(base: str | None = None) -> list[tuple[str, int]]:
     """End what pyries that died left in ``base`` (the temporary directory): for each of this user's socket
-    directories whose socket refuses connections, kill the processes of its run and remove its cgroups and the
-    directory. Returns each directory removed with the number of processes killed."""
+    directories whose socket refuses connections, or that has had no socket for ``UNBOUND_S``, kill the processes of
+    its run and remove its cgroups and the directory. Returns each directory removed with the number of processes
+    killed."""
     base = tempfile.gettempdir() if base is None else base
     try:
         names = os.listdir(base)
@@ -76,12 +83,19 @@ def remove_stale(base: str | None = None) -> list[tuple[str, int]]:
 
 
 def _abandoned(directory: str) -> bool:
-    """Whether ``directory`` is one of this user's socket directories, with a socket nobody serves."""
+    """Whether ``directory`` is one of this user's socket directories, with a socket nobody serves, or without one
+    since ``UNBOUND_S`` ago."""
     try:
         info = os.lstat(directory)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
             return False
-        if not stat.S_ISSOCK(os.lstat(os.path.join(directory, SOCKET_NAME)).st_mode):
+        try:
+            mode = os.lstat(os.path.join(directory, SOCKET_NAME)).st_mode
+        except FileNotFoundError:
+            # Made, and its socket bound (or not yet) under another name, by a pyrie killed before it renamed it;
+            # or by one starting now, which changed the directory (mkdir, bind) moments ago.
+            return time.time() - info.st_mtime > UNBOUND_S
+        if not stat.S_ISSOCK(mode):
             return False
     except OSError:
         return False

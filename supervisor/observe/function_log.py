@@ -25,22 +25,9 @@ class FunctionLog:
     def __init__(self, writer: StreamWriter | None = None) -> None:
         self._writer = writer if writer is not None else StreamWriter(STDOUT, OUTPUT_ROOM, OUTPUT_LIMIT)
 
-    def output(self, line: bytes) -> None:
-        """One line of a runtime's or extension's output (with or without its newline)."""
-        if not line.endswith(b"\n"):
-            line += b"\n"
-        self._writer.write(line)
-
-    def platform(self, *lines: str) -> None:
-        """Platform lines (START, END, REPORT...), written together."""
-        self._writer.write("".join(f"{line}\n" for line in lines).encode())
-
     def write(self, data: bytes) -> None:
+        """Whole lines (``supervisor.observe.platform_reporter`` ends each with its newline); never waits."""
         self._writer.write(data)
-
-    @property
-    def has_room(self) -> bool:
-        return self._writer.has_room
 
     def wait_for_room(self) -> None:
         """Wait while the reader of stdout is ``OUTPUT_ROOM`` bytes behind."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["end_line", "init_report_line", "report_line", "restore_report_line", "start_line"]
+__all__ = ["billed_durations", "end_line", "init_report_line", "report_line", "restore_report_line", "start_line"]
 
 
 def start_line(request_id: str, version: str) -> str:
@@ -33,6 +33,13 @@ def start_line(request_id: str, version: str) -> str:
 
 def end_line(request_id: str) -> str:
     return f"END RequestId: {request_id}"
+
+
+def billed_durations(duration_ms: float, restore_duration_ms: float | None) -> tuple[int, int]:
+    """Billed Duration and Billed Restore Duration (0 without a restore), each rounded up to the millisecond; the
+    first counts the second too. REPORT's text and ``platform.report`` both take them from here."""
+    billed_restore_ms = math.ceil(restore_duration_ms) if restore_duration_ms is not None else 0
+    return math.ceil(duration_ms) + billed_restore_ms, billed_restore_ms
 
 
 def report_line(
@@ -44,11 +51,11 @@ def report_line(
     *,
     restore_duration_ms: float | None = None,
 ) -> str:
-    billed_restore_ms = math.ceil(restore_duration_ms) if restore_duration_ms is not None else 0
+    billed_ms, billed_restore_ms = billed_durations(duration_ms, restore_duration_ms)
     fields = [
         f"REPORT RequestId: {request_id}",
         f"Duration: {duration_ms:.2f} ms",
-        f"Billed Duration: {math.ceil(duration_ms) + billed_restore_ms} ms",
+        f"Billed Duration: {billed_ms} ms",
         f"Memory Size: {memory_mb} MB",
         f"Max Memory Used: {max_memory_used_mb} MB",
     ]

@@ -37,6 +37,7 @@ from supervisor.observe.telemetry_events import (
     init_report,
     init_runtime_done,
     init_start,
+    iso_time,
     log_line,
     platform_start,
     report,
@@ -89,7 +90,7 @@ class PlatformReporter:
     def _output(self, category: Category, line: bytes, invocation: Invocation | None) -> None:
         if not line.endswith(b"\n"):
             line += b"\n"
-        self._out.output(line)
+        self._out.write(line)  # stdout, the tail and telemetry all take the line with its newline
         if invocation is not None and invocation.log_tail is not None:
             invocation.log_tail.append(line)
         if self._hub.listening:
@@ -140,9 +141,8 @@ class PlatformReporter:
     def timed_out(self, invocation: Invocation, message: str) -> None:
         """Lambda's timeout line (text format only: in JSON, ``platform.report`` says ``timeout``)."""
         if not self._json:
-            now = time.time()  # one reading: two could straddle a second and stamp the line a second early
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-            self._write(f"{stamp} {invocation.request_id} {message}", invocation)
+            # One reading of the clock: two could straddle a second and stamp the line a second early.
+            self._write(f"{iso_time(time.time())} {invocation.request_id} {message}", invocation)
 
     def runtime_done(self, invocation: Invocation, now: float) -> None:
         """The runtime is done with ``invocation`` (it came back to ``/next``, or it is gone)."""

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 import time
 from typing import Any, Final
 
 from runtime_api.subscription import Category
+from supervisor.observe.platform_lines import billed_durations
 
 __all__ = [
     "Category",
@@ -238,10 +238,9 @@ def report(
 ) -> dict[str, Any]:
     """``platform.report``; after a restore (SnapStart) with ``restoreDurationMs``, and the billed duration counting
     the billed restore too, as REPORT's text does (``platform_lines.report_line``)."""
-    billed_restore = math.ceil(restore_duration_ms) if restore_duration_ms is not None else 0
     metrics: dict[str, Any] = {
         "durationMs": _ms(duration_ms),
-        "billedDurationMs": math.ceil(duration_ms) + billed_restore,
+        "billedDurationMs": billed_durations(duration_ms, restore_duration_ms)[0],
         "memorySizeMB": memory_mb,
         "maxMemoryUsedMB": max_memory_used_mb,
     }

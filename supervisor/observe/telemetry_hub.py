@@ -224,10 +224,6 @@ class TelemetryHub:
         self._replay: list[dict[str, Any]] | None = []  # None once subscriptions are closed
 
     @property
-    def open(self) -> bool:
-        return self._replay is not None
-
-    @property
     def listening(self) -> bool:
         """Whether a published event goes anywhere: to a subscriber, or to those still to come (during init)."""
         return bool(self._subscribers) or self._replay is not None

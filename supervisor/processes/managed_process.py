@@ -7,7 +7,9 @@ carries the environment's mark and joins its cgroup once it has exec'd (``superv
 when the environment was ended while it was being started, it is killed as soon as it exists.
 
 Output (stdout and stderr, one pipe) is read by a greenlet as it arrives; ``flush_output`` also takes whatever the
-pipe holds right now, so a caller can put the function's last lines before the END line that follows them.
+pipe holds right now, so a caller can put the function's last lines before the END line that follows them. ``stop``
+ends that greenlet, even one waiting for room, once the process has exited: what the pipe holds then is relayed, and
+the pipe closed.
 """
 
 from __future__ import annotations
@@ -124,6 +126,15 @@ class ManagedProcess:
             self._waiter.join(timeout=EXIT_WAIT_S)
             if self.running:
                 log.warning("%s (pid %d) has not exited %.1f s after SIGKILL", self.name, self.pid, EXIT_WAIT_S)
+        self._end_relay()
+
+    def _end_relay(self) -> None:
+        """End the output relay, which may be waiting for room (stdout's reader away) or for output that will not
+        come: what the pipe holds now is relayed, then it is closed."""
+        if gevent.getcurrent() is self._pump:  # stop() from an output callback: the relay ends at the pipe's end
+            return
+        self._pump.kill(block=True, timeout=EXIT_WAIT_S)  # its finally relays and closes; it never waits
+        self._close_output()  # when the relay never ran (a greenlet killed before it starts runs nothing)
 
     def wait(self, timeout: float | None = None) -> int | None:
         self._waiter.join(timeout=timeout)
@@ -135,21 +146,32 @@ class ManagedProcess:
             self._read_available(_unread(self._output_fd))
 
     def _relay_output(self) -> None:
-        while self._output_fd is not None:
-            if self._wait_for_room is not None:
-                self._wait_for_room()
-            try:
-                gevent.socket.wait_read(self._output_fd)
-            except OSError:
-                break
-            if not self._read_available(MAX_LINE):  # one read, then room is looked at again
-                break
-        if self._partial:
-            self._on_output(bytes(self._partial))
-            self._partial.clear()
-        if self._output_fd is not None:
-            os.close(self._output_fd)
+        try:
+            while self._output_fd is not None:
+                if self._wait_for_room is not None:
+                    self._wait_for_room()
+                try:
+                    gevent.socket.wait_read(self._output_fd)
+                except OSError:
+                    break
+                if not self._read_available(MAX_LINE):  # one read, then room is looked at again
+                    break
+        finally:  # the pipe's end, or stop() (GreenletExit)
+            self._close_output()
+
+    def _close_output(self) -> None:
+        """Relay what the pipe holds now and the unfinished last line, then close the pipe; never waits."""
+        fd = self._output_fd
+        if fd is None:
+            return
+        try:
+            self._read_available(_unread(fd))
+            if self._partial:
+                self._on_output(bytes(self._partial))
+                self._partial.clear()
+        finally:
             self._output_fd = None
+            os.close(fd)
 
     def _read_available(self, limit: int) -> bool:
         """Read until the pipe is empty or about ``limit`` bytes are read (a process that keeps writing must not keep

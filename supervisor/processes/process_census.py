@@ -14,13 +14,14 @@ one, so every environment's memory sampling shares one.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Final
 
 from pyrie_core.process_ownership import FRONTEND_GROUP, read_owner
 
-__all__ = ["CENSUS_TTL_S", "ProcessCensus"]
+__all__ = ["CENSUS_TTL_S", "ProcessCensus", "children", "descendants"]
 
 CENSUS_TTL_S: Final = 0.1
 
@@ -54,11 +55,11 @@ class ProcessCensus:
 
     def _walk(self) -> None:
         groups: dict[int, str | None] = {}
-        children = self._children if self._per_thread else _ParentMap().children
+        children_of = _listed_children if self._per_thread else _ParentMap().children
         pending: list[tuple[int, str | None]] = [(self._root, None)]
         while pending:
             parent, parent_group = pending.pop()
-            for pid in children(parent):
+            for pid in children_of(parent):
                 if pid in groups or _is_zombie(pid):
                     continue
                 group = self._group(pid, parent_group)
@@ -86,20 +87,50 @@ class ProcessCensus:
         self._settled[pid] = group
         return group
 
-    @staticmethod
-    def _children(pid: int) -> list[int]:
+
+def children(pid: int) -> list[int]:
+    """The children of ``pid`` (of each of its threads), from ``/proc/PID/task/TID/children``, without a scan of
+    every process; on a kernel without those files, from one reading of every process's parent."""
+    return _listed_children(pid) if _lists_children() else _ParentMap().children(pid)
+
+
+@functools.cache
+def _lists_children() -> bool:
+    """Whether the kernel has ``/proc/PID/task/TID/children`` (looked up for this process: one that is gone has
+    none)."""
+    pid = os.getpid()
+    return os.path.exists(f"/proc/{pid}/task/{pid}/children")
+
+
+def _listed_children(pid: int) -> list[int]:
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in threads:
         try:
-            threads = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            return []
-        found: list[int] = []
-        for tid in threads:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children", "rb") as children:
-                    found.extend(int(child) for child in children.read().split())
-            except (OSError, ValueError):
-                continue
-        return found
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as listed:
+                found.extend(int(child) for child in listed.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def descendants(root: int) -> list[int]:
+    """The descendants of ``root`` now (zombies included), walked down through ``children``; on a kernel without
+    ``/proc/PID/task/TID/children``, from one reading of every process's parent."""
+    children_of = _listed_children if _lists_children() else _ParentMap().children
+    found: list[int] = []
+    seen = {root}
+    pending = [root]
+    while pending:
+        for pid in children_of(pending.pop()):
+            if pid not in seen:
+                seen.add(pid)
+                found.append(pid)
+                pending.append(pid)
+    return found
 
 
 class _ParentMap:

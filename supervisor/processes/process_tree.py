@@ -1,24 +1,21 @@
 """Memory of an environment's processes, through psutil.
 
-Given the environment's ``EnvironmentProcesses`` (``supervisor.processes.containment``), the members are what it
-says: every process of the environment however it detached, its extensions included, from a census of the
-supervisor's subtree shared by every environment (and its cgroup, where there is one). Without it, the members are
-the descendants of one process, found by scanning every process on the machine (about 1.5 ms) at most once per
-``REFRESH_S``, and a child that left its parent is missed unless it was seen before. Each sample then reads each
-member's resident size; the runtime's own high-water mark (the kernel's ``VmHWM``) catches a peak that falls between
-two samples.
+The members are what the environment's ``EnvironmentProcesses`` (``supervisor.processes.containment``) says: every
+process of the environment however it detached, its extensions included, from a census of the supervisor's subtree
+shared by every environment (and its cgroup, where there is one). Each sample reads each member's resident size; the
+runtime's own high-water mark (the kernel's ``VmHWM``) catches a peak that falls between two samples.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Final, Protocol
 
 import psutil
 
+from supervisor.processes.process_census import descendants
+
 __all__ = ["Membership", "ProcessTreeMemory"]
 
-REFRESH_S: Final = 1.0
 MB: Final = 1024 * 1024
 
 
@@ -29,25 +26,18 @@ class Membership(Protocol):
 
 
 class ProcessTreeMemory:
-    def __init__(self, pid: int, members: Membership | None = None) -> None:
-        """The memory of process ``pid`` and its descendants, or of ``members`` (``pid`` is then the runtime, whose
+    def __init__(self, pid: int, members: Membership) -> None:
+        """The memory of ``members``, the processes of an environment whose runtime is process ``pid`` (its
         high-water mark is read)."""
         self._pid = pid
         self._members = members
         self._processes: list[psutil.Process] = []  # what is sampled
         self._tree: list[psutil.Process] = []  # the tree of pid, as processes() finds it
-        self._refreshed = float("-inf")
         self.peak_mb = 0  # the largest resident size seen so far, in MB (rounded up)
 
     def sample(self) -> int:
-        """The tree's resident memory now, in MB (rounded up); also raises ``peak_mb``."""
-        if self._members is not None:
-            self._take(self._members.pids())
-        else:
-            now = time.monotonic()
-            if now - self._refreshed >= REFRESH_S:
-                self._refresh()
-                self._refreshed = now
+        """The members' resident memory now, in MB (rounded up); also raises ``peak_mb``."""
+        self._processes = _processes(self._members.pids(), self._processes)
         total = 0
         for process in self._processes:
             try:
@@ -59,39 +49,31 @@ class ProcessTreeMemory:
         return current
 
     def processes(self) -> list[psutil.Process]:
-        """The process ``pid`` and its descendants now, and those seen before that left it (a ``setsid``, a double
-        fork), whether or not ``members`` are given: not the environment's extensions. ``EnvironmentProcesses.end``
-        ends every process of the environment, whatever it was seen as."""
-        self._refresh()
-        self._refreshed = time.monotonic()
+        """The process ``pid`` and its descendants now (walked down from it, not found by scanning every process),
+        and those seen by an earlier call that left it (a ``setsid``, a double fork): not the environment's
+        extensions. ``EnvironmentProcesses.end`` ends every process of the environment, whatever it was seen as."""
+        # Keep those seen before: a child that left its parent still belongs here.
+        seen = [process for process in self._tree if process.is_running()]
+        self._tree = _processes([self._pid, *descendants(self._pid)], seen, keep=True)
         return list(self._tree)
 
-    def _take(self, pids: list[int]) -> None:
-        """Members ``pids``, keeping the psutil object of those already known (psutil checks pid reuse by them)."""
-        known = {process.pid: process for process in self._processes}
-        processes = []
-        for pid in pids:
-            process = known.get(pid)
-            if process is None:
-                try:
-                    process = psutil.Process(pid)
-                except psutil.Error:
-                    continue
-            processes.append(process)
-        self._processes = processes
 
-    def _refresh(self) -> None:
-        try:
-            root = psutil.Process(self._pid)
-            found = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            found = []
-        # Keep members seen before: a child that left its parent (setsid, a double fork) still belongs here.
-        known = {process.pid: process for process in self._tree if process.is_running()}
-        known.update((process.pid, process) for process in found)
-        self._tree = list(known.values())
-        if self._members is None:
-            self._processes = self._tree
+def _processes(pids: list[int], known: list[psutil.Process], keep: bool = False) -> list[psutil.Process]:
+    """The processes ``pids``, reusing the psutil objects of those ``known`` (psutil checks pid reuse by them);
+    with ``keep``, the rest of ``known`` too."""
+    by_pid = {process.pid: process for process in known}
+    found: list[psutil.Process] = []
+    for pid in pids:
+        process = by_pid.pop(pid, None)
+        if process is None:
+            try:
+                process = psutil.Process(pid)
+            except psutil.Error:
+                continue
+        found.append(process)
+    if keep:
+        found.extend(by_pid.values())
+    return found
 
 
 def _mb(size: int) -> int:
