@@ -37,6 +37,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyrie: error: {exc}", file=sys.stderr)
         return 2
 
+    store = None
+    if config.durable is not None and config.durable.store_path is not None:
+        # Opened (and locked) before anything starts: a pyrie that took the file since the check above is refused
+        # in one line, with nothing to stop.
+        from pyrie_durable.store import SqliteStore, StoreInUse
+
+        try:
+            store = SqliteStore(config.durable.store_path)
+        except StoreInUse as exc:
+            print(f"pyrie: error: --durable-store: {exc}", file=sys.stderr)
+            return 2
+
     from supervisor.frontend.gunicorn_spawn import spawn_gunicorn
     from supervisor.frontend.listeners import StartupError, open_listeners
 
@@ -51,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from supervisor.observe.logging_setup import setup_logging
 
     setup_logging(config.log_level)
-    return Supervisor(config, listeners, gunicorn).run()
+    return Supervisor(config, listeners, gunicorn, store).run()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import logging
 import signal
 import subprocess
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import gevent
 import gevent.queue
@@ -47,6 +47,9 @@ from supervisor.pool.placement import Pool
 from supervisor.processes.containment import Containment
 from supervisor.processes.subreaper import become_subreaper
 from supervisor.reactor import Reactor
+
+if TYPE_CHECKING:
+    from pyrie_durable.store import Store
 
 __all__ = ["Supervisor"]
 
@@ -83,8 +86,15 @@ _Event = _Stop | _Reload | _FrontEndExited
 
 
 class Supervisor:
-    def __init__(self, config: Config, listeners: Listeners, gunicorn: subprocess.Popen[bytes]) -> None:
-        """Take over the listeners and the gunicorn child that ``supervisor.__main__`` started."""
+    def __init__(
+        self,
+        config: Config,
+        listeners: Listeners,
+        gunicorn: subprocess.Popen[bytes],
+        durable_store: Store | None = None,
+    ) -> None:
+        """Take over the listeners, the gunicorn child and the durable store that ``supervisor.__main__`` opened
+        (``None``: a durable function's executions are kept in memory)."""
         self.config = config
         self._listeners = listeners
         self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
@@ -94,7 +104,8 @@ class Supervisor:
         self._function_log = FunctionLog()
         self._reactor = Reactor()
         self.pool = Pool(config, self._function_log, self._reactor, self.containment)
-        self.desk = front_desk(self.pool, config)  # durable invokes and the durable APIs; the rest: the pool
+        # Durable invokes and the durable APIs; the rest goes to the pool.
+        self.desk = front_desk(self.pool, config, durable_store)
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
         self._pipe_servers = [PipeServer(pipe, self.desk)]
         if listeners.pipe_tcp is not None:

@@ -491,6 +491,45 @@ def test_a_second_pyrie_refuses_a_store_the_first_one_uses(
     assert requests.get(listing, timeout=10).status_code == 200  # the first one goes on
 
 
+# pyrie's main() with another pyrie taking the store just after pyrie checked it (a start-up race).
+STORE_TAKEN_AFTER_THE_CHECK = """
+import sys
+from pyrie_durable.store import SqliteStore
+from supervisor import cli
+parse, held = cli.parse, []
+def parse_then_taken(args):
+    config = parse(args)
+    held.append(SqliteStore(config.durable.store_path))
+    return config
+cli.parse = parse_then_taken
+from supervisor.__main__ import main
+sys.exit(main())
+"""
+
+
+def test_a_store_taken_between_the_check_and_the_start_is_refused_in_one_line(
+    start_pyrie: StartPyrie, tmp_path: Path
+) -> None:
+    store = tmp_path / "durable.db"
+    pyrie = start_pyrie(
+        "--durable-store",
+        str(store),
+        sys.executable,
+        "-m",
+        "awslambdaric",
+        "durable_handlers.long_wait",
+        cwd=FUNCTIONS,
+        extra_env={"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"},
+        launcher=(sys.executable, "-c", STORE_TAKEN_AFTER_THE_CHECK),
+        ready=False,
+    )
+    assert pyrie.process.wait(10) == 2
+    assert pyrie.stop() == 2
+    assert pyrie.stderr().splitlines() == [
+        f"pyrie: error: --durable-store: {store} is in use by another pyrie; give each pyrie a store of its own"
+    ]
+
+
 def test_without_a_store_a_restarted_pyrie_starts_empty(durable: Durable) -> None:
     first = durable.start("long_wait")
     arn = durable.start_event({"wait": 60})

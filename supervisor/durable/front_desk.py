@@ -14,6 +14,7 @@ from supervisor.config import Config
 from supervisor.invocation import Invocation, ResponseSink
 
 if TYPE_CHECKING:
+    from pyrie_durable.store import Store
     from supervisor.durable.desk import Desk, InvokePool
 
 __all__ = ["FrontDesk", "front_desk"]
@@ -31,12 +32,14 @@ class FrontDesk(Protocol):
     def answer(self, request: ApiRequest) -> ApiResponse: ...
 
 
-def front_desk(pool: InvokePool, config: Config) -> FrontDesk:
+def front_desk(pool: InvokePool, config: Config, store: Store | None = None) -> FrontDesk:
+    """The desk for ``config``'s function; a durable one keeps its executions in ``store`` (an opened
+    ``--durable-store``) or, without one, in memory."""
     if config.durable is None:
         return _PoolDesk(pool, config)
     from supervisor.durable.desk import Desk  # noqa: PLC0415 - only a durable function needs the service
 
-    return Desk(pool, config)
+    return Desk(pool, config, store=store)
 
 
 class _PoolDesk:
