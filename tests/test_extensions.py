@@ -226,7 +226,8 @@ def test_every_refusal_of_the_extensions_api(start_pyrie: StartPyrie, tmp_path: 
 
 
 def test_too_many_extensions(start_pyrie: StartPyrie, tmp_path: Path) -> None:
-    pyrie = start_with_extensions(start_pyrie, tmp_path, {"probe": {"scenario": "too_many"}})
+    # The runtime's first /next closes registration: its init lasts long enough for all ten to try theirs.
+    pyrie = start_with_extensions(start_pyrie, tmp_path, {"probe": {"scenario": "too_many"}}, RAW_INIT_S="1")
     assert pyrie.invoke(b"{}").status_code == 200  # nine internal extensions wait in /event/next; init completes
     for n in range(1, 10):
         assert observed(pyrie, "probe", f"register_internal-{n}")[0]["status"] == 200

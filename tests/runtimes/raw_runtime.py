@@ -94,6 +94,7 @@ def main():
         )
         observe("init_error", response)
         sys.exit(1)
+    time.sleep(float(os.environ.get("RAW_INIT_S", "0")))  # an init that takes this long before the first /next
     if SCENARIO == "hang_in_init":
         time.sleep(60)
     if SCENARIO == "restore_states":  # with --enable-init-caching: restore calls in the wrong states, then right
