@@ -464,15 +464,9 @@ def test_a_restarted_pyrie_with_a_store_keeps_a_pending_callback(durable: Durabl
     assert durable.effects().count("submit") == 1
 
 
-def test_a_second_pyrie_refuses_a_store_the_first_one_uses(
-    durable: Durable, start_pyrie: StartPyrie, tmp_path: Path
-) -> None:
-    store = tmp_path / "durable.db"
-    first = durable.start("long_wait", "--durable-store", str(store))
-    listing = f"{first.url}/2025-12-01/functions/{FUNCTION}/durable-executions"
-    assert requests.get(listing, timeout=10).status_code == 200  # the supervisor has its store open
-
-    second = start_pyrie(
+def assert_store_refused(start_pyrie: StartPyrie, store: Path, **kwargs: Any) -> None:
+    """A pyrie given ``store`` stops at start-up, exit 2, saying in one line that another pyrie has it."""
+    pyrie = start_pyrie(
         "--durable-store",
         str(store),
         sys.executable,
@@ -482,12 +476,24 @@ def test_a_second_pyrie_refuses_a_store_the_first_one_uses(
         cwd=FUNCTIONS,
         extra_env={"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"},
         ready=False,
+        **kwargs,
     )
-    assert second.process.wait(10) == 2
-    assert second.stop() == 2
-    assert second.stderr().splitlines() == [
+    assert pyrie.process.wait(10) == 2
+    assert pyrie.stop() == 2
+    assert pyrie.stderr().splitlines() == [
         f"pyrie: error: --durable-store: {store} is in use by another pyrie; give each pyrie a store of its own"
     ]
+
+
+def test_a_second_pyrie_refuses_a_store_the_first_one_uses(
+    durable: Durable, start_pyrie: StartPyrie, tmp_path: Path
+) -> None:
+    store = tmp_path / "durable.db"
+    first = durable.start("long_wait", "--durable-store", str(store))
+    listing = f"{first.url}/2025-12-01/functions/{FUNCTION}/durable-executions"
+    assert requests.get(listing, timeout=10).status_code == 200  # the supervisor has its store open
+
+    assert_store_refused(start_pyrie, store)
     assert requests.get(listing, timeout=10).status_code == 200  # the first one goes on
 
 
@@ -511,23 +517,7 @@ def test_a_store_taken_between_the_check_and_the_start_is_refused_in_one_line(
     start_pyrie: StartPyrie, tmp_path: Path
 ) -> None:
     store = tmp_path / "durable.db"
-    pyrie = start_pyrie(
-        "--durable-store",
-        str(store),
-        sys.executable,
-        "-m",
-        "awslambdaric",
-        "durable_handlers.long_wait",
-        cwd=FUNCTIONS,
-        extra_env={"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"},
-        launcher=(sys.executable, "-c", STORE_TAKEN_AFTER_THE_CHECK),
-        ready=False,
-    )
-    assert pyrie.process.wait(10) == 2
-    assert pyrie.stop() == 2
-    assert pyrie.stderr().splitlines() == [
-        f"pyrie: error: --durable-store: {store} is in use by another pyrie; give each pyrie a store of its own"
-    ]
+    assert_store_refused(start_pyrie, store, launcher=(sys.executable, "-c", STORE_TAKEN_AFTER_THE_CHECK))
 
 
 def test_without_a_store_a_restarted_pyrie_starts_empty(durable: Durable) -> None:
