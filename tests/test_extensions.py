@@ -34,14 +34,23 @@ def extensions_dir(tmp_path: Path, *names: str) -> Path:
 
 
 def start_with_extensions(
-    start_pyrie: StartPyrie, tmp_path: Path, plan: dict[str, dict[str, Any]], scenario: str = "echo", **env: str
+    start_pyrie: StartPyrie,
+    tmp_path: Path,
+    plan: dict[str, dict[str, Any]],
+    scenario: str = "echo",
+    *,
+    flags: tuple[str, ...] = (),
+    **env: str,
 ) -> Pyrie:
+    """pyrie with the raw runtime in ``scenario`` and the extensions ``plan`` names; ``flags`` are more of pyrie's
+    options."""
     directory = extensions_dir(tmp_path, *plan)
     return start_pyrie(
         sys.executable,
         RAW_RUNTIME,
         "--extensions-dir",
         str(directory),
+        *flags,
         extra_env={"RAW_SCENARIO": scenario, "PROBE_PLAN": json.dumps(plan), **env},
     )
 
@@ -271,15 +280,8 @@ def test_extension_that_cannot_be_executed(start_pyrie: StartPyrie, tmp_path: Pa
 def test_a_crash_is_reported_at_once_while_an_extension_waits_for_its_next_event(
     start_pyrie: StartPyrie, tmp_path: Path
 ) -> None:
-    directory = extensions_dir(tmp_path, "probe")
-    pyrie = start_pyrie(
-        sys.executable,
-        RAW_RUNTIME,
-        "--extensions-dir",
-        str(directory),
-        "--init-eagerly",
-        extra_env={"RAW_SCENARIO": "exit_mid_invoke", "PROBE_PLAN": json.dumps({"probe": {"events": ["SHUTDOWN"]}})},
-    )
+    plan = {"probe": {"events": ["SHUTDOWN"]}}
+    pyrie = start_with_extensions(start_pyrie, tmp_path, plan, "exit_mid_invoke", flags=("--init-eagerly",))
     pyrie.wait_for_output("probe initialised")
     healthz = f"{pyrie.url}/healthz"
     wait_until(lambda: requests.get(healthz, timeout=5).json()["environments"][0]["state"] == "idle", what="warm")
@@ -303,22 +305,10 @@ def test_exit_error_then_exit_resets_the_environment(start_pyrie: StartPyrie, tm
 
 def test_environment_stays_busy_until_the_extension_comes_back(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
-    directory = extensions_dir(tmp_path, "probe")
-    pyrie = start_pyrie(
-        sys.executable,
-        RAW_RUNTIME,
-        "--extensions-dir",
-        str(directory),
-        "--log-level",
-        "debug",
-        # one environment: with room for another, the second invoke would go there instead of waiting
-        "--max-concurrency",
-        "1",
-        extra_env={
-            "RAW_SCENARIO": "echo",
-            "PROBE_PLAN": json.dumps({"probe": {"scenario": "gate"}}),
-            "PROBE_GATE": str(gate),
-        },
+    # one environment: with room for another, the second invoke would go there instead of waiting
+    flags = ("--log-level", "debug", "--max-concurrency", "1")
+    pyrie = start_with_extensions(
+        start_pyrie, tmp_path, {"probe": {"scenario": "gate"}}, flags=flags, PROBE_GATE=str(gate)
     )
     first = pyrie.invoke(b'"one"')
     # the caller has its response while the extension still holds the INVOKE (its gate is closed)
