@@ -158,46 +158,27 @@ def test_updated_operation_ids_are_given_again_until_an_invocation_answers(
     assert [event["EventType"] for event in done.events].count("InvocationCompleted") == 4
 
 
-def test_what_a_throttled_invocation_was_given_is_still_unseen_after_a_restart(
-    engines: Callable[..., DurableEngine], tmp_path: Path
-) -> None:
+def _woken_then_restarted(
+    engines: Callable[..., DurableEngine],
+    tmp_path: Path,
+    second: Callable[..., InvocationOutcome],
+    config: EngineConfig,
+) -> list[dict[str, Any]]:
+    """An execution suspended on two callbacks, one answered: the invocation that wakes gets ``second`` (tried again
+    only in a minute, by ``config``), and pyrie stops before that; a restarted engine then runs it to success.
+    Returns the payloads the restarted engine's invocations were given."""
+
     def first(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
         callbacks.extend(_start_callbacks(engine, payload, "cb", "open"))
         return respond("PENDING")
 
     callbacks: list[str] = []
     store_path = tmp_path / "store.sqlite"
-    slow_retry = EngineConfig(throttle_backoff=60)
-    engine = engines(Scripted(first, lambda e, p: THROTTLED), store=SqliteStore(store_path), config=slow_retry)
+    engine = engines(Scripted(first, second), store=SqliteStore(store_path), config=config)
     execution, _ = engine.start("fn", b"{}")
     gevent.sleep(0.05)
     engine.callback_succeeded(callbacks[0], b'"yes"')
-    gevent.sleep(0.05)  # the invocation this wakes is throttled, and tried again only in a minute
-    engine.close()  # pyrie stops before that
-
-    invoker = Scripted(lambda e, p: respond("SUCCEEDED"))
-    restarted = engines(invoker, store=SqliteStore(store_path))
-    restarted.recover()
-    done = restarted.wait(execution.arn, 5)
-    assert done is not None and done.status is ExecutionStatus.SUCCEEDED
-    assert [payload["UpdatedOperationIds"] for payload in invoker.payloads] == [["cb"]]
-
-
-def test_a_retry_after_a_failed_invocation_is_not_lost_in_a_restart(
-    engines: Callable[..., DurableEngine], tmp_path: Path
-) -> None:
-    def first(engine: DurableEngine, payload: dict[str, Any]) -> InvocationOutcome:
-        callbacks.extend(_start_callbacks(engine, payload, "cb", "open"))
-        return respond("PENDING")
-
-    callbacks: list[str] = []
-    store_path = tmp_path / "store.sqlite"
-    slow_retry = EngineConfig(retry_backoff=60, max_retry_backoff=60)
-    engine = engines(Scripted(first, lambda e, p: crash()), store=SqliteStore(store_path), config=slow_retry)
-    execution, _ = engine.start("fn", b"{}")
-    gevent.sleep(0.05)
-    engine.callback_succeeded(callbacks[0], b'"yes"')
-    gevent.sleep(0.05)  # the invocation this wakes crashes, and is retried only in a minute
+    gevent.sleep(0.05)  # the invocation this wakes gets ``second``, and is tried again only in a minute
     engine.close()  # pyrie stops before that; the other callback is still open
 
     invoker = Scripted(lambda e, p: respond("SUCCEEDED"))
@@ -205,7 +186,22 @@ def test_a_retry_after_a_failed_invocation_is_not_lost_in_a_restart(
     restarted.recover()
     done = restarted.wait(execution.arn, 5)
     assert done is not None and done.status is ExecutionStatus.SUCCEEDED
-    assert [payload["UpdatedOperationIds"] for payload in invoker.payloads] == [["cb"]]
+    return invoker.payloads
+
+
+def test_what_a_throttled_invocation_was_given_is_still_unseen_after_a_restart(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    payloads = _woken_then_restarted(engines, tmp_path, lambda e, p: THROTTLED, EngineConfig(throttle_backoff=60))
+    assert [payload["UpdatedOperationIds"] for payload in payloads] == [["cb"]]
+
+
+def test_a_retry_after_a_failed_invocation_is_not_lost_in_a_restart(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    slow_retry = EngineConfig(retry_backoff=60, max_retry_backoff=60)
+    payloads = _woken_then_restarted(engines, tmp_path, lambda e, p: crash(), slow_retry)
+    assert [payload["UpdatedOperationIds"] for payload in payloads] == [["cb"]]
 
 
 def test_an_answer_that_is_not_a_durable_output_fails_at_once(engines: Callable[..., DurableEngine]) -> None:
