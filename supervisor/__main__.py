@@ -49,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pyrie: error: --durable-store: {exc}", file=sys.stderr)
             return 2
 
-    from supervisor.frontend.gunicorn_spawn import spawn_gunicorn
-    from supervisor.frontend.listeners import StartupError, open_listeners
+    from supervisor.frontend_link.gunicorn_spawn import spawn_gunicorn
+    from supervisor.frontend_link.listeners import StartupError, open_listeners
 
     try:
         listeners = open_listeners(config)

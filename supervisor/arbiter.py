@@ -6,7 +6,7 @@ first invoke, like the Go emulator's runtime.
 
 While running: if gunicorn dies, its leftover workers are ended and a new gunicorn serves the same listener (the
 connections that arrive meanwhile wait in its backlog); one that fails to boot is not restarted in a loop, pyrie
-gives up with one line and exits 1 (``supervisor.frontend.restart_policy``). SIGHUP is passed to the gunicorn
+gives up with one line and exits 1 (``supervisor.frontend_link.restart_policy``). SIGHUP is passed to the gunicorn
 master, which replaces its workers gracefully: in-flight responses finish on the old ones.
 
 Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
@@ -35,15 +35,15 @@ import gevent.socket
 from pyrie_core.lambda_errors import exit_description
 from supervisor.config import Config
 from supervisor.durable.front_desk import front_desk
-from supervisor.frontend.gunicorn_process import FrontEnd
-from supervisor.frontend.gunicorn_spawn import spawn_gunicorn
-from supervisor.frontend.listeners import Listeners
-from supervisor.frontend.pipe_server import PipeServer
-from supervisor.frontend.restart_policy import RestartPolicy, Verdict
+from supervisor.frontend_link.gunicorn_process import FrontEnd
+from supervisor.frontend_link.gunicorn_spawn import spawn_gunicorn
+from supervisor.frontend_link.listeners import Listeners
+from supervisor.frontend_link.pipe_server import PipeServer
+from supervisor.frontend_link.restart_policy import RestartPolicy, Verdict
 from supervisor.observe.function_log import FunctionLog
 from supervisor.observe.logging_setup import flush_log
 from supervisor.pool.code_watcher import CodeWatcher
-from supervisor.pool.placement import Pool
+from supervisor.pool.environment_pool import Pool
 from supervisor.processes.containment import Containment
 from supervisor.processes.subreaper import become_subreaper
 from supervisor.reactor import Reactor

@@ -6,7 +6,7 @@ or an invoke with END and REPORT, and handing over the next invoke) and the pool
 ``environment_gone`` (placing what waits, retiring, keeping warm). So no change ever runs inside another (a transition
 never calls back into the code that made it), and the order of the work is the order of the changes. A failure (a
 crash, a timeout, running out of memory) fails what it costs in the greenlet that finds it, not here. Work given
-here never waits on a peer: sends are queued (``supervisor.frontend.pipe_connection``), and what must wait (a
+here never waits on a peer: sends are queued (``supervisor.frontend_link.pipe_connection``), and what must wait (a
 teardown's grace period) runs in a greenlet of its own.
 """
 

@@ -22,9 +22,9 @@ import pytest
 
 from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, encode_frame
 from pyrie_core.pipe.messages import Chunk, End, Hello, Invoke, Kind, Outcome, Status, StatusRequest, encode
-from supervisor.frontend import pipe_server
-from supervisor.frontend.pipe_connection import FRAME_REST_S, HIGH_WATER
-from supervisor.frontend.pipe_server import HELLO_S, MAX_UNADMITTED, RESERVED_DESCRIPTORS, PipeServer
+from supervisor.frontend_link import pipe_server
+from supervisor.frontend_link.pipe_connection import FRAME_REST_S, HIGH_WATER
+from supervisor.frontend_link.pipe_server import HELLO_S, MAX_UNADMITTED, RESERVED_DESCRIPTORS, PipeServer
 from supervisor.invocation import Invocation, ResponseSink
 from tests.conftest import StartPyrie
 from tests.harness import Pyrie, free_port, wait_until

@@ -16,9 +16,9 @@ import gevent.socket
 from pyrie_core.pipe.frames import FrameDecoder, encode_frame
 from pyrie_core.pipe.messages import ApiRequest, ApiResponse, Chunk, End, Invoke, Outcome, Status, decode, encode
 from runtime_api.http_connection import FLUSH_SIZE, RECV_SIZE
-from supervisor.frontend import pipe_connection
-from supervisor.frontend.pipe_connection import HIGH_WATER, SEND_BUFFER, PipeConnection
-from supervisor.frontend.pipe_server import PipeServer
+from supervisor.frontend_link import pipe_connection
+from supervisor.frontend_link.pipe_connection import HIGH_WATER, SEND_BUFFER, PipeConnection
+from supervisor.frontend_link.pipe_server import PipeServer
 from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
 
 # The largest piece of a streamed body the Runtime API hands on at once: what it gathered up to FLUSH_SIZE, and one

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 import supervisor
-from supervisor.frontend.restart_policy import RestartPolicy, Verdict
+from supervisor.frontend_link.restart_policy import RestartPolicy, Verdict
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, dead, free_port, wait_until
 from tests.streaming import Received, stream_invoke
@@ -181,13 +181,13 @@ def test_pyrie_refuses_to_start_when_supervisor_is_not_its_own(tmp_path):
 # it), or no new gunicorn can be spawned.
 SLOW_POOL_START = """
 import sys, gevent
-from supervisor.pool import placement
-start = placement.Pool.start
+from supervisor.pool import environment_pool
+start = environment_pool.Pool.start
 def slow_start(self):
     print("probe: the pool is starting", file=sys.stderr, flush=True)
     gevent.sleep(1.0)
     start(self)
-placement.Pool.start = slow_start
+environment_pool.Pool.start = slow_start
 from supervisor.__main__ import main
 sys.exit(main())
 """

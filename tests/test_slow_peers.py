@@ -20,9 +20,9 @@ import requests
 
 from invoke_api.relay import CUT_CHECK_S
 from supervisor.arbiter import FLUSH_S, FRONTEND_EXIT_S, OUTPUT_FLUSH_S, SHUTDOWN_GRACE_S
-from supervisor.environment.lifecycle import KILL_GRACE_S
+from supervisor.environment.execution_environment import KILL_GRACE_S
 from supervisor.environment.memory_guard import SAMPLE_S
-from supervisor.frontend.pipe_connection import STALL_S
+from supervisor.frontend_link.pipe_connection import STALL_S
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, wait_until
 from tests.peers import (

@@ -1,5 +1,5 @@
 """Socket directories: a pyrie's is served; those of pyries that died are removed at the next start, with what is
-left of their runs (``supervisor.frontend.socket_directory``)."""
+left of their runs (``supervisor.frontend_link.socket_directory``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from pyrie_core.process_ownership import OWNER_ENV, owned_pids
-from supervisor.frontend.socket_directory import bind_socket, remove_stale
+from supervisor.frontend_link.socket_directory import bind_socket, remove_stale
 from tests.conftest import StartPyrie
 from tests.harness import RAW_RUNTIME, wait_until
 

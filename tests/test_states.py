@@ -27,7 +27,7 @@ from runtime_api.runtime_routes import (
 from runtime_api.runtime_states import RUNTIME_TRANSITIONS, RuntimeState, runtime_machine
 from supervisor.config import FunctionConfig
 from supervisor.environment.environment_states import ENVIRONMENT_TRANSITIONS, EnvState, environment_machine
-from supervisor.environment.runtime_host import RuntimeSide
+from supervisor.environment.runtime_side import RuntimeSide
 
 E = EnvState
 R = RuntimeState

@@ -25,9 +25,9 @@ from runtime_api.host import RuntimeInvocation
 from supervisor.config import FunctionConfig
 from supervisor.environment.concurrent_slots import ConcurrentSlots
 from supervisor.environment.environment_states import EnvState
+from supervisor.environment.execution_environment import Environment
 from supervisor.environment.extension_set import Extension
 from supervisor.environment.failures import runtime_exit_message
-from supervisor.environment.lifecycle import Environment
 from supervisor.environment.worker_lanes import WorkerLane, WorkerLanes
 from supervisor.invocation import Invocation
 from supervisor.processes.process_census import children

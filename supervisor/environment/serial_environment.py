@@ -15,10 +15,10 @@ from pyrie_core.limits import Limits
 from runtime_api.runtime_states import RuntimeState
 from supervisor.config import FunctionConfig
 from supervisor.environment.environment_states import EnvState
+from supervisor.environment.execution_environment import Environment
 from supervisor.environment.extension_set import ShutdownReason
 from supervisor.environment.invoke_slot import InvokeSlot
-from supervisor.environment.lifecycle import Environment
-from supervisor.environment.runtime_host import RuntimeSide
+from supervisor.environment.runtime_side import RuntimeSide
 from supervisor.invocation import Invocation
 
 __all__ = ["SerialEnvironment"]

@@ -28,7 +28,7 @@ from supervisor.config import FunctionConfig
 from supervisor.environment.environment_states import EnvState
 from supervisor.environment.extension_set import Extension, ShutdownReason
 from supervisor.environment.restore_phase import RestorePhase
-from supervisor.environment.runtime_host import RuntimeSide
+from supervisor.environment.runtime_side import RuntimeSide
 from supervisor.environment.serial_environment import SerialEnvironment
 from supervisor.environment.snapstart_side import SnapStartSide
 from supervisor.observe.telemetry_events import Status

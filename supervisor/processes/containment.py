@@ -31,7 +31,7 @@ What that guarantees:
   kills the rest of the run, removes the socket directory and exits, its workers with it; the ports are free
   within milliseconds.
 - A pyrie whose supervisor and front end died together (kill -9 of the process group) is cleaned up by the next
-  pyrie its user starts (``supervisor.frontend.socket_directory``).
+  pyrie its user starts (``supervisor.frontend_link.socket_directory``).
 
 What escapes: without cgroups, a process that execs with a wiped environment (``env -i``) or overwrites the memory
 of its environment (setproctitle) and whose parents have exited before pyrie's census saw it belongs to no

@@ -1,10 +1,10 @@
 """The invoke front end as the supervisor's child: gunicorn with gevent workers serving ``invoke_api.app``.
 
 The supervisor binds the invoke listener itself and hands gunicorn the file descriptor (``--bind fd://N``), so
-connections wait in the listener's backlog while gunicorn boots, or boots again after it died. gunicorn is spawned
-by ``supervisor.frontend.gunicorn_spawn`` (the first time early, before gevent is imported); this module watches one
-gunicorn with gevent's child watcher, passes SIGHUP on to it, ends what is left of it when it died, and stops it
-when pyrie shuts down.
+connections wait in the listener's backlog while gunicorn boots, or boots again after it died. gunicorn is
+spawned by ``supervisor.frontend_link.gunicorn_spawn`` (the first time early, before gevent is imported); this module
+watches one gunicorn with gevent's child watcher, passes SIGHUP on to it, ends what is left of it when it died, and
+stops it when pyrie shuts down.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from pyrie_core.frontend_contract import (
 )
 from pyrie_core.process_ownership import FRONTEND_GROUP, OWNER_ENV, owner
 from supervisor.config import Config
-from supervisor.frontend.listeners import Listeners
+from supervisor.frontend_link.listeners import Listeners
 
 __all__ = ["gunicorn_command", "gunicorn_environment", "spawn_gunicorn"]
 
@@ -78,7 +78,8 @@ def gunicorn_environment(config: Config, listeners: Listeners) -> dict[str, str]
 
 def spawn_gunicorn(config: Config, listeners: Listeners) -> subprocess.Popen[bytes]:
     """Start gunicorn in its own process group (a terminal's Ctrl-C reaches only the supervisor, which then stops
-    everything in order). Its exit is watched by ``supervisor.frontend.gunicorn_process``, not through this Popen."""
+    everything in order). Its exit is watched by ``supervisor.frontend_link.gunicorn_process``, not through this
+    Popen."""
     return subprocess.Popen(
         gunicorn_command(config, listeners),
         env=gunicorn_environment(config, listeners),

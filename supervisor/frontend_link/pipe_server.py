@@ -5,7 +5,7 @@ itself as the response sink; a ``Cancel`` or the connection's end while an invok
 and the invoke goes on with its output dropped (as Lambda does); a ``StatusRequest`` between invokes is answered at
 once with the pool's ``Status``, and an ``ApiRequest`` (the durable execution APIs) with its ``ApiResponse``. The
 response's frames are queued on the connection by whichever greenlet produces them (the Runtime API's, a timer's)
-and never wait for the peer (``supervisor.frontend.pipe_connection``).
+and never wait for the peer (``supervisor.frontend_link.pipe_connection``).
 
 Nothing a peer does holds the supervisor: a frame that has begun must arrive whole within ``FRAME_REST_S``; a server
 given a token (the TCP listener of a split deployment) requires a ``Hello`` carrying it as the first frame of every
@@ -40,7 +40,7 @@ from pyrie_core.pipe.messages import (
     Status,
     StatusRequest,
 )
-from supervisor.frontend.pipe_connection import FRAME_REST_S, SEND_BUFFER, PipeConnection
+from supervisor.frontend_link.pipe_connection import FRAME_REST_S, SEND_BUFFER, PipeConnection
 from supervisor.invocation import Invocation, ResponseSink
 
 __all__ = ["HELLO_S", "MAX_CONNECTIONS", "MAX_UNADMITTED", "InvokeTaker", "PipeServer", "connection_cap"]

@@ -3,7 +3,7 @@
 The supervisor binds the Invoke API's listener, the Function URL listener when there is one, its private pipe
 socket and, for a split deployment, the pipe's TCP listener before anything else (so a busy port stops pyrie at
 once with one line), then hands the HTTP listeners to gunicorn by file descriptor. Before it binds, it cleans up
-after pyries that died (``supervisor.frontend.socket_directory``): a front end of theirs may still hold the port.
+after pyries that died (``supervisor.frontend_link.socket_directory``): a front end of theirs may still hold the port.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pyrie_core.address import Address
 from supervisor.config import Config
-from supervisor.frontend.socket_directory import (
+from supervisor.frontend_link.socket_directory import (
     SOCKET_NAME,
     bind_socket,
     instance_of,

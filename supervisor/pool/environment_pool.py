@@ -26,7 +26,7 @@ from pyrie_core.pipe.messages import EnvironmentStatus, Invoke, Outcome, Status
 from supervisor.config import Config
 from supervisor.environment.concurrent_environment import ConcurrentEnvironment
 from supervisor.environment.environment_states import EnvState
-from supervisor.environment.lifecycle import TEARDOWN_S, Environment
+from supervisor.environment.execution_environment import TEARDOWN_S, Environment
 from supervisor.environment.serial_environment import SerialEnvironment
 from supervisor.environment.snapstart_environment import SnapStartEnvironment
 from supervisor.invocation import DiscardingSink, Invocation, ResponseSink
