@@ -245,12 +245,12 @@ class Runner:
             stream = kind.name == PYRIE  # the Go emulator refuses the 100 MiB stream
 
             def fresh() -> list[Result]:
-                found = [workloads.memory_idle(emu, "idle")]
+                found = workloads.memory_idle(emu, "idle")
                 if stream:
                     found.append(workloads.memory_stream(emu, self.settings))
                 return found
 
-            keys = ("idle", "stream_peak") if stream else ("idle",)
+            keys = ("idle", "idle_pss", "stream_peak") if stream else ("idle", "idle_pss")
             results += self.guarded(kind.name, "memory (fresh)", fresh, emu, workload="memory", keys=keys)
         for name in session:
             if name != "memory":
@@ -260,10 +260,10 @@ class Runner:
             results += self.guarded(
                 kind.name,
                 "memory (after)",
-                lambda: [workloads.memory_idle(emu, "after")],
+                lambda: workloads.memory_idle(emu, "after"),
                 emu,
                 workload="memory",
-                keys=("after",),
+                keys=("after", "after_pss"),
             )
         return results
 
