@@ -3,8 +3,9 @@
 Two ways to use it (pyrie must be installed, since the front end is pyrie's ``invoke_api``):
 
     pyrie --gunicorn-config deploy/gunicorn.conf.py app.handler
-        pyrie's own gunicorn with these settings. pyrie keeps control of what it must: the listening socket it
-        opened (``--bind fd://N`` replaces ``bind`` below), the worker class and ``--no-control-socket``.
+        pyrie's own gunicorn (forked from pyrie's supervisor) with these settings. pyrie keeps control of what it
+        must: the listening socket it opened (``--bind fd://N`` replaces ``bind`` below), the worker class and
+        ``--no-control-socket``.
 
     PYRIE_SUPERVISOR_ADDRESS=supervisor:9100 PYRIE_SUPERVISOR_TOKEN=... \\
         gunicorn -c deploy/gunicorn.conf.py invoke_api.app:application
@@ -13,8 +14,8 @@ Two ways to use it (pyrie must be installed, since the front end is pyrie's ``in
 
 gunicorn's precedence applies: this file < ``GUNICORN_CMD_ARGS`` < command-line flags, so
 ``GUNICORN_CMD_ARGS="--workers 4 --access-logfile -"`` adjusts a run without editing anything. Values that depend on
-the function are read from the environment; ``invoke_api/gunicorn_settings.py`` works them out, and pyrie uses the
-same values as its defaults when it is given no configuration file.
+the function are read from the environment (or, under pyrie, handed over by it); ``invoke_api/gunicorn_settings.py``
+works them out, and pyrie uses the same values as its defaults when it is given no configuration file.
 """
 
 from invoke_api import gunicorn_settings as pyrie
@@ -31,9 +32,9 @@ bind = pyrie.bind()
 worker_class = pyrie.WORKER_CLASS
 
 # Not a gunicorn setting, but the worker's: seconds a client has, from the first byte of a request, to send all of
-# it (head and body), else the connection is closed and nothing runs. The worker reads it from the environment,
-# PYRIE_REQUEST_READ_TIMEOUT (default 60), not from this file; it is read here too so that a wrong value stops
-# gunicorn at start-up. Waiting for a request's first byte on an idle keep-alive connection is not limited by it
+# it (head and body), else the connection is closed and nothing runs. The worker takes it from the front end's
+# settings (PYRIE_REQUEST_READ_TIMEOUT, default 60), not from this file; it is read here too so that a wrong value
+# stops gunicorn at start-up. Waiting for a request's first byte on an idle keep-alive connection is not limited by it
 # (see keepalive below).
 _request_read_timeout_s = pyrie.request_read_timeout()
 
@@ -66,6 +67,6 @@ timeout = 30
 # would share; turn it back on with a path of your own (control_socket = "...") if you use it.
 control_socket_disable = True
 
-# gunicorn's own log: PYRIE_FRONTEND_LOG_LEVEL (pyrie sets it from its --log-level), else info. Add
-# accesslog = "-" to log every request to stdout.
+# gunicorn's own log: under pyrie, what its --log-level maps to; on its own, info. Add accesslog = "-" to log every
+# request to stdout.
 loglevel = pyrie.log_level()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable
 from typing import Any, Final
@@ -26,9 +25,9 @@ from typing import Any, Final
 from invoke_api import durable_api, function_url, health, invoke, stream_invoke
 from invoke_api.responses import StartResponse, plain_text, service_error
 from invoke_api.supervisor_client import SupervisorClient
-from pyrie_core.frontend_contract import FUNCTION_URL_LISTENER_ENV
+from pyrie_core.frontend_contract import frontend_settings
 
-__all__ = ["application", "listener_address", "on_url_listener"]
+__all__ = ["application", "on_url_listener"]
 
 INVOKE_PATH: Final = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 STREAM_INVOKE_PATH: Final = re.compile(r"^/2021-11-15/functions/(?P<name>[^/]+)/response-streaming-invocations/?$")
@@ -39,17 +38,9 @@ NO_OPERATION: Final = "Unable to determine service/operation name to be authoriz
 log = logging.getLogger("pyrie.invoke_api")
 
 
-def listener_address(text: str | None) -> tuple[str, str] | None:
-    """``(host, port)`` of the Function URL listener's ``HOST:PORT`` (``PYRIE_FUNCTION_URL_LISTENER``)."""
-    if not text:
-        return None
-    host, _, port = text.rpartition(":")
-    return host, port
-
-
 # One client per worker process: it keeps that worker's connections to the supervisor for reuse.
 _client = SupervisorClient()
-_url_listener = listener_address(os.environ.get(FUNCTION_URL_LISTENER_ENV))
+_url_listener = frontend_settings().function_url_listener
 _WILDCARDS: Final = ("0.0.0.0", "::", "")
 _INVOKE_ROUTES: Final = ((INVOKE_PATH, invoke.handle), (STREAM_INVOKE_PATH, stream_invoke.handle))
 

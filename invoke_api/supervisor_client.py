@@ -1,8 +1,8 @@
 """The front end's end of the pipe: connections to the supervisor, reused one invoke after another.
 
 Runs inside gunicorn's gevent workers, where the socket module is cooperative. The supervisor is found from the
-environment: ``PYRIE_SUPERVISOR_SOCKET`` (a Unix socket; pyrie sets it for the gunicorn it starts), else
-``PYRIE_SUPERVISOR_ADDRESS`` with ``PYRIE_SUPERVISOR_TOKEN`` (TCP, for a front end deployed on its own). A TCP
+front end's settings (``pyrie_core.frontend_contract``): a Unix socket (pyrie's own front end), else a TCP address
+with a token (``PYRIE_SUPERVISOR_ADDRESS`` and ``PYRIE_SUPERVISOR_TOKEN``, for a front end deployed on its own). A TCP
 connection opens with a ``Hello`` carrying the token, sent together with the first request (no round trip); a
 supervisor that refuses the token closes the connection, which the caller sees as ``SupervisorUnavailable``.
 
@@ -13,15 +13,19 @@ invoke's own reads have none, since a function may run for its whole timeout bef
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, overload
 
 from pyrie_core.address import Address, InvalidAddress
-from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCKET_ENV, SUPERVISOR_TOKEN_ENV
+from pyrie_core.frontend_contract import (
+    SUPERVISOR_ADDRESS_ENV,
+    SUPERVISOR_SOCKET_ENV,
+    SUPERVISOR_TOKEN_ENV,
+    FrontEndSettings,
+    frontend_settings,
+)
 from pyrie_core.pipe.frames import FrameDecoder, FrameError, encode_frame
 from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, encode
 from pyrie_core.socket_io import read_message, send_all
@@ -57,19 +61,19 @@ class SupervisorEndpoint:
     token: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SupervisorEndpoint | None:
-        """The endpoint the environment names, or ``None`` when it names none; ``SupervisorUnavailable`` when it
-        is misconfigured (the front end answers 503 saying why)."""
-        if env.get(SUPERVISOR_SOCKET_ENV):
-            return cls(path=env[SUPERVISOR_SOCKET_ENV])
-        text = env.get(SUPERVISOR_ADDRESS_ENV)
+    def from_settings(cls, settings: FrontEndSettings) -> SupervisorEndpoint | None:
+        """The endpoint the settings name, or ``None`` when they name none; ``SupervisorUnavailable`` when it is
+        misconfigured (the front end answers 503 saying why)."""
+        if settings.supervisor_socket:
+            return cls(path=settings.supervisor_socket)
+        text = settings.supervisor_address
         if not text:
             return None
         try:
             address = Address.parse(text, SUPERVISOR_ADDRESS_ENV)
         except InvalidAddress as exc:
             raise SupervisorUnavailable(str(exc)) from None
-        token = env.get(SUPERVISOR_TOKEN_ENV)
+        token = settings.supervisor_token
         if not token:
             raise SupervisorUnavailable(f"{SUPERVISOR_ADDRESS_ENV} is set but {SUPERVISOR_TOKEN_ENV} is not")
         return cls(address=address, token=token)
@@ -200,7 +204,7 @@ class SupervisorClient:
                 continue
             conn.reused = True
             return conn
-        endpoint = self._endpoint or SupervisorEndpoint.from_env(os.environ)
+        endpoint = self._endpoint or SupervisorEndpoint.from_settings(frontend_settings())
         if endpoint is None:
             raise SupervisorUnavailable(
                 f"neither {SUPERVISOR_SOCKET_ENV} nor {SUPERVISOR_ADDRESS_ENV} is set: "

@@ -47,6 +47,7 @@ from gevent import pywsgi
 from invoke_api import app, gunicorn_settings
 from invoke_api.gunicorn_worker import MAX_HEADERS, MAX_LINE, InvokeHandler, InvokeWorker, RequestHeaders, read_headers
 from invoke_api.responses import service_error_json, status_line
+from pyrie_core import defaults
 from pyrie_core.ids import new_request_id
 from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.limits import Limits
@@ -155,7 +156,7 @@ class RequestHandler(InvokeHandler):
     """pyrie's lighter pywsgi handler, reading each request whole, within ``read_timeout_s``, before the
     application."""
 
-    read_timeout_s: float = gunicorn_settings.REQUEST_READ_TIMEOUT_S
+    read_timeout_s: float = defaults.REQUEST_READ_TIMEOUT_S
     keepalive_s: float = gunicorn_settings.KEEPALIVE_S
 
     def handle_one_request(self) -> bool | None:

@@ -1,5 +1,6 @@
-"""The two ``prctl`` calls pyrie makes (Linux; the standard library and psutil have neither): a signal for when a
-process's parent dies, and the child-subreaper flag. Each returns ``False`` where it cannot be done.
+"""The ``prctl`` calls pyrie makes (Linux; the standard library and psutil have none of them): a signal for when a
+process's parent dies, the child-subreaper flag, and a process's name. Each returns ``False`` where it cannot be
+done.
 
 ``set_parent_death_signal`` is safe to call in a forked child before exec (libc is loaded beforehand); the kernel
 keeps the signal across exec but not across fork, and sends it when the thread that forked the process exits.
@@ -11,9 +12,10 @@ import ctypes
 import sys
 from typing import Final
 
-__all__ = ["set_child_subreaper", "set_parent_death_signal"]
+__all__ = ["set_child_subreaper", "set_parent_death_signal", "set_process_name"]
 
 PR_SET_PDEATHSIG: Final = 1
+PR_SET_NAME: Final = 15
 PR_SET_CHILD_SUBREAPER: Final = 36
 
 
@@ -31,7 +33,7 @@ def _load_libc() -> ctypes.CDLL | None:
 _libc: Final = _load_libc()
 
 
-def _prctl(option: int, value: int) -> bool:
+def _prctl(option: int, value: int | bytes) -> bool:
     if _libc is None:
         return False
     try:
@@ -50,3 +52,8 @@ def set_child_subreaper() -> bool:
     """Become the reaper of orphaned descendants (``PR_SET_CHILD_SUBREAPER``): they are handed to this process
     instead of PID 1."""
     return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_process_name(name: str) -> bool:
+    """The name ``ps`` and ``top`` show for this process (its ``comm``, at most 15 bytes) until it execs."""
+    return _prctl(PR_SET_NAME, name.encode()[:15])

@@ -9,7 +9,9 @@ The mark is the environment variable ``PYRIE_OWNER=<instance>/<group>``: the ins
 directory is ``pyrie-<instance>``), the group an execution environment (``environment-3``) or ``frontend``. Children
 inherit it however they detach (``setsid``, a double fork), and the kernel shows the environment a process was
 started with in ``/proc/PID/environ``. A process that execs with a wiped environment (``env -i``) or overwrites the
-memory of its environment (setproctitle) loses it; the cgroup still holds such a process where there is one.
+memory of its environment (setproctitle) loses it; the cgroup still holds such a process where there is one. The
+front end, forked from the supervisor without an exec, writes its mark into that memory itself
+(``pyrie_core.process_title``).
 
 The cgroup (v2, with ``cgroup.kill``, Linux 5.14) is ``<the supervisor's cgroup>/pyrie-<instance>/<group>``. A
 process cannot leave it without write access to other cgroups, and ``cgroup.kill`` ends a whole subtree at once.

@@ -1,7 +1,9 @@
 """``pyrie`` and ``python -m supervisor``: parse the command line, then run the supervisor until it is stopped.
 
-Start-up is ordered for speed: the listeners are bound and gunicorn is spawned with the standard library alone, so
-gunicorn boots while the supervisor imports gevent and the rest of pyrie.
+Start-up is ordered for speed and shared memory: the command line is read and the listeners bound with the standard
+library alone (a busy port stops pyrie at once), then what the supervisor and its front end both use is imported
+(``_import_shared``), the front end is forked (``supervisor.frontend_link.gunicorn_fork``), and the supervisor
+imports the rest of itself while gunicorn boots beside it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pyrie: error: --durable-store: {exc}", file=sys.stderr)
             return 2
 
-    from supervisor.frontend_link.gunicorn_spawn import spawn_gunicorn
     from supervisor.frontend_link.listeners import StartupError, open_listeners
 
     try:
@@ -57,13 +58,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         print(f"pyrie: error: {exc}", file=sys.stderr)
         return 1
-    gunicorn = spawn_gunicorn(config, listeners)
+    _import_shared()
+    from supervisor.frontend_link.gunicorn_fork import fork_gunicorn
+
+    gunicorn = fork_gunicorn(config, listeners)
 
     from supervisor.arbiter import Supervisor
     from supervisor.observe.logging_setup import setup_logging
 
     setup_logging(config.log_level)
     return Supervisor(config, listeners, gunicorn, store).run()
+
+
+def _import_shared() -> None:
+    """Import, before the front end is forked, what the supervisor and the front end both use: gevent, msgpack and
+    the pipe's frames and messages (and the standard library modules they bring). Imported once, their pages are
+    shared by every process of pyrie."""
+    import gevent.event
+    import gevent.lock
+    import gevent.pool
+    import gevent.queue
+    import gevent.server
+    import gevent.socket  # noqa: F401
+
+    import pyrie_core.ids
+    import pyrie_core.lambda_errors
+    import pyrie_core.log_format
+    import pyrie_core.pipe.frames
+    import pyrie_core.pipe.messages
+    import pyrie_core.socket_io  # noqa: F401
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -35,8 +34,8 @@ import gevent.socket
 from pyrie_core.lambda_errors import exit_description
 from supervisor.config import Config
 from supervisor.durable.front_desk import front_desk
+from supervisor.frontend_link.gunicorn_fork import fork_gunicorn
 from supervisor.frontend_link.gunicorn_process import FrontEnd
-from supervisor.frontend_link.gunicorn_spawn import spawn_gunicorn
 from supervisor.frontend_link.listeners import Listeners
 from supervisor.frontend_link.pipe_server import PipeServer
 from supervisor.frontend_link.restart_policy import RestartPolicy, Verdict
@@ -90,11 +89,11 @@ class Supervisor:
         self,
         config: Config,
         listeners: Listeners,
-        gunicorn: subprocess.Popen[bytes],
+        gunicorn: int,
         durable_store: Store | None = None,
     ) -> None:
-        """Take over the listeners, the gunicorn child and the durable store that ``supervisor.__main__`` opened
-        (``None``: a durable function's executions are kept in memory)."""
+        """Take over the listeners, the gunicorn master (its pid) and the durable store that ``supervisor.__main__``
+        started (``None``: a durable function's executions are kept in memory)."""
         self.config = config
         self._listeners = listeners
         self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
@@ -177,7 +176,7 @@ class Supervisor:
             self._exit_code = 1
             return False
         log.warning("the front end (gunicorn) exited unexpectedly (%s); starting a new one", how)
-        self._frontend = FrontEnd(spawn_gunicorn(self.config, self._listeners), self._frontend_exited)
+        self._frontend = FrontEnd(fork_gunicorn(self.config, self._listeners), self._frontend_exited)
         return True
 
     def _shutdown(self) -> None:

@@ -23,8 +23,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pyrie_core import defaults
 from pyrie_core.address import Address, InvalidAddress
-from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV
+from pyrie_core.frontend_contract import (
+    FUNCTION_TIMEOUT_ENV,
+    INIT_TIMEOUT_ENV,
+    INVOKE_ADDRESS_ENV,
+    REQUEST_READ_TIMEOUT_ENV,
+    SUPERVISOR_ADDRESS_ENV,
+    SUPERVISOR_TOKEN_ENV,
+    USER_CONFIG_ENV,
+)
 from supervisor.config import Config, ConfigError, FunctionConfig, PoolConfig, SnapStartConfig, frozen_env
 from supervisor.durable.settings import durable_config, durable_runtime_env
 
@@ -81,8 +90,8 @@ class Option:
 OPTIONS: Final = (
     Option(
         "--runtime-interface-emulator-address",
-        "PYRIE_RUNTIME_INTERFACE_EMULATOR_ADDRESS",
-        "0.0.0.0:8080",
+        INVOKE_ADDRESS_ENV,
+        defaults.INVOKE_ADDRESS,
         "where the Invoke API listens",
         "HOST:PORT",
         go_flag=True,
@@ -90,7 +99,7 @@ OPTIONS: Final = (
     Option(
         "--runtime-api-address",
         "PYRIE_RUNTIME_API_ADDRESS",
-        "127.0.0.1:9001",
+        defaults.RUNTIME_API_ADDRESS,
         "where the Runtime API listens (loopback only); the runtime gets it as AWS_LAMBDA_RUNTIME_API",
         "HOST:PORT",
         go_flag=True,
@@ -98,7 +107,7 @@ OPTIONS: Final = (
     Option(
         "--log-level",
         "LOG_LEVEL",
-        "info",
+        defaults.LOG_LEVEL,
         "pyrie's own log level: panic, fatal, error, warn, info, debug or trace",
         "LEVEL",
         go_flag=True,
@@ -116,12 +125,13 @@ OPTIONS: Final = (
         "--workers",
         "PYRIE_WORKERS",
         None,
-        "front-end (gunicorn) worker processes; default: the gunicorn configuration's, else 1",
+        f"front-end (gunicorn) worker processes; default: the gunicorn configuration's, else "
+        f"{defaults.FRONTEND_WORKERS}",
         "N",
     ),
     Option(
         "--gunicorn-config",
-        "PYRIE_GUNICORN_CONFIG",
+        USER_CONFIG_ENV,
         None,
         "a gunicorn configuration file for the front end, applied over pyrie's defaults (GUNICORN_CMD_ARGS is "
         "applied over both); for example deploy/gunicorn.conf.py",
@@ -137,15 +147,15 @@ OPTIONS: Final = (
     ),
     Option(
         "--init-timeout",
-        "PYRIE_INIT_TIMEOUT",
-        "10",
+        INIT_TIMEOUT_ENV,
+        str(defaults.INIT_TIMEOUT_S),
         "seconds a runtime may take to initialise (reach its first /next), as Lambda's INIT phase limit",
         "SECONDS",
     ),
     Option(
         "--max-concurrency",
         "PYRIE_MAX_CONCURRENCY",
-        "10",
+        str(defaults.MAX_CONCURRENCY),
         "execution environments that may run at once; a synchronous invoke beyond them is throttled (429)",
         "N",
     ),
@@ -158,28 +168,28 @@ OPTIONS: Final = (
     Option(
         "--min-environments",
         "PYRIE_MIN_ENVIRONMENTS",
-        "1",
+        str(defaults.MIN_ENVIRONMENTS),
         "with --init-eagerly: how many environments to keep warm",
         "N",
     ),
     Option(
         "--idle-timeout",
         "PYRIE_IDLE_TIMEOUT",
-        "600",
+        str(defaults.IDLE_TIMEOUT_S),
         "seconds an idle environment stays warm before it is retired; 0 keeps them",
         "SECONDS",
     ),
     Option(
         "--max-queued-events",
         "PYRIE_MAX_QUEUED_EVENTS",
-        "1000",
+        str(defaults.MAX_QUEUED_EVENTS),
         "Event (asynchronous) invokes that may wait for an environment; beyond them Event invokes get 429",
         "N",
     ),
     Option(
         "--max-queued-event-bytes",
         "PYRIE_MAX_QUEUED_EVENT_BYTES",
-        str(128 * 1024 * 1024),
+        str(defaults.MAX_QUEUED_EVENT_BYTES),
         "bytes of payload the waiting Event invokes may hold together; beyond them Event invokes get 429",
         "BYTES",
     ),
@@ -199,7 +209,7 @@ OPTIONS: Final = (
     Option(
         "--extensions-dir",
         "PYRIE_EXTENSIONS_DIR",
-        "/opt/extensions",
+        defaults.EXTENSIONS_DIR,
         "external extensions: each file of DIR starts before the runtime and must register (none if DIR is missing)",
         "DIR",
     ),
@@ -222,12 +232,12 @@ OPTIONS: Final = (
 )
 _BY_FLAG: Final = {option.flag: option for option in OPTIONS}
 
-_ENVIRONMENT_HELP: Final = """\
+_ENVIRONMENT_HELP: Final = f"""\
 Function settings, read from the environment as the Go emulator does:
-  AWS_LAMBDA_FUNCTION_NAME         function name (default test_function)
-  AWS_LAMBDA_FUNCTION_VERSION      version (default $LATEST)
-  AWS_LAMBDA_FUNCTION_TIMEOUT      timeout in whole seconds (default 300)
-  AWS_LAMBDA_FUNCTION_MEMORY_SIZE  memory size in MB (default 3008)
+  AWS_LAMBDA_FUNCTION_NAME         function name (default {defaults.FUNCTION_NAME})
+  AWS_LAMBDA_FUNCTION_VERSION      version (default {defaults.FUNCTION_VERSION})
+  AWS_LAMBDA_FUNCTION_TIMEOUT      timeout in whole seconds (default {defaults.FUNCTION_TIMEOUT_S})
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE  memory size in MB (default {defaults.FUNCTION_MEMORY_MB})
   AWS_LAMBDA_FUNCTION_HANDLER, _HANDLER
                                    the handler, ahead of the last word of the bootstrap command
   AWS_LAMBDA_LOG_FORMAT            Text (default) or JSON: platform lines as Lambda's JSON records
@@ -239,6 +249,8 @@ Function settings, read from the environment as the Go emulator does:
 
 pyrie's own, read from the environment only:
   PYRIE_SUPERVISOR_TOKEN           the secret a front end must present on --supervisor-address
+  PYRIE_REQUEST_READ_TIMEOUT       seconds a client has, from a request's first byte, to send all of it
+                                   (default {defaults.REQUEST_READ_TIMEOUT_S:g})
   GUNICORN_CMD_ARGS                gunicorn options for the front end, over the configuration file
 """
 
@@ -333,7 +345,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
     function = _function_config(command, env, cwd or os.getcwd(), init_caching)
     init_timeout = _number(_required(value("--init-timeout")), "--init-timeout", float, minimum=0.001)
     long_init = function.concurrency is not None or function.snapstart is not None
-    if long_init and "--init-timeout" not in values and not env.get("PYRIE_INIT_TIMEOUT"):
+    if long_init and "--init-timeout" not in values and not env.get(INIT_TIMEOUT_ENV):
         # Managed Instances, and SnapStart's init with its before-snapshot hooks: init may take up to the larger of
         # 130 s and the function's timeout
         init_timeout = float(max(LONG_INIT_S, function.timeout_s))
@@ -348,6 +360,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         if not os.path.exists(watch_path):
             raise ConfigError(f"--watch: {watch_path} does not exist")
     gunicorn_config = _gunicorn_config(value("--gunicorn-config"), cwd or os.getcwd())
+    read_timeout_text = env.get(REQUEST_READ_TIMEOUT_ENV) or str(defaults.REQUEST_READ_TIMEOUT_S)
+    request_read_timeout = _number(read_timeout_text, REQUEST_READ_TIMEOUT_ENV, float, minimum=0.001)
     supervisor_address, supervisor_token = _supervisor_listener(value("--supervisor-address"), env)
     durable = durable_config(env, value("--durable-store"), cwd or os.getcwd())
     if durable is not None:
@@ -379,6 +393,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
         extensions_dir=_required(value("--extensions-dir")),
         function_url_address=function_url_address,
         gunicorn_config=gunicorn_config,
+        request_read_timeout_s=request_read_timeout,
         supervisor_address=supervisor_address,
         supervisor_token=supervisor_token,
         durable=durable,
@@ -430,10 +445,12 @@ def _function_config(command: list[str], env: dict[str, str], cwd: str, init_cac
     def setting(name: str, default: str) -> str:
         return env.get(name) or default  # empty counts as unset, as in the Go emulator
 
-    name = setting("AWS_LAMBDA_FUNCTION_NAME", "test_function")
-    version = setting("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-    timeout = _number(setting("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"), "AWS_LAMBDA_FUNCTION_TIMEOUT", int, minimum=0)
-    memory = _number(setting("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, 1)
+    name = setting("AWS_LAMBDA_FUNCTION_NAME", defaults.FUNCTION_NAME)
+    version = setting("AWS_LAMBDA_FUNCTION_VERSION", defaults.FUNCTION_VERSION)
+    timeout_text = setting(FUNCTION_TIMEOUT_ENV, str(defaults.FUNCTION_TIMEOUT_S))
+    timeout = _number(timeout_text, FUNCTION_TIMEOUT_ENV, int, minimum=0)
+    memory_text = setting("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(defaults.FUNCTION_MEMORY_MB))
+    memory = _number(memory_text, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, minimum=1)
     env_handler = env.get("AWS_LAMBDA_FUNCTION_HANDLER") or env.get("_HANDLER") or None
     concurrency_text = env.get(MAX_CONCURRENCY_ENV)
     concurrency = _number(concurrency_text, MAX_CONCURRENCY_ENV, int, minimum=1) if concurrency_text else None
@@ -512,9 +529,9 @@ def _runtime_base_env(
     runtime_env = {
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/Functions",
         "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
-        "AWS_LAMBDA_FUNCTION_NAME": "test_function",
+        "AWS_LAMBDA_FUNCTION_VERSION": defaults.FUNCTION_VERSION,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(defaults.FUNCTION_MEMORY_MB),
+        "AWS_LAMBDA_FUNCTION_NAME": defaults.FUNCTION_NAME,
     }
     runtime_env.update(env)
     runtime_env.pop(SUPERVISOR_TOKEN_ENV, None)  # pyrie's secret, not the function's

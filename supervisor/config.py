@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from pyrie_core import defaults
 from pyrie_core.address import Address
 from pyrie_core.function_names import function_arn
 from pyrie_core.limits import Limits
@@ -76,12 +77,12 @@ class FunctionConfig:
 class PoolConfig:
     """How many execution environments run, and how they come and go (DESIGN §6)."""
 
-    max_concurrency: int = 10  # environments at once; a synchronous invoke beyond them is throttled
+    max_concurrency: int = defaults.MAX_CONCURRENCY  # environments at once; a synchronous invoke beyond: throttled
     init_eagerly: bool = False  # start min_environments at start-up and keep them warm
-    min_environments: int = 1  # with init_eagerly
-    idle_timeout_s: float = 600.0  # an idle environment is retired after this long; 0: never
-    max_queued_events: int = 1000  # Event invokes waiting for an environment
-    max_queued_event_bytes: int = 128 * 1024 * 1024  # and the bytes of their payloads
+    min_environments: int = defaults.MIN_ENVIRONMENTS  # with init_eagerly
+    idle_timeout_s: float = defaults.IDLE_TIMEOUT_S  # an idle environment is retired after this long; 0: never
+    max_queued_events: int = defaults.MAX_QUEUED_EVENTS  # Event invokes waiting for an environment
+    max_queued_event_bytes: int = defaults.MAX_QUEUED_EVENT_BYTES  # and the bytes of their payloads
     watch_path: str | None = None  # restart environments when code under it changes
     tenant_isolation: bool = False  # each environment serves the tenant of its first invoke only
 
@@ -108,9 +109,11 @@ class Config:
     workers: int | None  # gunicorn worker processes; None: as the gunicorn configuration says (default 1)
     init_timeout_s: float  # how long a runtime may take to reach its first /next (Lambda's INIT phase limit)
     pool: PoolConfig = PoolConfig()
-    extensions_dir: str = "/opt/extensions"  # external extensions: the files of this directory
+    extensions_dir: str = defaults.EXTENSIONS_DIR  # external extensions: the files of this directory
     function_url_address: Address | None = None  # where Function URLs listen; None: off
     gunicorn_config: str | None = None  # the user's gunicorn configuration file, applied over pyrie's defaults
+    # seconds a client has, from a request's first byte, to send all of it (the front end applies it)
+    request_read_timeout_s: float = defaults.REQUEST_READ_TIMEOUT_S
     supervisor_address: Address | None = None  # the pipe's TCP listener of a split deployment (off: None)
     # the secret a front end must present on supervisor_address
     supervisor_token: str | None = field(default=None, repr=False)

@@ -38,6 +38,7 @@ import requests
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, wait_until
 from tests.peers import TIMED_OUT, StalledClient, timeout_line_epoch
+from tests.test_resilience import is_frontend
 
 FUNCTIONS = Path(__file__).parent / "functions"
 CHAOS_S = float(os.environ.get("CHAOS_SECONDS", "120"))
@@ -340,7 +341,7 @@ def _cmdline(process: psutil.Process) -> str:
 
 
 def _is_gunicorn(process: psutil.Process) -> bool:
-    return "gunicorn" in _cmdline(process)
+    return is_frontend(process)
 
 
 def _children(process: psutil.Process) -> list[psutil.Process]:

@@ -7,15 +7,21 @@ the workers of a real pyrie.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
 from invoke_api import gunicorn_settings
-from pyrie_core.frontend_contract import FRONTEND_CONFIG
+from pyrie_core import defaults
+from pyrie_core.frontend_contract import FRONTEND_CONFIG, FrontEndSettings
+from supervisor import cli
+from supervisor.frontend_link.gunicorn_fork import gunicorn_arguments
+from supervisor.frontend_link.listeners import Listeners
 from tests.conftest import StartPyrie
 from tests.harness import RAW_RUNTIME, ROOT, wait_until
+from tests.test_resilience import frontend_master
 
 DEPLOY_CONF = str(ROOT / "deploy" / "gunicorn.conf.py")
 APP = "invoke_api.app:application"
@@ -26,7 +32,7 @@ _SETTINGS_ENV = (
     "AWS_LAMBDA_FUNCTION_TIMEOUT",
     "PYRIE_INIT_TIMEOUT",
     "PYRIE_GUNICORN_CONFIG",
-    "PYRIE_FRONTEND_LOG_LEVEL",
+    "PYRIE_REQUEST_READ_TIMEOUT",
     "PYRIE_RUNTIME_INTERFACE_EMULATOR_ADDRESS",
 )
 
@@ -69,11 +75,11 @@ def printed_settings(*args: str, env: dict[str, str] | None = None) -> dict[str,
     ],
 )
 def test_the_graceful_timeout_outlasts_init_and_the_function_timeout(env, expected):
-    assert gunicorn_settings.graceful_timeout(env) == expected
+    assert gunicorn_settings.graceful_timeout(FrontEndSettings.from_env(env)) == expected
 
 
 def test_workers_follow_web_concurrency_else_one():
-    assert gunicorn_settings.workers({}) == gunicorn_settings.DEFAULT_WORKERS == 1
+    assert gunicorn_settings.workers({}) == defaults.FRONTEND_WORKERS == 1
     assert gunicorn_settings.workers({"WEB_CONCURRENCY": "3"}) == 3
     assert gunicorn_settings.workers({"WEB_CONCURRENCY": "0"}) == 1
 
@@ -81,8 +87,9 @@ def test_workers_follow_web_concurrency_else_one():
 @pytest.mark.parametrize(
     ("setting", "name", "value"),
     [
-        (gunicorn_settings.graceful_timeout, "AWS_LAMBDA_FUNCTION_TIMEOUT", "abc"),
-        (gunicorn_settings.graceful_timeout, "PYRIE_INIT_TIMEOUT", "-1"),
+        (FrontEndSettings.from_env, "AWS_LAMBDA_FUNCTION_TIMEOUT", "abc"),
+        (FrontEndSettings.from_env, "PYRIE_INIT_TIMEOUT", "-1"),
+        (FrontEndSettings.from_env, "PYRIE_REQUEST_READ_TIMEOUT", "x"),
         (gunicorn_settings.workers, "WEB_CONCURRENCY", "nan"),
     ],
 )
@@ -100,8 +107,10 @@ def test_pyrie_defaults_and_the_deploy_file_agree():
     for name in ("config", "wsgi_app"):
         builtin.pop(name, None)
         deploy.pop(name, None)
-    # pyrie's own hook (its workers die with their master, under pyrie only): the user's post_fork runs after it
+    # pyrie's own hooks (its workers die with their master, under pyrie only; the master's objects frozen before a
+    # fork): the user's pre_fork and post_fork run after them
     assert builtin.pop("post_fork") != deploy.pop("post_fork")
+    assert builtin.pop("pre_fork") != deploy.pop("pre_fork")
     assert builtin == deploy
     assert deploy["graceful_timeout"] == "80"
     assert deploy["workers"] == "3"
@@ -130,7 +139,7 @@ def test_a_user_file_wins_over_pyrie_defaults_and_keeps_the_rest(tmp_path):
     user.write_text("workers = 5\nkeepalive = 10\n")
     settings = printed_settings("-c", FRONTEND_CONFIG, env={"PYRIE_GUNICORN_CONFIG": str(user)})
     assert (settings["workers"], settings["keepalive"]) == ("5", "10")
-    assert settings["graceful_timeout"] == str(gunicorn_settings.graceful_timeout({}))  # not in the file: pyrie's
+    assert settings["graceful_timeout"] == str(gunicorn_settings.graceful_timeout(FrontEndSettings()))  # pyrie's
     assert settings["worker_class"] == "invoke_api.worker.Worker"
 
 
@@ -165,23 +174,17 @@ def test_gunicorn_cmd_args_win_over_the_files_and_flags_over_both(tmp_path):
     assert flagged["workers"] == "2"
 
 
-def test_pyrie_puts_no_defaults_on_gunicorn_command_line(start_pyrie: StartPyrie):
-    pyrie = start_pyrie(RAW_RUNTIME, extra_env={"PYRIE_WORKERS": ""})
-    master = frontend_master(pyrie)
-    words = master.cmdline()
+def test_pyrie_puts_no_defaults_on_gunicorn_command_line(tmp_path):
+    config = cli.parse([sys.executable, RAW_RUNTIME], environ={"PATH": os.environ["PATH"]}, cwd=str(tmp_path))
+    with socket.socket() as invoke, socket.socket(socket.AF_UNIX) as pipe:
+        words = gunicorn_arguments(config, Listeners(invoke, pipe, str(tmp_path / "pyrie-0123456789ab")))
     flags = [word for word in words if word.startswith("-")]
-    assert flags == ["-m", "--config", "--worker-class", "--bind", "--no-control-socket"]
+    assert flags == ["--config", "--worker-class", "--bind", "--no-control-socket"]
     assert words[words.index("--config") + 1] == FRONTEND_CONFIG
+    assert words[-1] == APP
 
 
 # --- a real pyrie ----------------------------------------------------------------------------------------------------
-
-
-def frontend_master(pyrie):
-    return wait_until(
-        lambda: next((p for p in pyrie.psutil.children() if "gunicorn" in " ".join(p.cmdline())), None),
-        what="gunicorn",
-    )
 
 
 def wait_for_workers(pyrie, count: int) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import StartPyrie
 from tests.harness import RAW_RUNTIME, free_port
+from tests.test_process_escape import run_of
 
 
 def run_pyrie(
@@ -93,8 +94,7 @@ def test_signal_stops_everything_and_exits_0(start_pyrie: StartPyrie, sig: int) 
     assert pyrie.invoke(b"{}").status_code == 200  # a runtime is running now
     tree = pyrie.descendants()
     assert len(tree) >= 3  # gunicorn master, a worker, the runtime
-    frontend = next(p for p in tree if "gunicorn" in " ".join(p.cmdline()))
-    socket_dir = os.path.dirname(frontend.environ()["PYRIE_SUPERVISOR_SOCKET"])
+    _, socket_dir = run_of(pyrie)
     assert os.path.isdir(socket_dir)
     assert pyrie.stop(sig) == 0  # stop() also fails if any of the tree is left
     assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,9 +74,11 @@ def port_free(port: int) -> bool:
 
 
 def run_of(pyrie: Pyrie) -> tuple[str, str]:
-    """The instance a running pyrie marks its processes with, and its socket directory (from its gunicorn)."""
-    environ = frontend_master(pyrie).environ()
-    return environ["PYRIE_OWNER"].split("/")[0], os.path.dirname(environ["PYRIE_SUPERVISOR_SOCKET"])
+    """The instance a running pyrie marks its processes with (its front end's mark, as the kernel shows it), and its
+    socket directory."""
+    instance, group = frontend_master(pyrie).environ()["PYRIE_OWNER"].split("/")
+    assert group == "frontend"
+    return instance, os.path.join(tempfile.gettempdir(), f"pyrie-{instance}")
 
 
 def read_pids(path: Path) -> dict[str, int] | None:

@@ -24,11 +24,16 @@ from tests.streaming import Received, stream_invoke
 FUNCTIONS = Path(__file__).parent / "functions"
 
 
+def is_frontend(process: psutil.Process) -> bool:
+    """A process of the front end (gunicorn's master or a worker): forked from the supervisor, named so."""
+    try:
+        return process.name() == "pyrie-frontend"
+    except psutil.Error:
+        return False
+
+
 def frontend_master(pyrie: Pyrie) -> psutil.Process:
-    return wait_until(
-        lambda: next((p for p in pyrie.psutil.children() if "gunicorn" in " ".join(p.cmdline())), None),
-        what="gunicorn",
-    )
+    return wait_until(lambda: next((p for p in pyrie.psutil.children() if is_frontend(p)), None), what="gunicorn")
 
 
 def workers_of(master: psutil.Process) -> set[int]:
@@ -87,6 +92,46 @@ def test_killing_gunicorn_restores_service_within_2_s(start_pyrie: StartPyrie, v
     assert frontend_master(pyrie).pid != master.pid
     assert pyrie.invoke(b'{"n": 2}').json() == {"n": 2}
     assert pyrie.process.poll() is None
+
+
+def open_files(pid: int) -> set[str]:
+    """What the descriptors above stderr of process ``pid`` refer to (``socket:[inode]``, a path, ...)."""
+    found = set()
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        if int(name) > 2:
+            try:
+                found.add(os.readlink(f"/proc/{pid}/fd/{name}"))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_front_end_forked_again_from_the_running_supervisor_is_like_the_first(start_pyrie: StartPyrie):
+    """The first front end is forked before the supervisor's event loop exists; a new one is forked from the running
+    supervisor, with its loop, threads and connections. It keeps none of them: it serves streams, reloads on SIGHUP,
+    holds no descriptor of the supervisor's but the listener, carries the run's mark and ends the run when the
+    supervisor is killed."""
+    pyrie = start_pyrie("streams.ticks", cwd=FUNCTIONS, extra_env={"PYRIE_WORKERS": "2"})
+    assert pyrie.invoke(b'{"count": 1}').status_code == 200  # the supervisor's loop, threads, pipe connections
+    first = frontend_master(pyrie)
+    first.kill()
+    pyrie.wait_for_stderr("exited unexpectedly (signal: killed); starting a new one")
+    master = wait_until(lambda: (m := frontend_master(pyrie)).pid != first.pid and m, what="a new front end")
+    workers = wait_until(lambda: len(found := workers_of(master)) == 2 and found, what="its 2 workers")
+    received = stream_invoke(pyrie.port, INVOKE_PATH, b'{"count": 3, "interval": 0.1}')
+    assert received.complete
+    assert [chunk.split()[1] for _, chunk in received.chunks] == [b"0", b"1", b"2"]
+    shared = open_files(master.pid) & open_files(pyrie.process.pid)
+    assert len(shared) == 1 and shared.pop().startswith("socket:"), shared  # the Invoke API's listener alone
+    assert master.environ()["PYRIE_OWNER"].endswith("/frontend")
+    assert master.cmdline() == ["pyrie-frontend"]
+    pyrie.process.send_signal(signal.SIGHUP)  # its signal handlers are gunicorn's, not the supervisor's loop's
+    wait_until(lambda: len(workers_of(master) - workers) == 2, timeout=10, what="new workers after SIGHUP")
+    everything = [master, *(psutil.Process(pid) for pid in workers_of(master))]
+    pyrie.process.kill()
+    assert pyrie.stop() == -signal.SIGKILL
+    wait_until(lambda: all(dead(p) for p in everything), timeout=5, what="the front end to end the run")
+    assert "died; its front end killed what it had started" in pyrie.stderr()
 
 
 def test_a_stream_in_flight_during_sighup_completes_on_the_old_worker(start_pyrie: StartPyrie):
@@ -194,9 +239,9 @@ sys.exit(main())
 NO_SPAWN = """
 import sys
 from supervisor import arbiter
-def spawn_gunicorn(config, listeners):
+def fork_gunicorn(config, listeners):
     raise OSError(24, "Too many open files (probe)")
-arbiter.spawn_gunicorn = spawn_gunicorn
+arbiter.fork_gunicorn = fork_gunicorn
 from supervisor.__main__ import main
 sys.exit(main())
 """
@@ -218,7 +263,7 @@ def test_a_front_end_that_cannot_be_spawned_again_still_shuts_down_in_order(star
     pyrie = start_pyrie(sys.executable, RAW_RUNTIME, launcher=launcher, extra_env={"RAW_SCENARIO": "echo"})
     socket_dir = os.path.dirname(pyrie.pipe_path())
     assert pyrie.invoke(b'{"n": 0}').json() == {"n": 0}
-    runtimes = [p for p in pyrie.psutil.children() if "gunicorn" not in " ".join(p.cmdline())]
+    runtimes = [p for p in pyrie.psutil.children() if not is_frontend(p)]
     assert runtimes
     frontend_master(pyrie).kill()
     pyrie.process.wait(10)

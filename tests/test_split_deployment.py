@@ -14,6 +14,7 @@ from pyrie_core.pipe.messages import Hello, Invoke, StatusRequest, encode
 from tests.conftest import StartFrontEnd, StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, free_port
 from tests.streaming import stream_invoke
+from tests.test_resilience import frontend_master
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 TOKEN = "split-deployment-token-0123456789"
@@ -107,7 +108,6 @@ def test_the_token_is_checked_on_the_first_frame(start_pyrie: StartPyrie):
 def test_the_unix_socket_needs_no_token(start_pyrie: StartPyrie):
     pyrie, _ = start_supervisor(start_pyrie)
     assert pyrie.invoke(b'{"count": 1}').status_code == 200  # pyrie's own gunicorn, over the Unix socket
-    gunicorn = next(p for p in pyrie.descendants() if "gunicorn" in " ".join(p.cmdline()))
-    environ = gunicorn.environ()
+    environ = frontend_master(pyrie).environ()
     assert "PYRIE_SUPERVISOR_TOKEN" not in environ
-    assert "PYRIE_SUPERVISOR_SOCKET" in environ
+    assert environ["PYRIE_OWNER"].endswith("/frontend")

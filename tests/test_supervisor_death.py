@@ -3,14 +3,14 @@ their master. A master that finds the supervisor gone, one on its own, and kill 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from invoke_api import supervisor_death
-from pyrie_core.process_ownership import OWNER_ENV, read_owner
+from pyrie_core.frontend_contract import SupervisorRun
+from pyrie_core.process_ownership import read_owner
 from tests.conftest import StartPyrie
 from tests.harness import RAW_RUNTIME, ROOT, wait_until
 from tests.test_process_ownership import marked_sleep, no_sleep_left  # noqa: F401 - the fixture ends every sleep
@@ -34,16 +34,15 @@ def test_a_front_end_that_finds_its_supervisor_dead_ends_the_run(tmp_path: Path)
     leftover = marked_sleep("run3/environment-1")
     socket_dir = tmp_path / "pyrie-run3"
     socket_dir.mkdir()
-    env = {
-        **os.environ,
-        "PYRIE_SUPERVISOR_PID": str(dead_pid()),
-        OWNER_ENV: "run3/frontend",
-        "PYRIE_SUPERVISOR_SOCKET": str(socket_dir / "supervisor.sock"),
-    }
+    # what the supervisor hands its forked front end, before gunicorn reads its configuration
+    hand_over = (
+        "from pyrie_core.frontend_contract import FrontEndSettings, SupervisorRun, hand_over; "
+        f"hand_over(FrontEndSettings(run=SupervisorRun({dead_pid()}, 'run3', {str(socket_dir)!r}))); "
+        "import invoke_api.gunicorn_conf"
+    )
     wait_until(lambda: read_owner(leftover.pid), what="the sleep to exec")
     result = subprocess.run(
-        [sys.executable, "-c", "import invoke_api.gunicorn_conf"],
-        env=env,
+        [sys.executable, "-c", hand_over],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -56,12 +55,10 @@ def test_a_front_end_that_finds_its_supervisor_dead_ends_the_run(tmp_path: Path)
     assert not socket_dir.exists()
 
 
-def test_a_front_end_on_its_own_watches_no_supervisor() -> None:
-    assert supervisor_death.watch_supervisor({}) is False
-    assert supervisor_death.watch_supervisor({OWNER_ENV: "run4/frontend"}) is False
-    # pyrie's variables, but its parent is not that supervisor and the supervisor lives (gunicorn re-executed itself)
-    live = {"PYRIE_SUPERVISOR_PID": "1", OWNER_ENV: "run4/frontend"}
-    assert supervisor_death.watch_supervisor(live) is False
+def test_a_front_end_on_its_own_watches_no_supervisor(tmp_path: Path) -> None:
+    assert supervisor_death.watch_supervisor(None) is False
+    # a run, but its parent is not that supervisor, and the supervisor lives
+    assert supervisor_death.watch_supervisor(SupervisorRun(1, "run4", str(tmp_path))) is False
     assert signal.getsignal(supervisor_death.SUPERVISOR_DIED) in (signal.SIG_DFL, None)
 
 

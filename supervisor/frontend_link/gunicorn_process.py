@@ -1,10 +1,10 @@
 """The invoke front end as the supervisor's child: gunicorn with gevent workers serving ``invoke_api.app``.
 
 The supervisor binds the invoke listener itself and hands gunicorn the file descriptor (``--bind fd://N``), so
-connections wait in the listener's backlog while gunicorn boots, or boots again after it died. gunicorn is
-spawned by ``supervisor.frontend_link.gunicorn_spawn`` (the first time early, before gevent is imported); this module
-watches one gunicorn with gevent's child watcher, passes SIGHUP on to it, ends what is left of it when it died, and
-stops it when pyrie shuts down.
+connections wait in the listener's backlog while gunicorn boots, or boots again after it died. gunicorn is forked
+by ``supervisor.frontend_link.gunicorn_fork`` (the first time early, before the supervisor's event loop exists);
+this module watches one gunicorn with gevent's child watcher, passes SIGHUP on to it, ends what is left of it when
+it died, and stops it when pyrie shuts down.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Final
@@ -30,9 +29,10 @@ KILLED_EXIT_S: Final = 1.0
 
 
 class FrontEnd:
-    def __init__(self, process: subprocess.Popen[bytes], on_exit: Callable[[int, float], None]) -> None:
-        """``on_exit(returncode, uptime_s)`` is called once, when this gunicorn exits, whatever the cause."""
-        self.pid = process.pid
+    def __init__(self, pid: int, on_exit: Callable[[int, float], None]) -> None:
+        """The gunicorn master ``pid``, a child of this process; ``on_exit(returncode, uptime_s)`` is called once,
+        when it exits, whatever the cause."""
+        self.pid = pid
         self._on_exit = on_exit
         self._started = time.monotonic()
         self.returncode: int | None = None
