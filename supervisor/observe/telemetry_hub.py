@@ -4,7 +4,8 @@ An extension subscribes during init (``PUT /2022-07-01/telemetry`` or ``PUT /202
 wants (platform, function, extension), a destination and a buffering policy
 (docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html). Each subscriber has its own buffer and one greenlet that
 sends a batch when it holds ``maxItems`` events or ``maxBytes`` bytes, or ``timeoutMs`` after its first event:
-over HTTP as one POST of a JSON array, over TCP as newline-delimited JSON (the Go emulator's
+over HTTP as one POST of a JSON array on a connection of its own (the answer's status, read by llhttp through
+httptools, says whether the batch arrived), over TCP as newline-delimited JSON (the Go emulator's
 internal/lambda-managed-instances/aws-lambda-rie/internal/telemetry/internal/client.go does the same). A subscriber
 that is slow or gone never blocks the platform: ``publish`` only appends to buffers, a failed send drops its batch,
 and a buffer that outgrows four batches drops events, reported to that subscriber as ``platform.logsDropped``.
@@ -24,6 +25,7 @@ from typing import Any, Final
 import gevent
 import gevent.event
 import gevent.socket
+import httptools
 
 from runtime_api.subscription import LOGS_API, Category, Destination, Subscription, SubscriptionError
 from supervisor.observe.telemetry_events import (
@@ -43,6 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S: Final = 5.0
+RECV_SIZE: Final = 64 * 1024
 HELD_BATCHES: Final = 4  # a subscriber's buffer holds at most this many full batches; beyond that, events drop
 REPLAY_LIMIT: Final = 10_000  # events kept for subscribers still to come (init only)
 
@@ -183,37 +186,55 @@ class Subscriber:
 
 
 def _post(destination: Destination, body: bytes) -> None:
-    """One POST of a JSON array to an HTTP subscriber; raises ``OSError`` unless it answers 2xx or 3xx."""
-    import h11  # noqa: PLC0415 - only when someone subscribes over HTTP: the supervisor starts without it (2 MiB, 6 ms)
-
+    """One POST of a JSON array to an HTTP subscriber; raises ``OSError`` unless it answers 2xx or 3xx. Only the
+    answer's head is read: the connection is closed after it."""
+    target = destination.path
+    if not target.isascii() or not target.isprintable() or " " in target:
+        raise OSError(f"the subscriber's path {target!r} cannot be sent in a request line")
+    head = (
+        f"POST {target} HTTP/1.1\r\n"
+        f"Host: sandbox.localdomain:{destination.port}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "\r\n"
+    )
     sock = gevent.socket.create_connection((destination.host, destination.port))
     try:
-        conn = h11.Connection(h11.CLIENT)
-        head = h11.Request(
-            method="POST",
-            target=destination.path,
-            headers=[
-                ("Host", f"sandbox.localdomain:{destination.port}"),
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
-        sock.sendall(conn.send(head) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
-        status = 0
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(sock.recv(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                break
-        if status >= 400:
-            raise OSError(f"the subscriber answered {status}")
-    except h11.ProtocolError as exc:
-        raise OSError(f"bad HTTP from the subscriber: {exc}") from exc
+        sock.sendall(head.encode("ascii") + body)
+        status = _answer_status(sock)
     finally:
         sock.close()
+    if status >= 400:
+        raise OSError(f"the subscriber answered {status}")
+
+
+class _AnswerHead:
+    """llhttp's callbacks (httptools calls them by name) for the answer to a POST: its final status, once its head
+    has been read (an informational 1xx answer comes before it)."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.status = 0
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status >= 200:
+            self.status = status
+
+
+def _answer_status(sock: gevent.socket.socket) -> int:
+    """The status of the answer read from ``sock``; ``OSError`` when the subscriber closes the connection before its
+    head, or sends something that is not an HTTP/1.x answer."""
+    answer = _AnswerHead()
+    while not answer.status:
+        data = sock.recv(RECV_SIZE)
+        if not data:
+            raise OSError("the subscriber closed the connection before answering")
+        try:
+            answer.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise OSError(f"bad HTTP from the subscriber: {exc}") from exc
+    return answer.status
 
 
 class TelemetryHub:
