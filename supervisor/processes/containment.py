@@ -17,9 +17,10 @@ sure no process escapes:
   below it); a process that wiped its environment still counts as its parent's, unless it was first seen only
   after its parents had gone: such a process belongs to no environment, and pyrie's shutdown, which ends every
   process below the supervisor, ends it.
-- **the supervisor's death**: each process it starts gets SIGKILL when the supervisor dies (``PR_SET_PDEATHSIG``,
-  set in the forked child), and the front end's gunicorn master, told of that death the same way, kills every
-  process with this run's mark and the run's cgroups (``invoke_api.supervisor_death``).
+- **the supervisor's death**: the front end's gunicorn master, which the kernel tells of it (``PR_SET_PDEATHSIG``),
+  kills the run's cgroups and every process with this run's mark (``invoke_api.supervisor_death``). The processes
+  the supervisor starts run no code of its own between fork and exec (``ManagedProcess``), so they cannot ask the
+  kernel for a signal themselves.
 
 What that guarantees:
 
@@ -27,11 +28,10 @@ What that guarantees:
   however it detached (``setsid``, a double fork, a process group of its own), also one it was still starting.
 - pyrie's shutdown then ends every process still below the supervisor, whatever its mark, and every process
   carrying the run's mark wherever it is.
-- kill -9 of the supervisor: its runtimes and extensions get SIGKILL from the kernel at once; the front end's master
-  kills the rest of the run, removes the socket directory and exits, its workers with it; the ports are free
-  within milliseconds.
-- A pyrie whose supervisor and front end died together (kill -9 of the process group) is cleaned up by the next
-  pyrie its user starts (``supervisor.frontend_link.socket_directory``).
+- kill -9 of the supervisor: the front end's master kills the whole run (runtimes, extensions, what they left
+  running), removes the socket directory and exits, its workers with it; the ports are free within milliseconds.
+- A pyrie whose supervisor and front end died together (kill -9 of both, the OOM killer) is cleaned up by the next
+  pyrie its user starts (``supervisor.frontend_link.socket_directory``): until then its runtimes run on.
 
 What escapes: without cgroups, a process that execs with a wiped environment (``env -i``) or overwrites the memory
 of its environment (setproctitle) and whose parents have exited before pyrie's census saw it belongs to no
@@ -50,12 +50,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 import gevent
 
-from pyrie_core.linux_prctl import set_parent_death_signal
 from pyrie_core.process_ownership import (
     OWNER_ENV,
     cgroup_kill,
@@ -69,26 +68,13 @@ from pyrie_core.process_ownership import (
 )
 from supervisor.processes.process_census import ProcessCensus
 
-__all__ = ["KILL_WAIT_S", "Containment", "EnvironmentProcesses", "child_setup"]
+__all__ = ["KILL_WAIT_S", "Containment", "EnvironmentProcesses"]
 
 log = logging.getLogger(__name__)
 
 # After SIGKILL, processes get this long to be gone before ``end`` gives up on them (one in uninterruptible sleep).
 KILL_WAIT_S: Final = 1.0
 POLL_S: Final = 0.01
-
-
-def child_setup(supervisor: int) -> Callable[[], None]:
-    """What a child of the supervisor does between fork and exec (``preexec_fn``): ask for SIGKILL when the
-    supervisor dies, and exit if it has died already. (gevent's ``Popen`` runs Python in the child anyway, so this
-    adds a few microseconds; see the README's figures.)"""
-
-    def setup() -> None:
-        set_parent_death_signal(signal.SIGKILL)
-        if os.getppid() != supervisor:
-            os._exit(1)
-
-    return setup
 
 
 class EnvironmentProcesses:
@@ -99,8 +85,6 @@ class EnvironmentProcesses:
         self.owner = owner(instance, name)
         self.cgroup = cgroup  # its cgroup directory; None where the machine offers none
         self._census = census
-        self._supervisor = os.getpid()
-        self._spawning = 0
         self._ended = False
 
     @property
@@ -108,18 +92,9 @@ class EnvironmentProcesses:
         """``end`` was called: a process started from now on is killed as soon as it exists."""
         return self._ended
 
-    @property
-    def spawning(self) -> bool:
-        """A process is being started (forked, not yet known to have exec'd)."""
-        return self._spawning > 0
-
     def environ(self, env: Mapping[str, str]) -> dict[str, str]:
         """``env`` with this environment's mark."""
         return {**env, OWNER_ENV: self.owner}
-
-    def preexec(self) -> Callable[[], None]:
-        """The ``preexec_fn`` for a process of this environment (``child_setup``)."""
-        return child_setup(self._supervisor)
 
     def started(self, pid: int) -> None:
         """Process ``pid`` of this environment has exec'd: it joins the cgroup, with what it started meanwhile (in a
@@ -127,16 +102,6 @@ class EnvironmentProcesses:
         if self.cgroup is not None:
             procs = os.path.join(self.cgroup, "cgroup.procs")
             threading.Thread(target=_join_cgroup, args=(procs, pid), name=f"cgroup {self.name}", daemon=True).start()
-
-    @contextlib.contextmanager
-    def starting(self) -> Iterator[None]:
-        """Around the start of one process: ``end`` waits for it (and the starter kills what it started once it
-        sees ``ended``)."""
-        self._spawning += 1
-        try:
-            yield
-        finally:
-            self._spawning -= 1
 
     def pids(self, fresh: bool = False) -> list[int]:
         """Its live processes: those with its mark or a parent of it, from a census of the supervisor's subtree
@@ -156,13 +121,13 @@ class EnvironmentProcesses:
 
     def end(self, grace_s: float = 0.0) -> bool:
         """End every process of the environment: SIGTERM and up to ``grace_s`` for them to exit, then SIGKILL and up
-        to ``KILL_WAIT_S`` for them to be gone; one still being started is killed as soon as it exists. Waits
+        to ``KILL_WAIT_S`` for them to be gone; one started later is killed as soon as it exists. Waits
         cooperatively. Returns whether none is left (else they are logged; pyrie's shutdown tries again)."""
         self._ended = True
         if grace_s > 0:
             deadline = time.monotonic() + grace_s
             left = self.signal(signal.SIGTERM)
-            while (left or self._spawning) and time.monotonic() < deadline:
+            while left and time.monotonic() < deadline:
                 gevent.sleep(POLL_S)
                 left = self.pids(fresh=True)
         deadline = time.monotonic() + KILL_WAIT_S
@@ -170,7 +135,7 @@ class EnvironmentProcesses:
             if self.cgroup is not None:
                 cgroup_kill(self.cgroup)
             left = self.signal(signal.SIGKILL)
-            if not left and not self._spawning:
+            if not left:
                 break
             if time.monotonic() >= deadline:
                 log.warning("%s: processes still there %.1f s after SIGKILL: %s", self.name, KILL_WAIT_S, left)

@@ -1,10 +1,12 @@
 """A child process in its own process group, its output relayed line by line, its exit reported once.
 
-Kills go to the whole group (the runtime and anything it started), SIGTERM first when a grace period is given, then
-SIGKILL; gevent's SIGCHLD watcher reaps, so nothing is left as a zombie. The process dies with the supervisor (it asks
-for SIGKILL when its parent dies, in the forked child). Given the ``EnvironmentProcesses`` of its environment, it
-carries the environment's mark and joins its cgroup once it has exec'd (``supervisor.processes.containment``), and
-when the environment was ended while it was being started, it is killed as soon as it exists.
+It is started by the standard library's ``subprocess`` (``vfork`` and C code up to the exec: no Python runs in the
+child, which is what makes starting a process safe while the supervisor has threads), in a process group of its own,
+with nothing of the supervisor's but its output pipe. Kills go to the whole group (the runtime and anything it
+started), SIGTERM first when a grace period is given, then SIGKILL; gevent's SIGCHLD watcher reaps, so nothing is left
+as a zombie. Given the ``EnvironmentProcesses`` of its environment, it carries the environment's mark and joins its
+cgroup once it has exec'd (``supervisor.processes.containment``, which also says what ends it if the supervisor dies);
+one started for an environment that has ended is killed as soon as it exists.
 
 Output (stdout and stderr, one pipe) is read by a greenlet as it arrives; ``flush_output`` also takes whatever the
 pipe holds right now, so a caller can put the function's last lines before the END line that follows them. ``stop``
@@ -20,16 +22,15 @@ import logging
 import os
 import signal
 import struct
+import subprocess
 import termios
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 import gevent
+import gevent.event
 import gevent.socket
-import gevent.subprocess
 import psutil
-
-from supervisor.processes.containment import child_setup
 
 if TYPE_CHECKING:
     from supervisor.processes.containment import EnvironmentProcesses
@@ -62,20 +63,18 @@ class ManagedProcess:
         ``members``: the processes of the environment it belongs to."""
         self.name = name
         read_end, write_end = os.pipe()
-        starting = members.starting() if members is not None else contextlib.nullcontext()
         try:
-            with starting:
-                self._popen = gevent.subprocess.Popen(
-                    list(argv),
-                    cwd=cwd,
-                    env=members.environ(env) if members is not None else dict(env),
-                    stdin=gevent.subprocess.DEVNULL,
-                    stdout=write_end,
-                    stderr=write_end,
-                    process_group=0,
-                    close_fds=True,
-                    preexec_fn=members.preexec() if members is not None else child_setup(os.getpid()),
-                )
+            # Returns once the child has exec'd (or failed to: then it raises), without yielding to the loop.
+            self._popen = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=members.environ(env) if members is not None else dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                process_group=0,
+                close_fds=True,
+            )
         except BaseException:
             os.close(read_end)
             raise
@@ -83,6 +82,11 @@ class ManagedProcess:
             os.close(write_end)
         os.set_blocking(read_end, False)
         self.pid: int = self._popen.pid
+        # Its exit, from gevent's child watcher (which reaps every child of the supervisor); the Popen object is kept,
+        # and given the exit status, so that the standard library never tries to reap it too.
+        self._exit_status: gevent.event.AsyncResult[int] = gevent.event.AsyncResult()
+        self._child = gevent.get_hub().loop.child(self.pid, False)
+        self._child.start(self._child_exited)
         if members is not None:
             if members.ended:
                 log.debug("%s (pid %d) started after its environment was ended: killed", name, self.pid)
@@ -201,8 +205,14 @@ class ManagedProcess:
                 buffer.clear()
         return True
 
+    def _child_exited(self) -> None:
+        # Runs in the hub: hand the status to the waiter greenlet.
+        self._child.stop()
+        self._exit_status.set(self._child.rstatus)
+
     def _wait(self) -> None:
-        self.returncode = self._popen.wait()
+        self.returncode = os.waitstatus_to_exitcode(self._exit_status.get())
+        self._popen.returncode = self.returncode
         log.debug("%s (pid %d) exited: %s", self.name, self.pid, self.returncode)
         self._on_exit(self.returncode)
 
