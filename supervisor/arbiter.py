@@ -1,8 +1,8 @@
 """The root process: owns the sockets, the front end, the environments, and the order of shutdown.
 
 Start-up: bind the invoke listener, the private pipe socket and, for a split deployment, the pipe's TCP listener
-(so a busy port stops pyrie at once), start gunicorn as a child, serve the pipe. Environments start lazily, on the
-first invoke, like the Go emulator's runtime.
+(so a busy port stops pyrie at once), fork gunicorn (``supervisor.frontend_link.gunicorn_fork``), serve the pipe.
+Environments start lazily, on the first invoke, like the Go emulator's runtime.
 
 While running: if gunicorn dies, its leftover workers are ended and a new gunicorn serves the same listener (the
 connections that arrive meanwhile wait in its backlog); one that fails to boot is not restarted in a loop, pyrie
@@ -11,7 +11,8 @@ master, which replaces its workers gracefully: in-flight responses finish on the
 
 Shutdown (SIGTERM/SIGINT, or giving up on the front end): refuse new invokes, let gunicorn finish its in-flight
 requests while running invokes get a grace period, end every environment (SIGTERM, then SIGKILL to each process
-group), stop gunicorn, end whatever is still left below the supervisor or carries this run's mark
+group), let the pipe's connections write out what they hold for the front end (with a deadline), stop gunicorn, end
+whatever is still left below the supervisor or carries this run's mark
 (``supervisor.processes.containment``), remove the socket directory.
 
 If the supervisor itself is killed, what it started dies with it: see ``supervisor.processes.containment``.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -56,7 +58,9 @@ log = logging.getLogger(__name__)
 
 # In-flight invokes get this long to finish when pyrie is asked to stop.
 SHUTDOWN_GRACE_S: Final = 2.0
-# Then gunicorn gets this long to write the last bytes it was given, and this long to exit.
+# Then what the pipe's connections still hold for the front end gets up to this long to be written to it (a connection
+# whose worker reads nothing more, its client stalled, holds the rest), and gunicorn this long to exit (its workers'
+# greenlets get a tenth of a second to relay what they read).
 FLUSH_S: Final = 0.05
 FRONTEND_EXIT_S: Final = 2.0
 # What is left to write to stdout and stderr gets this long (a reader that stays paused loses it).
@@ -186,7 +190,10 @@ class Supervisor:
             self._watcher.stop()
         self.desk.close()  # before the pool: no durable invoke starts or is judged while environments go
         self.pool.shutdown(SHUTDOWN_GRACE_S)
-        gevent.sleep(FLUSH_S)
+        deadline = time.monotonic() + FLUSH_S
+        for server in self._pipe_servers:
+            if not server.flush(max(0.0, deadline - time.monotonic())):
+                log.info("shutting down with bytes for the front end still unwritten after %g s", FLUSH_S)
         self._frontend.stop(FRONTEND_EXIT_S)
         for server in self._pipe_servers:
             server.stop()

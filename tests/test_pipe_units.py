@@ -200,3 +200,26 @@ def test_a_client_that_takes_no_answer_is_cut(monkeypatch, tmp_path: Path) -> No
         gevent.sleep(1.0)
         with gevent.Timeout(5):
             assert read_until(peer, FrameDecoder(), ApiResponse) == 0
+
+
+def test_written_is_set_once_what_was_queued_is_written_out() -> None:
+    """The event shutdown waits on before it stops the front end (``PipeServer.flush``): set while nothing waits to be
+    written, cleared while the peer has not read enough for the queue to go out, set again once it has (or once the
+    connection is gone)."""
+    conn, theirs = connected_pair()
+    assert conn.written.is_set()
+    conn.send(ApiResponse(status=200, body=b"x" * (4 * SEND_BUFFER)))  # more than the kernel takes at once
+    assert not conn.written.is_set()
+    assert not conn.written.wait(0.1)  # the peer reads nothing: it stays unwritten
+    peer = gevent.socket.socket(fileno=theirs.detach())
+    reader = gevent.spawn(read_until, peer, FrameDecoder(), ApiResponse)
+    assert conn.written.wait(5)
+    reader.join(5)
+    conn.close()
+    peer.close()
+    stalled, theirs = connected_pair()
+    stalled.send(ApiResponse(status=200, body=b"y" * (4 * SEND_BUFFER)))
+    assert not stalled.written.is_set()
+    stalled.close()  # gone: nothing more will be written
+    assert stalled.written.is_set()
+    theirs.close()

@@ -64,6 +64,8 @@ class PipeConnection:
         self._queued = 0
         self._room = gevent.event.Event()  # set while fewer than HIGH_WATER bytes wait, or once closed
         self._room.set()
+        self.written = gevent.event.Event()  # set while nothing waits to be written, or once closed
+        self.written.set()
         self._writer: gevent.Greenlet[Any] | None = None
         self._ended_at: float | None = None  # when the exchange's last frame was queued: a stall from then on is cut
         self._progress_at = 0.0  # when the socket last took bytes of ours
@@ -103,6 +105,7 @@ class PipeConnection:
             if sent:  # progress, for the writer that takes the rest (none runs while the queue is empty)
                 self._progress_at = time.monotonic()
         rest = memoryview(data)[sent:]
+        self.written.clear()
         self._outbox.append(rest)
         self._queued += len(rest)
         if self._queued >= HIGH_WATER:
@@ -124,6 +127,7 @@ class PipeConnection:
     def close(self) -> None:
         self.closed = True
         self._room.set()
+        self.written.set()
         self._outbox.clear()
         self._queued = 0
         writer, self._writer = self._writer, None
@@ -142,6 +146,7 @@ class PipeConnection:
     def _lost(self) -> None:
         self.closed = True
         self._room.set()
+        self.written.set()
         self._outbox.clear()
         self._queued = 0
 
@@ -194,6 +199,8 @@ class PipeConnection:
         finally:
             if self._writer is gevent.getcurrent():
                 self._writer = None
+            if not outbox:
+                self.written.set()
 
 
 def _unread(fileno: int) -> int:

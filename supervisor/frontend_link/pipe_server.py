@@ -92,6 +92,12 @@ class PipeServer:
     def start(self) -> None:
         self._server.start()
 
+    def flush(self, timeout: float) -> bool:
+        """Wait until every connection has written out what it has queued (or is gone), for at most ``timeout``
+        seconds; whether they all have."""
+        pending = [conn.written for conn in self._connections if not conn.written.is_set()]
+        return not pending or len(gevent.wait(pending, timeout=timeout)) == len(pending)
+
     def stop(self) -> None:
         """Take no more connections and drop the open ones (whatever they still had queued is given up)."""
         self._server.close()
