@@ -210,3 +210,23 @@ def test_gevent_plugins_still_hear_every_patch_event(monkeypatch: pytest.MonkeyP
     assert heard == [event] * 3
     assert len(lookups) == 1
     assert events.notify_and_call_entry_points is original
+
+
+def test_the_server_takes_its_name_from_its_address_without_a_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pywsgi would look the listener's address up (socket.getfqdn: under gevent, a DNS lookup in a thread of the
+    worker's, on the way to its first request)."""
+    import socket
+
+    from gevent import pywsgi as gevent_pywsgi
+
+    from invoke_api.gunicorn_worker import InvokeServer
+
+    def no_lookup(name: str = "") -> str:
+        raise AssertionError(f"looked up {name!r}")
+
+    monkeypatch.setattr(gevent_pywsgi.socket, "getfqdn", no_lookup)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        server = InvokeServer(listener, application=lambda environ, start_response: [])
+        server.update_environ()
+        assert server.environ["SERVER_NAME"] == "127.0.0.1"
+        assert server.environ["SERVER_PORT"] == str(listener.getsockname()[1])
