@@ -61,6 +61,15 @@ def sleep_event(ms: float) -> bytes:
     return json.dumps({"bench": "sleep", "ms": ms}, separators=(",", ":")).encode()
 
 
+def padded_sleep_event(size: int) -> bytes:
+    """A sleep command of 0 ms padded to about `size` bytes with an array of small records: a large payload of the
+    shape that costs a JSON parser most per byte (many small values), answered with `{}`."""
+    record = b'{"id":12345,"name":"abcdefgh","ok":true},'
+    head = b'{"bench":"sleep","ms":0,"records":['
+    count = max(1, (size - len(head) - 2) // len(record))
+    return head + record * count + b'{"id":0}]}'
+
+
 # -I: ignore PYTHON* variables and the user site; -S: skip site, nothing outside the stdlib is needed.
 INTERPRETER_OPTIONS = "-IS"
 
