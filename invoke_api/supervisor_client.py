@@ -22,8 +22,8 @@ from typing import Any, Final, TypeVar, overload
 
 from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCKET_ENV, SUPERVISOR_TOKEN_ENV
-from pyrie_core.pipe.frames import FrameDecoder, FrameError, encode_frame
-from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, encode
+from pyrie_core.pipe.frames import FrameDecoder, FrameError
+from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, frames
 from pyrie_core.socket_io import read_message, send_all
 
 try:  # gevent's monkey-patching takes select.poll away; a poll that does not wait is safe in a gevent worker
@@ -94,7 +94,7 @@ class SupervisorConnection:
 
     def send(self, message: Message) -> None:
         try:
-            send_all(self._sock, encode_frame(encode(message)))
+            send_all(self._sock, frames(message))
         except OSError as exc:
             raise SupervisorUnavailable(f"the supervisor connection broke: {exc.strerror}") from exc
 

@@ -31,7 +31,6 @@ def read_message(
         if frame is None:
             return None
         if frame is not NEED_DATA:
-            assert isinstance(frame, dict)
             return decode(frame)
         if timed:
             if deadline is None and rest_within is not None and decoder.buffered:
@@ -46,7 +45,7 @@ def read_message(
         decoder.feed(data)
 
 
-def send_all(sock: Any, data: bytes) -> None:
+def send_all(sock: Any, data: bytes | bytearray | memoryview) -> None:
     """Send all of ``data``. One ``send`` usually takes a whole message; gevent's own ``sendall`` would first ask
     the kernel for the socket's buffer size on every call."""
     sent = sock.send(data)

@@ -10,8 +10,8 @@ import pytest
 
 from invoke_api.supervisor_client import SupervisorClient, SupervisorEndpoint
 from pyrie_core.address import Address
-from pyrie_core.pipe.frames import FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import Hello, Status, StatusRequest, encode
+from pyrie_core.pipe.frames import FrameDecoder
+from pyrie_core.pipe.messages import Hello, Status, StatusRequest, frames
 from pyrie_core.socket_io import read_message
 
 TOKEN = "s3cret"
@@ -46,7 +46,7 @@ class OneAnswerSupervisor:
                 assert read_message(sock, decoder, 65536) == Hello(TOKEN)
                 if isinstance(read_message(sock, decoder, 65536), StatusRequest):
                     self.requests += 1
-                    sock.sendall(encode_frame(encode(STATUS)))
+                    sock.sendall(frames(STATUS))
 
     def close(self) -> None:
         self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept

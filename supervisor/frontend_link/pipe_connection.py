@@ -32,8 +32,8 @@ import gevent
 import gevent.event
 import gevent.socket
 
-from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, encode
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder
+from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, frames
 from pyrie_core.socket_io import read_message
 
 __all__ = ["FRAME_REST_S", "HIGH_WATER", "SEND_BUFFER", "STALL_S", "PipeConnection"]
@@ -87,7 +87,7 @@ class PipeConnection:
         """Queue ``messages``, writing at once what the socket takes; never waits."""
         if self.closed:
             return
-        data = b"".join(encode_frame(encode(message)) for message in messages)
+        data = frames(*messages)
         if type(messages[-1]) in _LAST_FRAMES:  # from now on a client that stalls is cut
             self._ended_at = time.monotonic()
         sent = 0
