@@ -8,12 +8,12 @@ the response) change nothing the caller sees.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Final, Protocol
 
 import gevent
 import gevent.event
+import msgspec
 
 from pyrie_core import lambda_errors as errors
 from pyrie_core.ids import new_request_id, new_span_id, new_trace_id
@@ -218,7 +218,7 @@ class Invocation:
     def _with_log_result(self, end: End) -> End:
         if self.log_tail is None:
             return end
-        return dataclasses.replace(end, log_result=self.log_tail.result() or None)
+        return msgspec.structs.replace(end, log_result=self.log_tail.result() or None)
 
     def __repr__(self) -> str:
         return f"<Invocation {self.request_id}>"
