@@ -4,12 +4,13 @@ end's."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pyrie_core.pipe.frames import NEED_DATA, FrameDecoder
 from pyrie_core.pipe.messages import Message, decode
 
-__all__ = ["read_message", "send_all"]
+__all__ = ["read_message", "send_all", "send_all_parts"]
 
 
 def read_message(
@@ -36,13 +37,17 @@ def read_message(
             if deadline is None and rest_within is not None and decoder.buffered:
                 deadline = time.monotonic() + rest_within
             sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+        into = decoder.receive_buffer()
         try:
-            data = sock.recv(recv_size)
+            if into is None:
+                decoder.feed(sock.recv(recv_size))
+            else:
+                with into:
+                    decoder.received(sock.recv_into(into))
         except TimeoutError:
             raise  # the caller set a timeout: it is not the peer closing
         except OSError:
-            data = b""
-        decoder.feed(data)
+            decoder.feed(b"")
 
 
 def send_all(sock: Any, data: bytes | bytearray | memoryview) -> None:
@@ -51,3 +56,14 @@ def send_all(sock: Any, data: bytes | bytearray | memoryview) -> None:
     sent = sock.send(data)
     if sent < len(data):
         sock.sendall(memoryview(data)[sent:])
+
+
+def send_all_parts(sock: Any, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+    """Send all of ``parts``, one after the other, without joining them: one ``sendmsg`` usually takes them all."""
+    sent = sock.sendmsg(parts)
+    for part in parts:
+        if sent >= len(part):
+            sent -= len(part)
+            continue
+        sock.sendall(memoryview(part)[sent:])
+        sent = 0

@@ -338,3 +338,34 @@ def test_a_frame_over_the_maximum_is_refused_when_encoded() -> None:
     assert encode_frame(b"x" * MAX_FRAME_SIZE)[:4] == MAX_FRAME_SIZE.to_bytes(4, "big")
     with pytest.raises(FrameError):
         encode_frame(b"x" * (MAX_FRAME_SIZE + 1))
+
+
+def test_a_large_frame_is_read_into_a_buffer_of_its_own() -> None:
+    body = bytes(range(256)) * 1024  # 256 KiB
+    data = encode_frame(body) + NEXT_FRAME
+    decoder = FrameDecoder()
+    assert decoder.receive_buffer() is None  # nothing known yet: bytes come by feed
+    decoder.feed(data[:1000])
+    assert decoder.next_frame() is NEED_DATA
+    position = 1000
+    while (into := decoder.receive_buffer()) is not None and len(into):
+        take = min(len(into), 50_000)  # a socket's recv_into, a piece at a time
+        into[:take] = data[position : position + take]
+        into.release()
+        decoder.received(take)
+        position += take
+        assert decoder.buffered == position
+    frame = decoder.next_frame()
+    assert isinstance(frame, memoryview) and frame == body
+    assert decoder.receive_buffer() is None
+    decoder.feed(data[position:])
+    assert unpacked(decoder.next_frame()) == NEXT_MESSAGE
+
+
+def test_the_end_of_stream_inside_a_large_frame_is_an_error() -> None:
+    decoder = FrameDecoder()
+    decoder.feed(encode_frame(b"x" * 100_000)[:70_000])
+    assert decoder.next_frame() is NEED_DATA
+    decoder.received(0)
+    with pytest.raises(FrameError, match="stream ended inside a frame"):
+        decoder.next_frame()

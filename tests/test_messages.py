@@ -27,6 +27,7 @@ from pyrie_core.pipe.messages import (
     StatusRequest,
     decode,
     encode,
+    frame_parts,
     frames,
 )
 
@@ -499,3 +500,12 @@ def test_frames_are_exactly_what_the_msgpack_library_packs(message: Message) -> 
     reference = msgpack.packb(msgspec.to_builtins(message, builtin_types=(bytes,)), use_bin_type=True)
     assert bytes(frames(message)) == encode_frame(reference)
     assert bytes(frames(message, Cancel())) == encode_frame(reference) + encode_frame(encode(Cancel()))
+
+
+@pytest.mark.parametrize("size", [0, 100, 65535, 65536, 70_000, 1024 * 1024])
+def test_frame_parts_are_the_frames_with_large_chunk_data_left_as_it_is(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    messages = (Head("r", "t", False, "v", 2), Chunk(data), Chunk(data[: size // 2]), End(Outcome.OK, "r"))
+    parts = frame_parts(*messages)
+    assert b"".join(parts) == bytes(frames(*messages))
+    assert any(part is data for part in parts) == (size >= 65536)

@@ -15,7 +15,16 @@ from __future__ import annotations
 import struct
 from typing import Final, NoReturn
 
-__all__ = ["MAX_FRAME_SIZE", "NEED_DATA", "PREFIX", "FrameDecoder", "FrameError", "encode_frame", "put_prefix"]
+__all__ = [
+    "LARGE_FRAME",
+    "MAX_FRAME_SIZE",
+    "NEED_DATA",
+    "PREFIX",
+    "FrameDecoder",
+    "FrameError",
+    "encode_frame",
+    "put_prefix",
+]
 
 # The largest frame is an INVOKE carrying a synchronous payload (6,291,456 bytes, Lambda's limit) plus its headers;
 # every other frame is far smaller (body chunks are cut to at most 1 MiB). 8 MiB leaves room without letting a
@@ -24,6 +33,9 @@ MAX_FRAME_SIZE: Final = 8 * 1024 * 1024
 
 _LENGTH: Final = struct.Struct(">I")
 PREFIX: Final = _LENGTH.size
+# A frame whose body is at least this large, once its length is known, gets a buffer of its own that the rest of it
+# is read into (``receive_buffer``): it is not gathered piece by piece and copied out again.
+LARGE_FRAME: Final = 64 * 1024
 
 
 class _NeedData:
@@ -45,10 +57,10 @@ def encode_frame(body: bytes) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-def put_prefix(frame: bytearray | memoryview) -> None:
+def put_prefix(frame: bytearray | memoryview, beyond: int = 0) -> None:
     """Write the length prefix into the first ``PREFIX`` bytes of ``frame``, whose body follows them (a frame built
-    in one buffer: the body encoded after room for its length)."""
-    size = len(frame) - PREFIX
+    in one buffer: the body encoded after room for its length), and ``beyond`` bytes more (sent after it)."""
+    size = len(frame) - PREFIX + beyond
     if size > MAX_FRAME_SIZE:
         raise FrameError(f"frame of {size} bytes exceeds the maximum of {MAX_FRAME_SIZE}")
     _LENGTH.pack_into(frame, 0, size)
@@ -66,8 +78,11 @@ class FrameDecoder:
         self.max_frame_size = max_frame_size  # may be changed between frames (raised once a peer is trusted)
         self._eof = False
         self._failed: FrameError | None = None
+        # A large frame being received: its body's own buffer, and how much of it has arrived.
+        self._large: bytearray | None = None
+        self._filled = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         """Add bytes from the peer; an empty ``data`` means the peer closed its side."""
         if self._failed is not None:
             raise self._failed
@@ -75,7 +90,15 @@ class FrameDecoder:
             raise FrameError("data after end of stream")
         if not data:
             self._eof = True
-        elif self._fresh is None and not self._buffer:
+            return
+        if self._large is not None:
+            take = min(len(data), len(self._large) - self._filled)
+            self._large[self._filled : self._filled + take] = memoryview(data)[:take]
+            self._filled += take
+            if take == len(data):
+                return
+            data = memoryview(data)[take:]
+        if self._fresh is None and not self._buffer:
             self._fresh, self._offset = bytes(data), 0
         else:
             self._keep_fresh()
@@ -89,6 +112,11 @@ class FrameDecoder:
         """
         if self._failed is not None:
             raise self._failed
+        if self._large is not None:
+            if self._filled < len(self._large):
+                return self._at_short_input()
+            large, self._large = self._large, None
+            return memoryview(large)
         if self._fresh is not None:
             frame = self._frame_from_fresh()
             if frame is not None:
@@ -101,16 +129,35 @@ class FrameDecoder:
             return self._fail(f"frame of {length} bytes exceeds the maximum of {self.max_frame_size}")
         end = PREFIX + length
         if len(buffer) < end:
+            if length >= LARGE_FRAME:
+                self._large = bytearray(length)
+                self._filled = len(buffer) - PREFIX
+                self._large[: self._filled] = memoryview(buffer)[PREFIX:]
+                buffer.clear()
             return self._at_short_input()
         body = bytes(buffer[PREFIX:end])
         del buffer[:end]
         return body
 
+    def receive_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame goes, when one is being received: a socket reads straight into it
+        (``recv_into``), then ``received`` says how much it read. ``None`` otherwise: then bytes come by ``feed``."""
+        if self._large is None or self._failed is not None:
+            return None
+        return memoryview(self._large)[self._filled :]
+
+    def received(self, count: int) -> None:
+        """``count`` bytes were read into the ``receive_buffer``; 0 means the peer closed its side."""
+        if count == 0:
+            self.feed(b"")
+        else:
+            self._filled += count
+
     @property
     def buffered(self) -> int:
         """How many bytes are held waiting for the rest of a frame."""
         fresh = len(self._fresh) - self._offset if self._fresh is not None else 0
-        return len(self._buffer) + fresh
+        return len(self._buffer) + fresh + (PREFIX + self._filled if self._large is not None else 0)
 
     def _frame_from_fresh(self) -> memoryview | None:
         """The next frame if ``_fresh`` holds all of it; else its start goes to the buffer and None."""
@@ -137,8 +184,8 @@ class FrameDecoder:
     def _at_short_input(self) -> _NeedData | None:
         if not self._eof:
             return NEED_DATA
-        if self._buffer or self._fresh is not None:
-            return self._fail(f"stream ended inside a frame ({len(self._buffer)} bytes pending)")
+        if self._buffer or self._fresh is not None or self._large is not None:
+            return self._fail(f"stream ended inside a frame ({self.buffered} bytes pending)")
         return None
 
     def _fail(self, reason: str) -> NoReturn:

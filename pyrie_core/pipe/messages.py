@@ -19,11 +19,12 @@ maps and a peer's mistake is a ``ProtocolError`` at the frame that caused it.
 from __future__ import annotations
 
 import enum
+import struct
 from typing import Any, Final
 
 import msgspec
 
-from pyrie_core.pipe.frames import PREFIX, put_prefix
+from pyrie_core.pipe.frames import LARGE_FRAME, PREFIX, put_prefix
 
 __all__ = [
     "CHUNK_SIZE",
@@ -44,6 +45,7 @@ __all__ = [
     "StatusRequest",
     "decode",
     "encode",
+    "frame_parts",
     "frames",
 ]
 
@@ -194,6 +196,33 @@ def frames(*messages: Message) -> bytearray:
 
 
 _NO_LENGTH: Final = bytes(PREFIX)
+
+
+def frame_parts(*messages: Message) -> list[bytes | bytearray | memoryview]:
+    """The bytes of ``frames(*messages)`` as the pieces to send in one ``sendmsg``: the data of a large ``Chunk`` is
+    one of them as it is, not copied into a frame (the map around it is written by hand, as msgspec writes it)."""
+    parts: list[bytes | bytearray | memoryview] = []
+    start = 0
+    for index, message in enumerate(messages):
+        if type(message) is not Chunk or len(message.data) < LARGE_FRAME:
+            continue
+        if index > start:
+            parts.append(frames(*messages[start:index]))
+        size = len(message.data)
+        head = bytearray(_NO_LENGTH)
+        head += _CHUNK_MAP
+        head += _BIN32.pack(0xC6, size) if size > 0xFFFF else _BIN16.pack(0xC5, size)
+        put_prefix(head, size)
+        parts += (head, message.data)
+        start = index + 1
+    if start < len(messages):
+        parts.append(frames(*messages[start:]))
+    return parts
+
+
+_CHUNK_MAP: Final = b"\x82\xa1t" + bytes((Kind.CHUNK.value,)) + b"\xa4data"  # {"t": 4, "data": ...
+_BIN16: Final = struct.Struct(">BH")
+_BIN32: Final = struct.Struct(">BI")
 
 
 def decode(body: Any) -> Message:

@@ -33,7 +33,7 @@ import gevent.event
 import gevent.socket
 
 from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder
-from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, frames
+from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, frame_parts
 from pyrie_core.socket_io import read_message
 
 __all__ = ["FRAME_REST_S", "HIGH_WATER", "SEND_BUFFER", "STALL_S", "PipeConnection"]
@@ -52,6 +52,7 @@ STALL_CHECKS: Final = 4
 # Once a frame has begun to arrive, the rest of it must come within this long.
 FRAME_REST_S: Final = 10.0
 _AGAIN: Final = (errno.EAGAIN, errno.EWOULDBLOCK)
+_NOW: Final = socket.MSG_DONTWAIT  # a sendmsg that takes what the socket takes now, and never waits
 # The last frame of an exchange: an invoke's, or the answer to a request.
 _LAST_FRAMES: Final = frozenset({End, Status, ApiResponse})
 
@@ -87,24 +88,29 @@ class PipeConnection:
         """Queue ``messages``, writing at once what the socket takes; never waits."""
         if self.closed:
             return
-        data = frames(*messages)
+        parts = frame_parts(*messages)  # a large chunk's data is sent as it is, not copied into its frame
         if type(messages[-1]) in _LAST_FRAMES:  # from now on a client that stalls is cut
             self._ended_at = time.monotonic()
         sent = 0
         if not self._outbox:
             try:
-                sent = self._sock.send(data, 0, 0.0)
+                sent = self._sock.sendmsg(parts, (), _NOW) if len(parts) > 1 else self._sock.send(parts[0], 0, 0.0)
             except OSError as exc:
                 if exc.errno not in _AGAIN:
                     self._lost()
                     return
-            if sent == len(data):
+            if sent == sum(map(len, parts)):
                 return
             if sent:  # progress, for the writer that takes the rest (none runs while the queue is empty)
                 self._progress_at = time.monotonic()
-        rest = memoryview(data)[sent:]
-        self._outbox.append(rest)
-        self._queued += len(rest)
+        for part in parts:
+            if sent >= len(part):
+                sent -= len(part)
+                continue
+            rest = memoryview(part)[sent:]
+            sent = 0
+            self._outbox.append(rest)
+            self._queued += len(rest)
         if self._queued >= HIGH_WATER:
             self._room.clear()
         if self._writer is None:
