@@ -90,7 +90,9 @@ class Invocation:
             return
         head = self._make_head(content_type, streaming=False, length=len(body), headers=headers)
         end = self._end(Outcome.OK)
-        chunks = [Chunk(body[i : i + CHUNK_SIZE]) for i in range(0, len(body), CHUNK_SIZE)]
+        # A body over one chunk is cut into views of it, not copies (each is sent as it is).
+        view = memoryview(body) if len(body) > CHUNK_SIZE else body
+        chunks = [Chunk(view[i : i + CHUNK_SIZE]) for i in range(0, len(body), CHUNK_SIZE)]  # type: ignore[arg-type]
         self.bytes_out = len(body)
         self._finish(end, head, *chunks)
 
