@@ -20,6 +20,7 @@ import gevent
 from invoke_api.responses import StartResponse
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
 from pyrie_core.pipe.messages import Cancel, Chunk, End, Head, Invoke, Outcome
+from pyrie_core.socket_io import dropping
 
 __all__ = ["Relay", "RelayBody", "start", "start_streaming"]
 
@@ -97,7 +98,10 @@ class Relay:
             return
         # Shut through a duplicate of its descriptor: gevent's own shutdown would wake a greenlet waiting to write
         # to it with EBADF (a traceback in the log), where the kernel's gives it EPIPE (the client has gone).
-        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(client_socket.fileno())) as duplicate:
+        with (
+            dropping(log, "shutting a client's connection"),
+            socket.socket(fileno=os.dup(client_socket.fileno())) as duplicate,
+        ):
             duplicate.shutdown(socket.SHUT_RDWR)
 
     def check_cut(self) -> bool:

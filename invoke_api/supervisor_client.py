@@ -12,7 +12,7 @@ invoke's own reads have none, since a function may run for its whole timeout bef
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import select
 import socket
@@ -24,7 +24,7 @@ from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCKET_ENV, SUPERVISOR_TOKEN_ENV
 from pyrie_core.pipe.frames import FrameDecoder, FrameError
 from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, frames
-from pyrie_core.socket_io import read_message, send_all
+from pyrie_core.socket_io import ConnectionBroken, dropping, read_message, send_all
 
 try:  # gevent's monkey-patching takes select.poll away; a poll that does not wait is safe in a gevent worker
     from gevent.monkey import get_original
@@ -34,6 +34,8 @@ except ImportError:  # pragma: no cover - the front end always runs under gevent
     _poll = select.poll
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorEndpoint", "SupervisorUnavailable"]
+
+log = logging.getLogger("pyrie.invoke_api")
 
 RECV_SIZE: Final = 128 * 1024
 MAX_IDLE: Final = 64  # connections kept open for reuse, per worker
@@ -109,9 +111,11 @@ class SupervisorConnection:
             raise SupervisorUnavailable(f"the supervisor did not answer within {timeout} s") from None
         except (FrameError, ProtocolError) as exc:
             raise SupervisorUnavailable(f"bad frame from the supervisor: {exc}") from exc
+        except ConnectionBroken as exc:
+            raise SupervisorUnavailable(f"the supervisor connection broke: {exc}") from exc
         finally:
             if timeout is not None:
-                with contextlib.suppress(OSError):
+                with dropping(log, "the timeout of a supervisor connection"):
                     self._sock.settimeout(None)
         if message is None:
             raise SupervisorUnavailable(self._closed_reason())
@@ -136,7 +140,7 @@ class SupervisorConnection:
         return message
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with dropping(log, "closing a supervisor connection"):
             self._sock.close()
 
     @property

@@ -3,14 +3,30 @@ end's."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyrie_core.pipe.frames import NEED_DATA, FrameDecoder
 from pyrie_core.pipe.messages import Message, decode
 
-__all__ = ["read_message", "send_all", "send_all_parts"]
+__all__ = ["ConnectionBroken", "dropping", "read_message", "send_all", "send_all_parts"]
+
+
+class ConnectionBroken(Exception):
+    """The connection broke under a read (reset by the peer, or another error of the socket): not a clean end."""
+
+
+@contextlib.contextmanager
+def dropping(log: logging.Logger, what: str) -> Iterator[None]:
+    """An ``OSError`` in the block is given up on purpose (a socket already gone, a peer that left): it is logged at
+    debug, saying ``what`` was dropped, and the block ends there. Any other error goes on."""
+    try:
+        yield
+    except OSError as exc:
+        log.debug("%s: dropped after %s", what, exc.strerror or exc)
 
 
 def read_message(
@@ -20,11 +36,11 @@ def read_message(
     first_within: float | None = None,
     rest_within: float | None = None,
 ) -> Message | None:
-    """The next message from ``sock``, or ``None`` when the peer closed the connection (a broken connection
-    counts as closed). Raises ``FrameError``/``ProtocolError`` for a bad frame, and ``TimeoutError`` when a deadline
-    passes: the socket's own timeout, or, when given, ``first_within`` seconds for the first byte and ``rest_within``
-    for the rest of a frame once it has begun (each read then sets the socket's timeout; with neither, it is left
-    as it is)."""
+    """The next message from ``sock``, or ``None`` when the peer closed the connection cleanly. Raises
+    ``ConnectionBroken`` when the connection broke instead (a reset), ``FrameError``/``ProtocolError`` for a bad frame,
+    and ``TimeoutError`` when a deadline passes: the socket's own timeout, or, when given, ``first_within`` seconds
+    for the first byte and ``rest_within`` for the rest of a frame once it has begun (each read then sets the
+    socket's timeout; with neither, it is left as it is)."""
     timed = first_within is not None or rest_within is not None
     deadline = None if first_within is None else time.monotonic() + first_within
     while True:
@@ -46,8 +62,8 @@ def read_message(
                     decoder.received(sock.recv_into(into))
         except TimeoutError:
             raise  # the caller set a timeout: it is not the peer closing
-        except OSError:
-            decoder.feed(b"")
+        except OSError as exc:
+            raise ConnectionBroken(exc.strerror or str(exc)) from exc
 
 
 def send_all(sock: Any, data: bytes | bytearray | memoryview) -> None:

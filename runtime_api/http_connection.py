@@ -9,19 +9,21 @@ whole, and ``respond``, which writes a whole response (head and body) with one `
 
 from __future__ import annotations
 
-import contextlib
 import http
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import gevent
 
-from pyrie_core.socket_io import send_all, send_all_parts
+from pyrie_core.socket_io import dropping, send_all, send_all_parts
 from runtime_api.http_parser import NEED_DATA, EndOfMessage, ParseError, RequestHead, RequestParser
 
 __all__ = ["ConnectionClosed", "HttpConnection", "Request", "error_response", "json_body"]
+
+log = logging.getLogger(__name__)
 
 RECV_SIZE: Final = 64 * 1024
 # A body is handed on as soon as the socket has nothing more for now: one piece per runtime write while the relay
@@ -184,7 +186,7 @@ class HttpConnection:
                 raise ConnectionClosed(str(exc)) from exc
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with dropping(log, "closing a Runtime API connection"):
             self._sock.close()
 
     def _end_of_body(self, end: EndOfMessage) -> None:
@@ -221,7 +223,7 @@ class HttpConnection:
         body = f"{exc}\n".encode()
         head = f"HTTP/1.1 {exc.status} {_phrase(exc.status)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
         head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        with contextlib.suppress(OSError):
+        with dropping(log, "the answer to a request that broke HTTP (its peer is gone)"):
             self._sock.sendall(head.encode() + body)
 
     def _sendall(self, data: bytes) -> None:

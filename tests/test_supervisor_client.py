@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from invoke_api.supervisor_client import SupervisorClient, SupervisorEndpoint
+from invoke_api.supervisor_client import SupervisorClient, SupervisorEndpoint, SupervisorUnavailable
 from pyrie_core.address import Address
 from pyrie_core.pipe.frames import FrameDecoder
 from pyrie_core.pipe.messages import Hello, Status, StatusRequest, frames
@@ -74,3 +74,27 @@ def test_an_idle_connection_the_supervisor_shut_is_not_reused(supervisor: OneAns
     client = SupervisorClient(supervisor.endpoint)
     answered_twice(client)
     assert (supervisor.connections, supervisor.requests) == (2, 2)
+
+
+def test_a_reset_is_named_a_reset_not_a_clean_close(tmp_path) -> None:
+    # A supervisor that closes the connection with the request unread resets it (on a Unix socket as on TCP): the
+    # front end says the connection broke, and why, not that the supervisor closed it.
+    path = str(tmp_path / "pipe.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+
+    def reset_the_first() -> None:
+        sock, _ = listener.accept()
+        sock.recv(1)  # the request has arrived, and most of it is left unread
+        sock.close()
+
+    thread = threading.Thread(target=reset_the_first, daemon=True)
+    thread.start()
+    try:
+        client = SupervisorClient(SupervisorEndpoint(path=path))
+        with pytest.raises(SupervisorUnavailable, match="the supervisor connection broke: Connection reset by peer"):
+            client.status()
+    finally:
+        thread.join(5)
+        listener.close()

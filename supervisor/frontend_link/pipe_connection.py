@@ -18,7 +18,6 @@ buffer have been read, which a slow but steady reader can take longer than ``STA
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import fcntl
 import logging
@@ -34,7 +33,7 @@ import gevent.socket
 
 from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder
 from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, frame_parts
-from pyrie_core.socket_io import read_message
+from pyrie_core.socket_io import dropping, read_message
 
 __all__ = ["FRAME_REST_S", "HIGH_WATER", "SEND_BUFFER", "STALL_S", "PipeConnection"]
 
@@ -135,13 +134,13 @@ class PipeConnection:
         writer, self._writer = self._writer, None
         if writer is not None and writer is not gevent.getcurrent():
             writer.kill(block=False)
-        with contextlib.suppress(OSError):
+        with dropping(log, "closing a front-end connection"):
             self._sock.close()
 
     def cut(self, reason: str) -> None:
         """Shut the connection now: the worker sees its end and ends its client's response short."""
         log.info("front-end connection cut: %s", reason)
-        with contextlib.suppress(OSError):
+        with dropping(log, "shutting a front-end connection"):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._lost()
 
@@ -205,7 +204,6 @@ class PipeConnection:
 def _unread(fileno: int) -> int:
     """What the kernel holds for the peer and it has not taken yet (bytes for TCP; buffer memory for a Unix socket,
     freed as the peer reads); 0 if the socket cannot say."""
-    try:
+    with dropping(log, "what the kernel holds for a front-end connection"):
         return int(struct.unpack("i", fcntl.ioctl(fileno, termios.TIOCOUTQ, b"\0\0\0\0"))[0])
-    except OSError:
-        return 0
+    return 0
