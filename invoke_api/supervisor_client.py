@@ -8,6 +8,12 @@ supervisor that refuses the token closes the connection, which the caller sees a
 
 Reaching the supervisor never hangs: connecting has a short timeout, and so does waiting for a status reply. An
 invoke's own reads have none, since a function may run for its whole timeout before it answers.
+
+The kernel tells when the supervisor shuts a connection (``_Hangups``): every open connection is registered, once, in
+one epoll of the worker's, for the peer's hang-up alone, and gevent's loop wakes on that epoll. Such a connection is
+marked ``hung_up`` (an idle one is not reused) and its ``on_hangup`` runs: a relay then ends its response (see
+``invoke_api.relay``). Nothing is polled on a timer; a reuse asks the epoll once, for news the loop has not handed
+on yet.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import logging
 import os
 import select
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, overload
+
+import gevent
 
 from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCKET_ENV, SUPERVISOR_TOKEN_ENV
@@ -26,12 +34,12 @@ from pyrie_core.pipe.frames import FrameDecoder, FrameError
 from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, frames
 from pyrie_core.socket_io import ConnectionBroken, dropping, read_message, send_all
 
-try:  # gevent's monkey-patching takes select.poll away; a poll that does not wait is safe in a gevent worker
+try:  # gevent's monkey-patching may take select.epoll away; an epoll that is never waited on is safe in a worker
     from gevent.monkey import get_original
 
-    _poll = get_original("select", "poll")
+    _epoll = get_original("select", "epoll")
 except ImportError:  # pragma: no cover - the front end always runs under gevent
-    _poll = select.poll
+    _epoll = select.epoll
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorEndpoint", "SupervisorUnavailable"]
 
@@ -87,6 +95,9 @@ class SupervisorConnection:
         self._decoder = FrameDecoder()
         self.reused = False
         self._answered = False  # a frame has come back on this connection
+        self.hung_up = False  # the supervisor shut it (the kernel said so: ``_Hangups``)
+        self.on_hangup: Callable[[], None] | None = None  # what its user does then (runs in the loop: no waiting)
+        _hangups.watch(self)
         if endpoint.token is not None:
             try:
                 self.send(Hello(endpoint.token))
@@ -140,23 +151,24 @@ class SupervisorConnection:
         return message
 
     def close(self) -> None:
+        _hangups.forget(self)
         with dropping(log, "closing a supervisor connection"):
             self._sock.close()
+
+    @property
+    def fileno(self) -> int:
+        return int(self._sock.fileno())
+
+    def shut_by_supervisor(self) -> None:
+        """The supervisor shut the connection (frames it sent before may still wait unread in it)."""
+        self.hung_up = True
+        if self.on_hangup is not None:
+            self.on_hangup()
 
     @property
     def open(self) -> bool:
         """Not closed on this side."""
         return self._sock.fileno() >= 0
-
-    def hung_up(self) -> bool:
-        """Whether the supervisor has shut the (open) connection, seen without reading from it: true while unread
-        frames still wait in it, so a worker busy writing to its client can tell."""
-        fileno = self._sock.fileno()
-        if fileno < 0:
-            return False
-        poller = _poll()
-        poller.register(fileno, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
-        return bool(poller.poll(0))
 
     def _closed_reason(self) -> str:
         if self._endpoint.token is not None and not self._answered:
@@ -197,9 +209,11 @@ class SupervisorClient:
     def connect(self) -> SupervisorConnection:
         """A connection ready for one invoke: an idle one the supervisor has not shut, if there is one, else a new
         one."""
+        if self._idle:
+            _hangups.report()  # a hang-up the loop has not handed on yet (the supervisor shut it just now)
         while self._idle:
             conn = self._idle.pop()
-            if conn.hung_up():
+            if conn.hung_up:
                 conn.close()
                 continue
             conn.reused = True
@@ -234,7 +248,8 @@ class SupervisorClient:
 
     def release(self, conn: SupervisorConnection) -> None:
         """Give back a connection whose exchange ended cleanly (its End or Status frame was read)."""
-        if len(self._idle) < MAX_IDLE:
+        conn.on_hangup = None
+        if len(self._idle) < MAX_IDLE and not conn.hung_up:
             self._idle.append(conn)
         else:
             conn.close()
@@ -267,3 +282,50 @@ class SupervisorClient:
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+class _Hangups:
+    """One epoll per worker process, holding every open supervisor connection for the peer's hang-up alone
+    (``EPOLLRDHUP``; ``EPOLLHUP`` and ``EPOLLERR`` always come too), its own descriptor watched by gevent's loop: the
+    kernel wakes the loop when the supervisor shuts one, whatever the worker is doing (waiting to write to a client,
+    say), and nothing is read from the connection to find out. Made on first use, in the worker that uses it."""
+
+    def __init__(self) -> None:
+        self._epoll: Any = None
+        self._watcher: Any = None
+        self._conns: dict[int, SupervisorConnection] = {}
+
+    def watch(self, conn: SupervisorConnection) -> None:
+        if self._epoll is None:
+            self._epoll = _epoll()
+            self._watcher = gevent.get_hub().loop.io(self._epoll.fileno(), 1)
+            self._watcher.ref = False  # it never keeps the worker's loop alive on its own
+            self._watcher.start(self.report)
+        self._conns[conn.fileno] = conn
+        self._epoll.register(conn.fileno, _HANGUP)
+
+    def forget(self, conn: SupervisorConnection) -> None:
+        fileno = conn.fileno
+        if fileno >= 0 and self._conns.get(fileno) is conn:
+            del self._conns[fileno]
+            with dropping(log, "a supervisor connection's hang-up watch"):
+                self._epoll.unregister(fileno)
+
+    def report(self) -> None:
+        """Tell each connection the supervisor has shut (once; it is no longer watched). Never waits: the loop calls
+        it when the epoll has news, and so does a reuse, for news the loop has not handed on yet."""
+        if self._epoll is None:
+            return
+        for fileno, _ in self._epoll.poll(0):
+            conn = self._conns.pop(fileno, None)
+            with dropping(log, "a supervisor connection's hang-up watch"):
+                self._epoll.unregister(fileno)
+            if conn is not None:
+                try:
+                    conn.shut_by_supervisor()
+                except Exception:  # a bug there must not stop the loop's other work
+                    log.exception("internal error after the supervisor shut a connection")
+
+
+_HANGUP: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_hangups = _Hangups()
