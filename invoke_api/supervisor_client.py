@@ -22,6 +22,7 @@ import logging
 import os
 import select
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, overload
@@ -58,6 +59,10 @@ class SupervisorUnavailable(Exception):
     """The supervisor cannot be reached, refused the connection, or broke the protocol."""
 
 
+class SupervisorSilent(SupervisorUnavailable):
+    """The supervisor did not answer in time: it is there but hung (another connection would fare no better)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SupervisorEndpoint:
     """Where the supervisor listens: a Unix socket path, or a TCP address with the token it requires."""
@@ -89,9 +94,9 @@ class SupervisorEndpoint:
 
 
 class SupervisorConnection:
-    def __init__(self, endpoint: SupervisorEndpoint) -> None:
+    def __init__(self, endpoint: SupervisorEndpoint, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         self._endpoint = endpoint
-        self._sock = _connect(endpoint)
+        self._sock = _connect(endpoint, connect_timeout)
         self._decoder = FrameDecoder()
         self.reused = False
         self._answered = False  # a frame has come back on this connection
@@ -119,7 +124,7 @@ class SupervisorConnection:
         try:
             message = read_message(self._sock, self._decoder, RECV_SIZE)
         except TimeoutError:
-            raise SupervisorUnavailable(f"the supervisor did not answer within {timeout} s") from None
+            raise SupervisorSilent(f"the supervisor did not answer within {timeout:.3g} s") from None
         except (FrameError, ProtocolError) as exc:
             raise SupervisorUnavailable(f"bad frame from the supervisor: {exc}") from exc
         except ConnectionBroken as exc:
@@ -176,16 +181,16 @@ class SupervisorConnection:
         return "the supervisor closed the connection"
 
 
-def _connect(endpoint: SupervisorEndpoint) -> socket.socket:
+def _connect(endpoint: SupervisorEndpoint, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
     try:
         if endpoint.address is not None:
-            sock = socket.create_connection((endpoint.address.host, endpoint.address.port), CONNECT_TIMEOUT_S)
+            sock = socket.create_connection((endpoint.address.host, endpoint.address.port), timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each streamed chunk goes out at once
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # pooled connections notice a vanished peer
         else:
             assert endpoint.path is not None
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(CONNECT_TIMEOUT_S)
+            sock.settimeout(timeout)
             try:
                 sock.connect(endpoint.path)
             except BaseException:
@@ -193,7 +198,7 @@ def _connect(endpoint: SupervisorEndpoint) -> socket.socket:
                 raise
         sock.settimeout(None)
     except TimeoutError:
-        message = f"cannot reach the supervisor at {endpoint}: no answer within {CONNECT_TIMEOUT_S} s"
+        message = f"cannot reach the supervisor at {endpoint}: no answer within {timeout:.3g} s"
         raise SupervisorUnavailable(message) from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -206,7 +211,7 @@ class SupervisorClient:
         self._endpoint = endpoint
         self._idle: list[SupervisorConnection] = []
 
-    def connect(self) -> SupervisorConnection:
+    def connect(self, connect_timeout: float = CONNECT_TIMEOUT_S) -> SupervisorConnection:
         """A connection ready for one invoke: an idle one the supervisor has not shut, if there is one, else a new
         one."""
         if self._idle:
@@ -224,7 +229,7 @@ class SupervisorClient:
                 f"neither {SUPERVISOR_SOCKET_ENV} nor {SUPERVISOR_ADDRESS_ENV} is set: "
                 "the front end does not know where the supervisor is"
             )
-        return SupervisorConnection(endpoint)
+        return SupervisorConnection(endpoint, connect_timeout)
 
     def send(self, request: Message) -> SupervisorConnection:
         """A connection that has carried ``request``. A reused connection found dead while sending is replaced
@@ -255,26 +260,31 @@ class SupervisorClient:
             conn.close()
 
     def status(self) -> Status:
-        """The supervisor's status, fast: ``SupervisorUnavailable`` within a few seconds when it cannot answer.
+        """The supervisor's status, fast: ``SupervisorUnavailable`` within ``STATUS_TIMEOUT_S`` in all when it cannot
+        answer (connecting, asking and the answer share that one deadline).
 
-        A status request is safe to repeat, so a reused connection that turns out dead is replaced once (and the
-        other idle ones, likely dead too, are dropped)."""
-        conn = self.connect()
+        A status request is safe to repeat, so a reused connection that turns out closed or broken is replaced once
+        (and the other idle ones, likely dead too, are dropped). One that stays silent is not: the supervisor is hung,
+        and a new connection would only wait again."""
+        deadline = time.monotonic() + STATUS_TIMEOUT_S
+        conn = self.connect(STATUS_TIMEOUT_S)
         try:
-            return self._status_on(conn)
+            return self._status_on(conn, deadline)
+        except SupervisorSilent:
+            raise
         except SupervisorUnavailable:
             if not conn.reused:
                 raise
         self._drop_idle()
-        return self._status_on(self.connect())
+        return self._status_on(self.connect(_left(deadline)), deadline)
 
-    def _status_on(self, conn: SupervisorConnection) -> Status:
+    def _status_on(self, conn: SupervisorConnection, deadline: float) -> Status:
         try:
             conn.send(StatusRequest())
         except SupervisorUnavailable:
             conn.close()
             raise
-        reply = conn.expect(Status, "a status request", STATUS_TIMEOUT_S)
+        reply = conn.expect(Status, "a status request", _left(deadline))
         self.release(conn)
         return reply
 
@@ -329,3 +339,11 @@ class _Hangups:
 
 _HANGUP: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _hangups = _Hangups()
+
+
+def _left(deadline: float) -> float:
+    """The seconds left before ``deadline`` (``SupervisorSilent`` when none are)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SupervisorSilent(f"the supervisor did not answer within {STATUS_TIMEOUT_S:g} s")
+    return left

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from invoke_api import supervisor_client
 from invoke_api.supervisor_client import SupervisorClient, SupervisorEndpoint, SupervisorUnavailable
 from pyrie_core.address import Address
 from pyrie_core.pipe.frames import FrameDecoder
@@ -98,3 +100,44 @@ def test_a_reset_is_named_a_reset_not_a_clean_close(tmp_path) -> None:
     finally:
         thread.join(5)
         listener.close()
+
+
+def test_a_hung_supervisor_is_given_one_deadline_not_one_per_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It answers once, then hangs (its loop stuck): the status request on the pooled connection gets no answer, and
+    # is not tried again on a new connection, which would only wait as long again.
+    monkeypatch.setattr(supervisor_client, "STATUS_TIMEOUT_S", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    hang = threading.Event()
+
+    def answer_once_then_hang() -> None:
+        while not hang.is_set():
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(sock)
+            decoder = FrameDecoder()
+            sock.settimeout(5)
+            assert read_message(sock, decoder, 65536) == Hello(TOKEN)
+            if isinstance(read_message(sock, decoder, 65536), StatusRequest):
+                sock.sendall(frames(STATUS))
+            hang.set()
+
+    thread = threading.Thread(target=answer_once_then_hang, daemon=True)
+    thread.start()
+    try:
+        endpoint = SupervisorEndpoint(address=Address("127.0.0.1", listener.getsockname()[1]), token=TOKEN)
+        client = SupervisorClient(endpoint)
+        assert client.status() == STATUS
+        began = time.monotonic()
+        with pytest.raises(SupervisorUnavailable, match="did not answer within 1 s"):
+            client.status()
+        elapsed = time.monotonic() - began
+        assert 1.0 <= elapsed < 1.8, elapsed  # one deadline (two would take 2 s)
+        assert len(accepted) == 1
+    finally:
+        listener.close()
+        for sock in accepted:
+            sock.close()
+        thread.join(5)
