@@ -3,8 +3,9 @@
 Every short form becomes its long form, as CloudFormation reads it: ``!Ref X`` is ``{"Ref": "X"}``, ``!Condition C``
 is ``{"Condition": "C"}``, ``!GetAtt A.B.C`` is ``{"Fn::GetAtt": ["A", "B.C"]}``, and any other ``!Name value`` is
 ``{"Fn::Name": value}`` (``!Sub``, ``!If``, ``!Cidr``, ``!Transform``...). Dates stay strings
-(``AWSTemplateFormatVersion: 2010-09-09``). YAML's other implicit types are PyYAML's (YAML 1.1), as SAM CLI and the
-AWS CLI read templates. A template that is neither is a ``TemplateError`` naming the file, line and column.
+(``AWSTemplateFormatVersion: 2010-09-09``) and keys are the text written (an environment variable named ``ON`` keeps
+its name); values get PyYAML's YAML 1.1 types (``on`` is true), as SAM CLI and the AWS CLI read templates. A
+template that is neither is a ``TemplateError`` naming the file, line and column.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ def _loader_class() -> type:
     class TemplateLoader(base):  # type: ignore[valid-type, misc]
         pass
 
+    def mapping(loader: Any, node: Any) -> dict[Any, Any]:
+        """A mapping whose keys are the text written (``ON:`` is the key "ON", not YAML 1.1's True)."""
+        loader.flatten_mapping(node)  # merge keys (<<)
+        return {
+            key.value if isinstance(key, yaml.ScalarNode) else loader.construct_object(key, deep=True): (
+                loader.construct_object(value, deep=True)
+            )
+            for key, value in node.value
+        }
+
     def short_form(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
         name = suffix
         if isinstance(node, yaml.ScalarNode):
@@ -69,7 +80,7 @@ def _loader_class() -> type:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)
+            value = mapping(loader, node)
         key = name if name in ("Ref", "Condition") else f"Fn::{name}"
         return {key: value}
 
@@ -77,6 +88,7 @@ def _loader_class() -> type:
         return str(loader.construct_scalar(node))
 
     TemplateLoader.add_multi_constructor("!", short_form)
+    TemplateLoader.add_constructor("tag:yaml.org,2002:map", mapping)
     TemplateLoader.add_constructor("tag:yaml.org,2002:timestamp", keep_string)
     _LOADER.append(TemplateLoader)
     return TemplateLoader

@@ -35,6 +35,7 @@ __all__ = [
 _SUB_VARIABLE: Final = re.compile(r"\$\{([^}]*)\}")
 _DYNAMIC_REFERENCE: Final = "{{resolve:"
 _MAX_RENDER: Final = 160
+_PLAIN: Final = re.compile(r"^[A-Za-z0-9_./@$+=-][A-Za-z0-9_./:@$+=-]*$")  # written unquoted by render()
 
 
 class _NoValue:
@@ -81,8 +82,7 @@ def _render(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{key}: {_render(item)}" for key, item in value.items()) + "}"
     if isinstance(value, str):
-        plain = value and not set(value) & set(" ,[]{}:#'\"\n!&*") and value == value.strip()
-        return value if plain else json.dumps(value)
+        return value if _PLAIN.match(value) else json.dumps(value)
     return text_of(value) if isinstance(value, bool | int | float) else repr(value)
 
 
