@@ -355,6 +355,9 @@ def test_what_cannot_be_resolved_is_named_in_a_warning(project):
         f"{prefix}Timeout: !GetAtt Table.Timeout cannot be resolved (an attribute of Table (AWS::DynamoDB::Table), "
         "which only AWS knows); pyrie uses 3",
         f"{prefix}Layers is ignored: pyrie does not unpack layers into /opt, so code and files from them are missing",
+        f"{prefix}Environment.Variables.AWS_REGION: AWS_REGION is set by Lambda itself and cannot be set by the "
+        "template; ignored",
+        f"{prefix}FunctionUrlConfig.Cors is ignored: pyrie's Function URLs send no CORS headers",
         f"{prefix}Environment.Variables.TABLE_ARN: !GetAtt Table.Arn cannot be resolved (an attribute of Table "
         f"(AWS::DynamoDB::Table), which only AWS knows); {empty}",
         f"{prefix}Environment.Variables.TABLE_NAME: !Ref Table cannot be resolved (Table is a resource "
@@ -363,15 +366,30 @@ def test_what_cannot_be_resolved_is_named_in_a_warning(project):
         f"it with --parameter-overrides DbUrl=VALUE); {empty}",
         f'{prefix}Environment.Variables.REGION_TABLE: !Sub "${{AWS::Region}}-${{Table}}" cannot be resolved (Table is '
         f"a resource (AWS::DynamoDB::Table) that pyrie does not create); {empty}",
-        f"{prefix}Environment.Variables.AWS_REGION: AWS_REGION is set by Lambda itself and cannot be set by the "
-        "template; ignored",
-        f"{prefix}FunctionUrlConfig.Cors is ignored: pyrie's Function URLs send no CORS headers",
     )
     # the Role, which pyrie does not use, is not resolved and not mentioned
     assert not any("Role" in warning for warning in template.warnings)
-    given = read(project, UNRESOLVED, overrides=("DbUrl=postgres://db",), env_vars={"Hello": {"TABLE_ARN": "arn:x"}})
-    assert given.functions[0].environment["DB"] == "postgres://db"
-    assert given.functions[0].environment["TABLE_ARN"] == "arn:x"
+    # given a value, a variable is no longer a warning
+    given = read(
+        project,
+        UNRESOLVED,
+        overrides=("DbUrl=postgres://db",),
+        env_vars={"Hello": {"TABLE_ARN": "arn:x"}},
+        environ={"PATH": os.environ["PATH"], "TABLE_NAME": "from-shell"},
+    )
+    assert dict(given.functions[0].environment) == {
+        "TABLE_ARN": "arn:x",
+        "TABLE_NAME": "from-shell",
+        "DB": "postgres://db",
+        "REGION_TABLE": "",
+        "FINE": "ok",
+    }
+    assert [warning for warning in given.warnings if "Environment.Variables" in warning] == [
+        f"{prefix}Environment.Variables.AWS_REGION: AWS_REGION is set by Lambda itself and cannot be set by the "
+        "template; ignored",
+        f'{prefix}Environment.Variables.REGION_TABLE: !Sub "${{AWS::Region}}-${{Table}}" cannot be resolved (Table is '
+        f"a resource (AWS::DynamoDB::Table) that pyrie does not create); {empty}",
+    ]
 
 
 def test_every_function_that_cannot_start_is_one_line(project):

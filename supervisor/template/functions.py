@@ -99,6 +99,8 @@ class FunctionSpec:
     handler: str | None
     code: CodeLocation
     environment: Mapping[str, str]  # Environment.Variables, resolved (unresolved ones empty)
+    # the variables that did not resolve: name -> the warning, said unless --env-vars or the shell gives a value
+    unresolved_variables: Mapping[str, str] = field(default_factory=dict)
     timeout_s: int = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
     log_format: str = "Text"
@@ -332,6 +334,7 @@ class _FunctionReader:
         for name, why in _IGNORED_WITH_WARNING.items():
             if self.properties.get(name):
                 self.warn(f"{name} is ignored: {why}")
+        environment, unresolved_variables = self.environment()
         spec = FunctionSpec(
             logical_id=self.logical_id,
             resource_type=self.resource_type,
@@ -339,7 +342,8 @@ class _FunctionReader:
             runtime=runtime,
             handler=handler,
             code=code,
-            environment=self.environment(),
+            environment=environment,
+            unresolved_variables=unresolved_variables,
             timeout_s=timeout or DEFAULT_TIMEOUT_S,
             memory_mb=memory or DEFAULT_MEMORY_MB,
             log_format=log_format or "Text",
@@ -402,19 +406,24 @@ class _FunctionReader:
             return CodeLocation("remote", text)
         return CodeLocation("path", text)
 
-    def environment(self) -> dict[str, str]:
+    def environment(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The declared variables (unresolved ones empty), and the warnings for those that did not resolve."""
         environment = self.mapping("Environment", self.value("Environment"))
         variables = self.mapping("Environment.Variables", environment.get("Variables"))
         result: dict[str, str] = {}
+        unresolved: dict[str, str] = {}
         for name, value in variables.items():
             path = f"Environment.Variables.{name}"
             if name in RESERVED_VARIABLES:
                 self.warn(f"{path}: {name} is set by Lambda itself and cannot be set by the template; ignored")
                 continue
-            for where, problem in find_unresolved(value, path):
-                self.warn(self.unresolved(where, problem, "the variable is empty; give its value with --env-vars"))
+            problems = find_unresolved(value, path)
+            if problems:
+                where, problem = problems[0]
+                consequence = "the variable is empty; give its value with --env-vars"
+                unresolved[str(name)] = f"{self.where}: {self.unresolved(where, problem, consequence)}"
             result[str(name)] = stringify(value)
-        return result
+        return result, unresolved
 
     def function_url(self, value: Any, path: str) -> FunctionUrl | None:
         if value is None:

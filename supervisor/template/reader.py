@@ -182,7 +182,8 @@ def apply_env_vars(
 ) -> tuple[list[FunctionSpec], list[str]]:
     """Each function's declared variables with SAM CLI's precedence, later winning: the template's value, the
     shell's (pyrie's environment), the file's ``Parameters``, the file's entry for the function. As in SAM CLI,
-    only variables the template declares are set; the others in the file are named in a warning."""
+    only variables the template declares are set; the others in the file are named in a warning, and so is a
+    variable whose expression did not resolve and that gets no value here."""
     result: list[FunctionSpec] = []
     warnings: list[str] = []
     source = f"--env-vars {env_vars.path}"
@@ -195,9 +196,11 @@ def apply_env_vars(
         environment = dict(spec.environment)
         declared_anywhere.update(environment)
         for name in environment:
-            for values in (environ, env_vars.shared, own or {}):
-                if name in values:
-                    environment[name] = values[name]
+            given = [values[name] for values in (environ, env_vars.shared, own or {}) if name in values]
+            if given:
+                environment[name] = given[-1]
+            elif name in spec.unresolved_variables:
+                warnings.append(spec.unresolved_variables[name])
         undeclared = sorted(set(own or {}) - set(environment))
         if undeclared:
             warnings.append(
