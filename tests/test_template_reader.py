@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -558,16 +559,19 @@ def test_a_zip_code_uri_is_unpacked_privately_and_removed_by_close(project):
     assert not code.exists()
 
 
-def test_a_zip_that_cannot_be_used_is_refused_and_leaves_nothing(project, tmp_path):
+def test_a_zip_that_cannot_be_used_is_refused_and_leaves_nothing(project, tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where pyrie's private directories go
     write_zip(project / "custom.zip", {"bootstrap": ("#!/bin/sh\n", 0o755)}, links={"escape": "../../etc/passwd"})
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("pyrie-Custom-*"))
     message = refusal(project, PROVIDED)
     assert "the symbolic link escape points outside the archive" in message
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("pyrie-Custom-*")) == before
+    assert list(scratch.iterdir()) == []
     write_zip(project / "custom.zip", {"bootstrap": ("#!/bin/sh\n", 0o644)})
     assert "has a bootstrap that is not executable: chmod +x" in refusal(project, PROVIDED)
     (project / "custom.zip").write_text("not a zip")
     assert "which is neither a directory nor a .zip archive" in refusal(project, PROVIDED)
+    assert list(scratch.iterdir()) == []
 
 
 def test_inline_code_is_written_as_lambda_names_it(project):
