@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _import_shared() -> None:
-    """Import, before the front end is forked, what the supervisor and the front end both use: gevent, msgpack and
+    """Import, before the front end is forked, what the supervisor and the front end both use: gevent, msgspec and
     the pipe's frames and messages (and the standard library modules they bring). Imported once, their pages are
     shared by every process of pyrie."""
     import gevent.event
