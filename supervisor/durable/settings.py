@@ -1,7 +1,8 @@
 """Whether the function is durable, and what its runtime needs to reach the durable execution service.
 
-Read once at start-up by ``supervisor.cli`` with the standard library alone (no gevent, no ``pyrie_durable``: pyrie
-spawns its front end before it imports them). Every wrong value stops pyrie with one line.
+Read once at start-up by ``supervisor.cli`` with the standard library alone (no gevent, no ``pyrie_durable``, and
+``sqlite3`` only for a ``--durable-store``: all of it is on the way to the first invoke). Every wrong value stops
+pyrie with one line.
 
 - ``AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT`` (seconds, 1 to 31,622,400) makes the function durable: Lambda's
   ``DurableConfig.ExecutionTimeout``, as ``AWS_LAMBDA_FUNCTION_TIMEOUT`` is its ``Timeout``.
@@ -17,7 +18,6 @@ SDK's Lambda client then finds the service and signs its calls with nothing conf
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Mapping
 from typing import Final
 
@@ -85,6 +85,8 @@ def _store_path(text: str, cwd: str) -> str:
         raise ConfigError(f"--durable-store: {path} is a directory; name a file (for example {path}/durable.db)")
     if not os.path.isdir(os.path.dirname(path)):
         raise ConfigError(f"--durable-store: the directory {os.path.dirname(path)} does not exist")
+    import sqlite3  # noqa: PLC0415 - only for a store: 2 ms and a library on the way to every first invoke
+
     try:
         db = sqlite3.connect(path, timeout=0)  # an open store's lock refuses at once (pyrie_durable.SqliteStore)
         try:
