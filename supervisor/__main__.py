@@ -8,6 +8,7 @@ imports the rest of itself while gunicorn boots beside it.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _import_shared()
     from supervisor.frontend_link.gunicorn_fork import fork_gunicorn
 
+    gc.freeze()  # kept out of the collections of the supervisor and of what it forks: the pages stay shared
     gunicorn = fork_gunicorn(config, listeners)
 
     from supervisor.arbiter import Supervisor

@@ -131,11 +131,8 @@ def end_around_a_spawn(containment: Containment) -> dict[str, Any]:
     started.append(start())
     ender.join(10)
     started.append(start())
-    return {
-        **seen,
-        "alive": [alive(process.pid) for process in started],
-        "exit": [process.wait(2) for process in started],
-    }
+    exits = [process.wait(2) for process in started]
+    return {**seen, "exit": exits, "alive": [alive(process.pid) for process in started]}
 
 
 def end_all_takes_the_unmarked_orphans(containment: Containment) -> dict[str, Any]:

@@ -114,8 +114,11 @@ def test_a_front_end_forked_again_from_the_running_supervisor_is_like_the_first(
     pyrie = start_pyrie("streams.ticks", cwd=FUNCTIONS, extra_env={"PYRIE_WORKERS": "2"})
     assert pyrie.invoke(b'{"count": 1}').status_code == 200  # the supervisor's loop, threads, pipe connections
     first = frontend_master(pyrie)
+    old_workers = [psutil.Process(pid) for pid in workers_of(first)]
     first.kill()
     pyrie.wait_for_stderr("exited unexpectedly (signal: killed); starting a new one")
+    # the dead master's workers are the supervisor's children for a moment (it is their subreaper): not the new one
+    wait_until(lambda: all(dead(p) for p in old_workers), timeout=5, what="the dead master's workers to die")
     master = wait_until(lambda: (m := frontend_master(pyrie)).pid != first.pid and m, what="a new front end")
     workers = wait_until(lambda: len(found := workers_of(master)) == 2 and found, what="its 2 workers")
     received = stream_invoke(pyrie.port, INVOKE_PATH, b'{"count": 3, "interval": 0.1}')

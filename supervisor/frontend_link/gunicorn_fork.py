@@ -1,8 +1,8 @@
 """Starting the front end: gunicorn, forked from the supervisor (no exec), its settings handed over in-process.
 
-The supervisor imports what it shares with the front end before the first fork (``supervisor.__main__``) and freezes
-it (``gc.freeze``: neither process's collector then writes to those objects, so their pages stay shared); the child
-becomes the gunicorn master, which imports the application and forks its workers from it. One import of the common
+The supervisor imports what it shares with the front end before the first fork and freezes it (``gc.freeze``, in
+``supervisor.__main__``: neither process's collector then writes to those objects, so their pages stay shared); the
+child becomes the gunicorn master, which imports the application and forks its workers from it. One import of the common
 modules, and no second interpreter start on the way to the first invoke.
 
 The child runs gunicorn's own command-line application over the arguments below, so gunicorn's precedence holds:
@@ -106,7 +106,6 @@ def fork_gunicorn(config: Config, listeners: Listeners) -> int:
     arguments = gunicorn_arguments(config, listeners)
     settings = frontend_settings(config, listeners)
     keep = {sock.fileno() for sock in listeners.frontend}
-    gc.freeze()  # what is loaded now stays out of both processes' collections: its pages stay shared
     pid = os.fork()
     if pid == 0:
         _become_gunicorn(arguments, settings, keep)
@@ -146,7 +145,7 @@ def _become_gunicorn(arguments: list[str], settings: FrontEndSettings, keep: set
 def _leave_the_supervisor(keep: set[int]) -> None:
     """In a child forked from the supervisor: drop what belongs to the supervisor's loop and threads (nothing at
     start-up; a running supervisor's hub, handlers, writers and descriptors when a front end is replaced)."""
-    gc.freeze()  # no collection in this process finalizes what it inherited
+    gc.freeze()  # no collection in this process writes to, or finalizes, what it inherited
     for signum in _SUPERVISOR_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
