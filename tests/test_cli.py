@@ -488,6 +488,20 @@ def test_bad_pyrie_numbers(tmp_path, boot, argv, message):
     assert error_of([*argv, boot], cwd=tmp_path) == message
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "PYRIE_REQUEST_READ_TIMEOUT: 'abc' is not a number"),
+        ("0", "PYRIE_REQUEST_READ_TIMEOUT: '0' is below the minimum of 0.001"),
+    ],
+)
+def test_a_bad_request_read_timeout_stops_pyrie_not_its_front_end(tmp_path, boot, value, message):
+    """Environment only, read by pyrie's command line and handed to the front end (which applies it)."""
+    assert error_of([boot], {"PYRIE_REQUEST_READ_TIMEOUT": value}, cwd=tmp_path) == message
+    assert run([boot], {"PYRIE_REQUEST_READ_TIMEOUT": "2.5"}, cwd=tmp_path).request_read_timeout_s == 2.5
+    assert run([boot], cwd=tmp_path).request_read_timeout_s == 60
+
+
 def test_init_timeout_nan_is_refused(tmp_path, boot):
     with pytest.raises(ConfigError):
         run(["--init-timeout", "nan", boot], cwd=tmp_path)
