@@ -7,7 +7,13 @@ NODE_DIR := tests/node
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install node browser run test bench lint clean
+# `make dist`: the single executable file, built by packaging/build_dist.py in an environment of its own. The build
+# needs a Python with a shared libpython (Debian's python3.11 with libpython3.11), a C compiler and libzstd-dev.
+DIST_PYTHON ?= $(shell command -v /usr/bin/python3.11 || echo $(PYTHON))
+DIST_VENV := build/dist-venv
+ARCH ?= $(shell uname -m)
+
+.PHONY: install node browser run test bench lint clean dist
 
 install: $(VENV)/.installed
 
@@ -47,10 +53,21 @@ test: install node browser
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
+dist: $(DIST_VENV)/.installed
+	@if [ "$(ARCH)" != "$$(uname -m)" ]; then \
+	    echo "make dist builds for this machine ($$(uname -m)); for $(ARCH), see docs/distribution.md" >&2; exit 2; fi
+	$(DIST_VENV)/bin/python packaging/build_dist.py --out dist
+
+$(DIST_VENV)/.installed: setup.cfg pyproject.toml
+	$(DIST_PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DIST_VENV)/bin/python -m pip install --quiet '.[dist]'
+	touch $@
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache build dist
