@@ -13,7 +13,7 @@ DIST_PYTHON ?= $(shell command -v /usr/bin/python3.11 || echo $(PYTHON))
 DIST_VENV := build/dist-venv
 ARCH ?= $(shell uname -m)
 
-.PHONY: install node browser run test bench lint clean dist
+.PHONY: install node browser run test bench lint clean dist test-dist
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,10 @@ dist: $(DIST_VENV)/.installed
 	@if [ "$(ARCH)" != "$$(uname -m)" ]; then \
 	    echo "make dist builds for this machine ($$(uname -m)); for $(ARCH), see docs/distribution.md" >&2; exit 2; fi
 	$(DIST_VENV)/bin/python packaging/build_dist.py --out dist
+
+# The single file in a root file system without Python (tests/test_dist_file.py): needs root and debootstrap.
+test-dist: dist install node
+	PYRIE_DIST_FILE=$$(ls -t dist/pyrie-*-linux-$(ARCH) | head -n 1) $(PY) -m pytest tests/test_dist_file.py $(PYTEST_ARGS)
 
 $(DIST_VENV)/.installed: setup.cfg pyproject.toml
 	$(DIST_PYTHON) -m venv $(DIST_VENV)

@@ -7,7 +7,8 @@ virtual environment of its own, with pyrie installed and the ``dist`` extra).
    program is pointed at it (an RPATH to its own directory, and a placeholder interpreter that the launcher sets),
    so nothing is loaded from the host where it runs.
 3. The directory is packed (records, see ``packaging/launcher.c``), compressed with zstd and appended to the static
-   launcher, with a trailer naming the directory it unpacks to: ``pyrie-<version>-<hash>``.
+   launcher, with a trailer naming the directory it unpacks to: ``pyrie.<version>-<hash>`` (not ``pyrie-``, the
+   prefix of pyrie's socket directories, whose abandoned ones pyrie removes).
 
 docs/distribution.md says why it is built this way.
 """
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = freeze(work)
     copied = add_c_library(bundle)
     payload = pack(bundle)
-    name = f"pyrie-{version}-{hashlib.sha256(payload).hexdigest()[:16]}"
+    name = f"pyrie.{version}-{hashlib.sha256(payload).hexdigest()[:16]}"
     packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1).compress(payload)
     launcher = build_launcher(work)
     trailer = TRAILER.pack(MAGIC, len(launcher), len(packed), len(payload), name.encode())

@@ -2,8 +2,8 @@
  * The single file's launcher: a static program (no dynamic loader, no library from the host) with pyrie's bundle
  * appended to it (see docs/distribution.md and packaging/build_dist.py for the format).
  *
- * On start it looks for the bundle unpacked in "$TMPDIR/<name>.<uid>" (TMPDIR defaults to /tmp; <name> carries
- * pyrie's version and the bundle's hash). When it is missing, the bundle is unpacked into a fresh directory beside
+ * On start it looks for the bundle unpacked in "$TMPDIR/<name>.<uid>" (TMPDIR defaults to /tmp; <name> is
+ * pyrie.<version>-<hash>, the bundle's hash). When it is missing, the bundle is unpacked into a fresh directory beside
  * it, the main program's ELF interpreter is pointed at the bundled dynamic loader, and the directory is renamed into
  * place (two starts racing keep one). Then the launcher execs the main program with its own argv and environment:
  * no process stays between the caller and pyrie, and every later start in the same machine or container reuses the
