@@ -117,6 +117,10 @@ def add_c_library(bundle: Path) -> list[str]:
             needed[name] = target
     for name, target in sorted(needed.items()):
         shutil.copy2(target, internal / name)
+    for path in elf_files(bundle):  # a search path of the build machine (a Python built with one) has no use here
+        search = run("patchelf", "--print-rpath", path).strip()
+        if any(os.path.isabs(entry) for entry in search.split(":") if entry):
+            run("patchelf", "--remove-rpath", path)
     loader = run("patchelf", "--print-interpreter", program).strip()
     shutil.copy2(loader, bundle / LOADER)
     # DT_RPATH (not RUNPATH) on the program: it also applies to the libraries' own dependencies and to dlopen.

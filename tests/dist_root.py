@@ -125,12 +125,14 @@ class Root:
             if library is not None and library.is_absolute() and not (self.path / str(library).lstrip("/")).exists():
                 self.copy_in(library, str(library))
 
-    def start(self, handler: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def start(self, handler: str, env: dict[str, str], *, pid_1: bool = False) -> subprocess.Popen[bytes]:
         """``/lambda-entrypoint.sh HANDLER`` in the root, as a container would run it (its pid is the emulator's:
-        chroot, the entrypoint and the file's launcher each exec the next)."""
+        chroot, the entrypoint and the file's launcher each exec the next). With ``pid_1``, in a PID namespace of
+        its own, where the emulator is PID 1 and the returned process is unshare's, its parent outside."""
         clean = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", **env}
+        namespace = ["unshare", "--pid", "--fork", "--kill-child"] if pid_1 else []
         return subprocess.Popen(
-            ["chroot", str(self.path), "/lambda-entrypoint.sh", handler],
+            [*namespace, "chroot", str(self.path), "/lambda-entrypoint.sh", handler],
             env=clean,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import psutil
 import pytest
 from botocore.config import Config
 
@@ -37,6 +38,13 @@ INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 NODE_BOOTSTRAP = """#!/bin/sh
 cd /var/task
 exec /usr/local/bin/node /var/runtime/node_modules/aws-lambda-ric/index.mjs "$_HANDLER"
+"""
+
+# Before the shell runtime starts, it leaves an orphan that exits a moment later (after marking that it did): only
+# a reaping PID 1 keeps it from staying a zombie.
+ORPHANS_BOOTSTRAP = """#!/bin/sh
+( sh -c 'sleep 0.3; touch /tmp/orphan-exited' & )
+exec /var/runtime/shell-bootstrap
 """
 
 NODE_FUNCTION = """import fs from "node:fs";
@@ -94,8 +102,11 @@ def root(dist_file: Path) -> Iterator[Root]:
 class Running:
     """pyrie from the file, started by the entrypoint in the root."""
 
-    def __init__(self, root: Root, runtime: str, handler: str) -> None:
-        bootstrap = (root.path / "var/runtime/shell-bootstrap").read_bytes() if runtime == "shell" else NODE_BOOTSTRAP
+    def __init__(self, root: Root, runtime: str, handler: str, *, pid_1: bool = False) -> None:
+        bootstraps = {"shell": "/var/runtime/shell-bootstrap", "node": NODE_BOOTSTRAP, "orphans": ORPHANS_BOOTSTRAP}
+        bootstrap = bootstraps[runtime]
+        if runtime == "shell":
+            bootstrap = (root.path / bootstrap.lstrip("/")).read_text()
         root.put("/var/runtime/bootstrap", bootstrap, 0o755)
         self.root = root
         self.port = free_port()
@@ -106,6 +117,7 @@ class Running:
                 "PYRIE_RUNTIME_API_ADDRESS": f"127.0.0.1:{free_port()}",
                 "LAMBDA_TASK_ROOT": "/var/task",
             },
+            pid_1=pid_1,
         )
         try:
             wait_until(self.answers, timeout=60, interval=0.05, what="pyrie in the root answering")
@@ -155,8 +167,8 @@ def running(root: Root) -> Iterator[list[Running]]:
     wait_until(lambda: not root.processes(), timeout=30, what="no process left in the root")
 
 
-def start(started: list[Running], root: Root, runtime: str, handler: str) -> Running:
-    started.append(Running(root, runtime, handler))
+def start(started: list[Running], root: Root, runtime: str, handler: str, *, pid_1: bool = False) -> Running:
+    started.append(Running(root, runtime, handler, pid_1=pid_1))
     return started[-1]
 
 
@@ -233,6 +245,24 @@ def test_kill_9_of_pyrie_leaves_no_process(root: Root, running: list[Running]) -
     pyrie.process.send_signal(signal.SIGKILL)
     pyrie.process.wait(30)
     wait_until(lambda: not root.processes(), timeout=60, what="no process left after kill -9 of pyrie")
+
+
+def test_as_pid_1_it_reaps_orphans_and_stops_on_sigterm(root: Root, running: list[Running]) -> None:
+    marker = root.path / "tmp" / "orphan-exited"
+    marker.unlink(missing_ok=True)
+    pyrie = start(running, root, "orphans", "function.handler", pid_1=True)
+    (init,) = psutil.Process(pyrie.process.pid).children()  # unshare's child: PID 1 in the namespace
+    assert init.exe().endswith("/pyrie") and init.cmdline()[0] == "/usr/local/bin/aws-lambda-rie"
+    assert pyrie.invoke(b'{"n": 1}') == (200, b'{"n": 1}')
+    wait_until(marker.exists, timeout=30, what="the orphan to exit")
+    wait_until(
+        lambda: not [p for p in root.processes() if p.status() == psutil.STATUS_ZOMBIE],
+        timeout=30,
+        what="no zombie left in the namespace",
+    )
+    init.send_signal(signal.SIGTERM)
+    assert pyrie.process.wait(30) == 0, pyrie.output()  # unshare exits as its child did
+    wait_until(lambda: not root.processes(), timeout=30, what="no process left after SIGTERM to PID 1")
 
 
 def test_a_second_start_reuses_what_the_first_unpacked(root: Root, running: list[Running]) -> None:
