@@ -40,6 +40,7 @@ LOADER: Final = "_internal/ld-linux.so"
 INTERPRETER_PLACEHOLDER: Final = "/" + "pyrie-interpreter-placeholder/" * 8 + "x" * 15
 # pyrie's own packages and those it names only by strings (gunicorn's worker, configuration and application).
 COLLECTED: Final = (
+    "pyrie",
     "supervisor",
     "runtime_api",
     "invoke_api",
@@ -81,6 +82,7 @@ def freeze(work: Path) -> Path:
         f"--specpath={work}",
         "--strip",
         f"--paths={REPOSITORY}",  # pyrie's packages from this tree; the environment has its dependencies
+        f"--paths={HERE}",  # the entry point, the package pyrie
         *(f"--collect-submodules={package}" for package in COLLECTED),
         *(f"--exclude-module={module}" for module in EXCLUDED),
         str(HERE / "pyrie_main.py"),

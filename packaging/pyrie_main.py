@@ -1,13 +1,13 @@
-"""The single executable file's entry point: pyrie, or one of pyrie's own programs that pyrie started from this file
-(``pyrie_core.own_programs``).
+"""The single executable file's entry point (PyInstaller's script): gives the process its caller's environment back,
+then runs pyrie, or one of pyrie's own programs that pyrie started from this file (``pyrie.main``).
 
-First it gives the process its caller's environment back. PyInstaller's bootloader adds what it needs to find the
-bundle's libraries (``LD_LIBRARY_PATH``, keeping the caller's value in ``LD_LIBRARY_PATH_ORIG``) and its own
-``_PYI_*`` variables; the loader has read them by now, and nothing started from here may see them: a function's
-runtime (node, java, a bootstrap) would load the bundle's C library through ``LD_LIBRARY_PATH`` and fail. So every
-process of pyrie, the runtime environment built from it, and whatever a handler in pyrie's runtime client starts get
-the caller's environment. pyrie's own programs find the bundle without any variable (the main program's RPATH), and
-the bootloader sets its variables again in each.
+PyInstaller's bootloader adds what it needs to find the bundle's libraries (``LD_LIBRARY_PATH``, keeping the caller's
+value in ``LD_LIBRARY_PATH_ORIG``) and its own ``_PYI_*`` variables. The loader has read them by now, and nothing
+started from here may see them: a function's runtime (node, java, a bootstrap) would load the bundle's C library
+through ``LD_LIBRARY_PATH`` and fail. So every process of pyrie, the runtime environment built from its
+environment, and whatever a handler in pyrie's runtime client starts get the caller's environment; pyrie's own
+programs find the bundle without any variable (the main program's RPATH), and the bootloader sets its own again in
+each of them.
 """
 
 import os
@@ -26,11 +26,6 @@ def restore_environment(environ: "os._Environ[str]") -> None:
 
 restore_environment(os.environ)
 
-from pyrie_core.own_programs import OWN_PROGRAM_FLAG, run_own_program  # noqa: E402
+from pyrie import main  # noqa: E402
 
-if len(sys.argv) > 2 and sys.argv[1] == OWN_PROGRAM_FLAG:
-    run_own_program(sys.argv)
-else:
-    from supervisor.__main__ import main
-
-    sys.exit(main())
+sys.exit(main())

@@ -33,7 +33,7 @@ __all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
 DEFAULT_BOOTSTRAPS: Final = ("/var/task/bootstrap", "/opt/bootstrap", "/var/runtime/bootstrap")
 DEFAULT_TASK_ROOT: Final = "/var/task"
 # pyrie's own runtime client, for a handler given without a bootstrap (``pyrie app.handler``).
-RUNTIME_CLIENT: Final = own_program_command("runtime-client")
+RUNTIME_CLIENT: Final = own_program_command("pyrie_runtime_client")
 _NUMBER_SHAPE: Final[dict[Any, re.Pattern[str]]] = {
     int: re.compile(r"[+-]?[0-9]+"),
     float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"),
