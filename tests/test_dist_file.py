@@ -102,7 +102,9 @@ def root(dist_file: Path) -> Iterator[Root]:
 class Running:
     """pyrie from the file, started by the entrypoint in the root."""
 
-    def __init__(self, root: Root, runtime: str, handler: str, *, pid_1: bool = False) -> None:
+    def __init__(
+        self, root: Root, runtime: str, handler: str, *, pid_1: bool = False, env: dict[str, str] | None = None
+    ) -> None:
         bootstraps = {"shell": "/var/runtime/shell-bootstrap", "node": NODE_BOOTSTRAP, "orphans": ORPHANS_BOOTSTRAP}
         bootstrap = bootstraps[runtime]
         if runtime == "shell":
@@ -116,6 +118,7 @@ class Running:
                 "PYRIE_RUNTIME_INTERFACE_EMULATOR_ADDRESS": f"127.0.0.1:{self.port}",
                 "PYRIE_RUNTIME_API_ADDRESS": f"127.0.0.1:{free_port()}",
                 "LAMBDA_TASK_ROOT": "/var/task",
+                **(env or {}),
             },
             pid_1=pid_1,
         )
@@ -167,8 +170,16 @@ def running(root: Root) -> Iterator[list[Running]]:
     wait_until(lambda: not root.processes(), timeout=30, what="no process left in the root")
 
 
-def start(started: list[Running], root: Root, runtime: str, handler: str, *, pid_1: bool = False) -> Running:
-    started.append(Running(root, runtime, handler, pid_1=pid_1))
+def start(
+    started: list[Running],
+    root: Root,
+    runtime: str,
+    handler: str,
+    *,
+    pid_1: bool = False,
+    env: dict[str, str] | None = None,
+) -> Running:
+    started.append(Running(root, runtime, handler, pid_1=pid_1, env=env))
     return started[-1]
 
 
@@ -228,6 +239,21 @@ def test_boto3_reads_invoke_with_response_stream_from_outside_the_root(root: Roo
     rest = list(events)
     assert rest[0] == {"PayloadChunk": {"Payload": b"data: second\n\n"}}
     assert "InvokeComplete" in rest[-1] and not rest[-1]["InvokeComplete"].get("ErrorCode")
+
+
+def test_the_runtime_gets_the_callers_environment_and_nothing_of_the_bundles(
+    root: Root, running: list[Running]
+) -> None:
+    callers = {"LD_LIBRARY_PATH": "/opt/image/lib", "PYTHONPATH": "/opt/python"}
+    pyrie = start(running, root, "shell", "function.handler", env=callers)
+    assert pyrie.invoke(b"{}")[0] == 200
+    system = str(root.path / "usr")
+    shells = [p for p in root.processes() if p.exe().startswith(system) and p.exe().endswith("/dash")]
+    (bootstrap,) = [p for p in shells if not p.parent().exe().endswith("/dash")]  # not its subshells
+    environ = bootstrap.environ()
+    assert {name: environ.get(name) for name in callers} == callers
+    assert not [name for name in environ if name.startswith("_PYI_") or name.endswith("_ORIG")], environ
+    assert "PYTHONHOME" not in environ and environ["AWS_LAMBDA_RUNTIME_API"].startswith("127.0.0.1:")
 
 
 def test_sigterm_stops_everything_cleanly(root: Root, running: list[Running]) -> None:
