@@ -25,7 +25,7 @@ DEBIAN_ARCH: Final = {"aarch64": "arm64"}
 PACKAGES: Final = (
     "python3.11",
     "python3.11-venv",
-    "python3.11-distutils",
+    "python3-distutils",  # what python3.11-venv needs (debootstrap resolves no virtual package)
     "libpython3.11",
     "gcc",
     "libc6-dev",
