@@ -128,11 +128,12 @@ class Root:
     def start(self, handler: str, env: dict[str, str], *, pid_1: bool = False) -> subprocess.Popen[bytes]:
         """``/lambda-entrypoint.sh HANDLER`` in the root, as a container would run it (its pid is the emulator's:
         chroot, the entrypoint and the file's launcher each exec the next). With ``pid_1``, in a PID namespace of
-        its own, where the emulator is PID 1 and the returned process is unshare's, its parent outside."""
+        its own (with its own /proc, as a container has), where the emulator is PID 1 and the returned process is
+        unshare's, its parent outside."""
         clean = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", **env}
-        namespace = ["unshare", "--pid", "--fork", "--kill-child"] if pid_1 else []
+        namespace = ["unshare", "--pid", "--fork", "--kill-child", "--mount", f"--mount-proc={self.path / 'proc'}"]
         return subprocess.Popen(
-            [*namespace, "chroot", str(self.path), "/lambda-entrypoint.sh", handler],
+            [*(namespace if pid_1 else []), "chroot", str(self.path), "/lambda-entrypoint.sh", handler],
             env=clean,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

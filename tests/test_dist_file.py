@@ -188,10 +188,13 @@ def start(
     return started[-1]
 
 
-def program_of(process: psutil.Process) -> str:
-    """The program a process runs, also under QEMU (``qemu-aarch64 PROGRAM ARGV0 ARGS...``)."""
+def program_of(root: Root, process: psutil.Process) -> str:
+    """The program a process runs, as seen from outside the root, also under QEMU (``qemu-aarch64 PROGRAM ARGV0
+    ARGS...``, with PROGRAM as seen inside)."""
     exe = process.exe()
-    return process.cmdline()[1] if "qemu" in Path(exe).name or "binfmt" in exe else exe
+    if "qemu" in Path(exe).name or "binfmt" in exe:
+        return str(root.path / process.cmdline()[1].lstrip("/"))
+    return exe
 
 
 def argv0_of(process: psutil.Process) -> str:
@@ -294,7 +297,7 @@ def test_as_pid_1_it_reaps_orphans_and_stops_on_sigterm(root: Root, running: lis
     marker.unlink(missing_ok=True)
     pyrie = start(running, root, "orphans", "function.handler", pid_1=True)
     (init,) = psutil.Process(pyrie.process.pid).children()  # unshare's child: PID 1 in the namespace
-    assert program_of(init).endswith("/pyrie") and argv0_of(init) == "/usr/local/bin/aws-lambda-rie"
+    assert program_of(root, init).endswith("/pyrie") and argv0_of(init) == "/usr/local/bin/aws-lambda-rie"
     assert pyrie.invoke(b'{"n": 1}') == (200, b'{"n": 1}')
     wait_until(marker.exists, timeout=30, what="the orphan to exit")
     wait_until(
@@ -316,7 +319,7 @@ def test_a_second_start_reuses_what_the_first_unpacked(root: Root, running: list
     assert unpacked(root) == directory and (directory.stat().st_mtime_ns, directory.stat().st_ino) == marker
     # every process of both runs executes the unpacked program: none unpacked anything again
     system = str(root.path / "usr")  # the bootstraps' sh and curl
-    programs = {program_of(process) for process in root.processes() if not process.exe().startswith(system)}
+    programs = {program_of(root, process) for process in root.processes() if not process.exe().startswith(system)}
     assert programs == {str(directory / "pyrie")}
 
 
@@ -331,7 +334,7 @@ def test_nothing_is_loaded_from_the_host(root: Root, running: list[Running], dis
     start(running, root, "node", "index.buffered")
     directory = unpacked(root)
     # Every ELF file the running pyrie maps comes from what it unpacked, none from the root's own /lib.
-    pyrie_processes = [p for p in root.processes() if program_of(p).startswith(str(directory))]
+    pyrie_processes = [p for p in root.processes() if program_of(root, p).startswith(str(directory))]
     assert len(pyrie_processes) >= 2
     for process in pyrie_processes:
         mapped = {
