@@ -375,6 +375,18 @@ def test_history_list_and_stop_with_boto3_and_the_aws_cli(durable: Durable) -> N
         ).stdout
     )
     assert sorted(item["DurableExecutionName"] for item in cli_listed["DurableExecutions"]) == ["quick", "to-stop"]
+    # Every name Invoke takes names the function here too: the Go emulator's "function", with a qualifier or not.
+    by_go_name = client.list_durable_executions_by_function(FunctionName="function", Statuses=["RUNNING"])
+    assert [item["DurableExecutionArn"] for item in by_go_name["DurableExecutions"]] == [running_arn]
+    cli_go_name = json.loads(
+        durable.cli(
+            "list-durable-executions-by-function", "--function-name", "function", "--qualifier", "$LATEST"
+        ).stdout
+    )
+    assert len(cli_go_name["DurableExecutions"]) == 3
+    with pytest.raises(ClientError) as caught:
+        client.list_durable_executions_by_function(FunctionName="function", Qualifier="7")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
     history = json.loads(
         durable.cli("get-durable-execution-history", "--durable-execution-arn", done.headers[ARN_HEADER]).stdout
