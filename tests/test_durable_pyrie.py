@@ -541,3 +541,41 @@ def test_without_a_store_a_restarted_pyrie_starts_empty(durable: Durable) -> Non
     with pytest.raises(ClientError) as caught:
         durable.execution(arn)
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+# --- tenant isolation -----------------------------------------------------------------------------------------------
+
+
+def test_a_tenant_isolated_durable_function_replays_in_its_tenants_environments(
+    durable: Durable, tmp_path: Path
+) -> None:
+    durable.start("tenant_replays", "--tenant-isolation")
+    client = durable.client()
+    # An invoke without a tenant is refused before any execution starts.
+    with pytest.raises(ClientError) as caught:
+        client.invoke(FunctionName="function", Payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert client.list_durable_executions_by_function(FunctionName=FUNCTION)["DurableExecutions"] == []
+    # Each replay (after the wait) runs as its execution's tenant, in that tenant's environment.
+    blue = client.invoke(FunctionName=FUNCTION, Payload=json.dumps({"wait": 1}), TenantId="blue")
+    assert blue["StatusCode"] == 200 and "FunctionError" not in blue, blue
+    assert json.loads(blue["Payload"].read()) == {"tenant": "blue"}
+    out = tmp_path / "green.json"
+    durable.cli(
+        "invoke",
+        "--function-name",
+        FUNCTION,
+        "--tenant-id",
+        "green",
+        "--payload",
+        '{"wait": 1}',
+        str(out),
+    )
+    assert json.loads(out.read_text()) == {"tenant": "green"}
+    seen = [effect.split(":") for effect in durable.effects()]
+    assert [tenant for tenant, _ in seen] == ["blue", "blue", "green", "green"]
+    blue_pids = {pid for tenant, pid in seen if tenant == "blue"}
+    green_pids = {pid for tenant, pid in seen if tenant == "green"}
+    assert len(blue_pids) == 1 and not blue_pids & green_pids  # its warm environment, never another tenant's
+    listed = client.list_durable_executions_by_function(FunctionName=FUNCTION)["DurableExecutions"]
+    assert sorted(item["Status"] for item in listed) == ["SUCCEEDED", "SUCCEEDED"]

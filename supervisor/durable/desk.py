@@ -12,7 +12,11 @@ drives it through the pool (``supervisor.durable.pool_invoker``). Its answer car
   200 with its result; FAILED, TIMED_OUT and STOPPED answer as a function error (``X-Amz-Function-Error:
   Unhandled``, ``{"errorType", "errorMessage"}``). A synchronous invoke waits at most 15 minutes, as Lambda's: an
   execution still running then goes on, and the caller gets a ``Sandbox.Timedout`` function error naming it.
-- DryRun, and an invoke Lambda refuses up front (another function, a wrong qualifier), go to the pool as always.
+- DryRun, and an invoke Lambda refuses up front (another function, a wrong qualifier, no tenant for a function with
+  tenant isolation), go to the pool as always.
+
+With tenant isolation every invocation of an execution runs as the tenant of the Invoke that started it, in that
+tenant's environments; the same execution name used by another tenant is refused as another payload is.
 
 A function that is not durable has no executions: the durable APIs answer it as Lambda would (404
 ``ResourceNotFoundException``), and its invokes are the pool's alone.
@@ -83,6 +87,7 @@ class Desk:
     ) -> None:
         self._pool = pool
         self._function = config.function
+        self._tenant_isolation = config.pool.tenant_isolation
         self._durable = config.durable
         self._sync_limit_s = sync_limit_s
         self._clock = clock
@@ -140,8 +145,9 @@ class Desk:
         return self._pool.status()
 
     def submit(self, request: Invoke, sink: ResponseSink) -> Invocation:
-        if self._durable is None or request.invocation_type == "DryRun" or refusal(request, self._function) is not None:
-            return self._pool.submit(request, sink)
+        up_front = refusal(request, self._function, self._tenant_isolation)
+        if self._durable is None or request.invocation_type == "DryRun" or up_front is not None:
+            return self._pool.submit(request, sink)  # which refuses it, or runs it as any other
         invocation = Invocation(request, sink, self._function.version)
         if not self._accepting:  # never run a durable handler without its execution
             invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down; no durable execution starts")
@@ -152,6 +158,7 @@ class Desk:
                 request.payload,
                 name=request.durable_execution_name,
                 trace_id=request.trace_id,
+                tenant_id=request.tenant_id,
             )
         except DurableServiceError as refused:
             invocation.reject(refused.status, str(refused.code), refused.message)
