@@ -417,12 +417,56 @@ def test_an_unknown_execution_is_404_resource_not_found(durable: Durable) -> Non
 # --- the runtime's environment, and functions that are not durable ----------------------------------------------------
 
 
-def test_the_runtime_is_pointed_at_pyrie_with_a_region_and_dummy_credentials(durable: Durable) -> None:
+def durable_api_url(pyrie: Pyrie) -> str:
+    """Where the supervisor serves the durable APIs to the runtime, as it says at start-up."""
+    line = pyrie.wait_for_stderr("durable execution APIs for the function's runtime on ")
+    return str(re.search(r"durable execution APIs for the function's runtime on (\S+)", line)[1])  # type: ignore[index]
+
+
+def test_the_runtime_is_pointed_at_the_supervisor_with_a_region_and_dummy_credentials(durable: Durable) -> None:
     pyrie = durable.start("runtime_environment", env={"AWS_ACCESS_KEY_ID": "", "AWS_REGION": ""})
     seen = durable.invoke({}).json()
-    assert seen["AWS_ENDPOINT_URL_LAMBDA"] == f"http://127.0.0.1:{pyrie.port}"
+    endpoint = durable_api_url(pyrie)
+    assert seen["AWS_ENDPOINT_URL_LAMBDA"] == endpoint != pyrie.url
+    # The supervisor itself listens there, on loopback.
+    port = int(endpoint.rsplit(":", 1)[1])
+    [listening] = [c for c in pyrie.psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port]
+    assert listening.laddr.ip == "127.0.0.1"
     assert seen["AWS_REGION"] == seen["AWS_DEFAULT_REGION"] == "us-east-1"
     assert seen["AWS_ACCESS_KEY_ID"] and seen["AWS_SESSION_TOKEN"] is None
+
+
+def test_the_runtime_checkpoints_with_the_supervisor_while_the_front_end_is_stopped(durable: Durable) -> None:
+    pyrie = durable.start("steps_and_wait")
+    endpoint = durable_api_url(pyrie)
+    arn = durable.start_event({"x": 3, "wait": 1})
+    front_end = [p for p in pyrie.descendants() if "gunicorn" in " ".join(p.cmdline())]
+    assert front_end
+    for process in front_end:
+        process.suspend()  # SIGSTOP: nothing goes through gunicorn now
+    try:
+        direct = boto3.client(
+            "lambda",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 1}, read_timeout=10),
+        )
+
+        def succeeded() -> dict[str, Any] | None:
+            execution = direct.get_durable_execution(DurableExecutionArn=arn)
+            return execution if execution["Status"] == "SUCCEEDED" else None
+
+        done = wait_until(succeeded, 30, interval=0.2, what="the execution to succeed without the front end")
+        assert json.loads(done["Result"]) == {"one": 4, "two": 8}
+        assert durable.effects() == ["one", "two"]  # both invocations checkpointed their steps
+        # The listener serves the durable APIs only: an Invoke there is an unknown operation.
+        answer = requests.post(f"{endpoint}{INVOKE_PATH}", data=b"{}", timeout=10)
+        assert answer.status_code == 404 and answer.headers["X-Amzn-ErrorType"] == "UnknownOperationException"
+    finally:
+        for process in front_end:
+            process.resume()
 
 
 def test_a_function_that_is_not_durable_is_unaffected(start_pyrie: StartPyrie) -> None:

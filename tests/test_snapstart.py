@@ -28,6 +28,7 @@ from runtime_api.router import dispatch
 from runtime_api.runtime_states import runtime_machine
 from supervisor.cli import DUMMY_CREDENTIALS, parse
 from supervisor.config import Config, ConfigError
+from supervisor.durable.front_desk import open_durable_api
 from tests.conftest import StartPyrie
 from tests.harness import RAW_RUNTIME, Pyrie
 
@@ -183,12 +184,16 @@ def test_init_with_its_before_snapshot_hooks_may_take_the_larger_of_130_s_and_th
 
 
 def test_a_durable_snapstart_function_still_gets_its_credentials_from_the_endpoint(tmp_path: Any) -> None:
-    config = configure(tmp_path, "--enable-init-caching", AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT="60")
+    listener, config = open_durable_api(
+        configure(tmp_path, "--enable-init-caching", AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT="60")
+    )
+    assert listener is not None
+    listener.stop()
     env = config.function.runtime_env(Address("127.0.0.1", 9123))
     assert config.durable is not None
     assert not set(KEYS) & set(env)  # not the durable mode's dummy variables
     assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] == "http://127.0.0.1:9123/2021-04-23/credentials"
-    assert env["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://")  # the durable mode's own setting stays
+    assert env["AWS_ENDPOINT_URL_LAMBDA"] == listener.url  # the durable mode's own setting stays
 
 
 def test_init_caching_is_refused_with_managed_instances(tmp_path: Any) -> None:

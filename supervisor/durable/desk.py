@@ -47,11 +47,13 @@ from pyrie_durable import (
     Execution,
     MemoryStore,
     RestRequest,
+    RestResponse,
     SqliteStore,
     Store,
     invoke_answer,
 )
 from supervisor.config import Config
+from supervisor.durable.api_listener import DurableApiListener
 from supervisor.durable.pool_invoker import MARGIN_S, PoolInvoker
 from supervisor.invocation import Invocation, ResponseSink
 from supervisor.pool.admission import refusal
@@ -82,10 +84,14 @@ class Desk:
         config: Config,
         *,
         store: Store | None = None,
+        listener: DurableApiListener | None = None,
         sync_limit_s: float = SYNC_LIMIT_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``listener``: where the runtime's SDK reaches the APIs (``supervisor.durable.api_listener``), served from
+        ``start`` to ``close``."""
         self._pool = pool
+        self._listener = listener
         self._function = config.function
         self._tenant_isolation = config.pool.tenant_isolation
         self._durable = config.durable
@@ -117,7 +123,11 @@ class Desk:
         self._accepting = True
 
     def start(self) -> None:
-        """Resume the executions the store kept (waits, retries and callbacks re-armed, interrupted ones invoked)."""
+        """Serve the runtime's listener; resume the executions the store kept (waits, retries and callbacks re-armed,
+        interrupted ones invoked)."""
+        if self._listener is not None:
+            self._listener.start(self.handle)
+            log.info("durable execution APIs for the function's runtime on %s", self._listener.url)
         if self._durable is None:
             return
         loaded = self.engine.recover()
@@ -133,6 +143,8 @@ class Desk:
     def close(self) -> None:
         """Stop driving executions (what the store keeps stays as last saved) and answer the waiting callers."""
         self._accepting = False
+        if self._listener is not None:
+            self._listener.stop()
         for invocation in list(self._waiting):
             invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down; the durable execution goes on")
         for greenlet in list(self._waiting.values()):
@@ -174,21 +186,18 @@ class Desk:
         return invocation
 
     def answer(self, request: ApiRequest) -> ApiResponse:
+        """A durable API request that came through the front end (the pipe's ``ApiRequest``)."""
+        response = self.handle(RestRequest(request.method, request.path, request.query, request.body, request.headers))
+        return ApiResponse(response.status, dict(response.headers), response.body)
+
+    def handle(self, request: RestRequest) -> RestResponse:
+        """A durable API request, from the front end or from the runtime's SDK (``supervisor.durable.api_listener``)."""
         if not self._accepting:
             refused = DurableServiceError(ErrorCode.SERVICE, "pyrie is shutting down")
             body = json.dumps(refused.body(), separators=(",", ":")).encode()
-            headers = {"Content-Type": "application/json", "X-Amzn-ErrorType": str(refused.code)}
-            return ApiResponse(503, headers, body)
-        response = self._api.handle(
-            RestRequest(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                body=request.body,
-                headers=request.headers,
-            )
-        )
-        return ApiResponse(response.status, dict(response.headers), response.body)
+            headers = [("Content-Type", "application/json"), ("X-Amzn-ErrorType", str(refused.code))]
+            return RestResponse(503, headers, body)
+        return self._api.handle(request)
 
     # -- a synchronous invoke's answer --------------------------------------------------------------------------
 
