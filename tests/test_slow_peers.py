@@ -23,7 +23,7 @@ from supervisor.environment.execution_environment import KILL_GRACE_S
 from supervisor.environment.memory_guard import SAMPLE_S
 from supervisor.frontend_link.pipe_connection import STALL_S
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, wait_until
+from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, environments, wait_until
 from tests.peers import (
     LineClock,
     StalledClient,
@@ -458,6 +458,62 @@ def test_at_max_concurrency_an_invoke_waits_for_the_environment_coming_back(
     (tmp_path / "gate").touch()
     waiter.join(10)
     assert pid_of(result[0]) == first
+
+
+def start_gated_init(start_pyrie: StartPyrie, tmp_path: Path, gated: str, *flags: str) -> Pyrie:
+    """pyrie whose runtimes answer each invoke with their pid and then stay away from /next until ``gate`` exists;
+    the init of the first runtime to start (``gated`` "first") or of every later one ("later") waits for
+    ``init-gate``, which the test never creates."""
+    return start_pyrie(
+        *flags,
+        sys.executable,
+        RAW_RUNTIME,
+        extra_env={
+            "RAW_SCENARIO": "slow_next",
+            "RAW_GATE": str(tmp_path / "gate"),
+            "RAW_INIT_GATE": str(tmp_path / "init-gate"),
+            "RAW_INIT_GATED": gated,
+        },
+    )
+
+
+def states(pyrie: Pyrie) -> list[str]:
+    return sorted(env["state"] for env in environments(pyrie))
+
+
+def test_an_invoke_goes_to_the_environment_that_answered_before_one_still_initialising(
+    start_pyrie: StartPyrie, tmp_path: Path
+) -> None:
+    """Idle, else one that has just answered, else one still initialising: the answered one will be back at /next
+    long before an init that has not finished, and the invoke runs there. Waiting on it, the invoke also gets a new
+    environment started (whose init never ends here), as the holder may be slow."""
+    pyrie = start_gated_init(start_pyrie, tmp_path, "later", "--init-eagerly", "--min-environments", "2")
+    wait_until(lambda: states(pyrie) == ["idle", "starting"], what="one environment ready, one initialising")
+    hello = event(kind="hello", n=1)
+    first = pid_of(pyrie.invoke(hello, timeout=10))  # the ready one; it stays away from /next
+    result: list[requests.Response] = []
+    waiter = threading.Thread(target=lambda: result.append(pyrie.invoke(hello, timeout=30)))
+    waiter.start()
+    # Patience over, a third environment starts for it (its init never ends either).
+    wait_until(lambda: len(environments(pyrie)) == 3, what="an environment started for the waiting invoke")
+    (tmp_path / "gate").touch()  # the first comes back to /next
+    waiter.join(20)
+    assert result, "the invoke waited on an environment still initialising"
+    assert pid_of(result[0]) == first
+    wait_until(lambda: states(pyrie) == ["idle", "starting", "starting"], what="the first back, two initialising")
+
+
+def test_an_invoke_never_waits_on_an_environment_still_initialising_while_another_could_start(
+    start_pyrie: StartPyrie, tmp_path: Path
+) -> None:
+    """The environment kept warm is stuck in its init: an invoke that arrives meanwhile goes to it (an init under way
+    is ahead of a new one), and once its patience is over it runs on a new environment, ready first."""
+    pyrie = start_gated_init(start_pyrie, tmp_path, "first", "--init-eagerly", "--max-concurrency", "2")
+    pyrie.wait_for_output("init waits for its gate")
+    answer = pyrie.invoke(event(kind="hello", n=1), timeout=20)
+    assert answer.status_code == 200, answer.text
+    assert not (tmp_path / "init-gate").exists()
+    assert states(pyrie) == ["invoking", "starting"]  # it ran on the new one; the first still initialises
 
 
 # --- item 10: memory bounds ----------------------------------------------------------------------------------------

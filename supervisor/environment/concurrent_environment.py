@@ -82,6 +82,9 @@ class ConcurrentEnvironment(Environment):
         self.slot.add(invocation)
         self._dispatch()
 
+    def is_waiting(self, invocation: Invocation) -> bool:
+        return self.slot.is_waiting(invocation)
+
     def withdraw(self, invocation: Invocation) -> bool:
         return self.slot.remove_waiting(invocation)
 

@@ -32,6 +32,9 @@ class ConcurrentSlots:
     def add(self, invocation: Invocation) -> None:
         self._waiting.append(invocation)
 
+    def is_waiting(self, invocation: Invocation) -> bool:
+        return invocation in self._waiting
+
     def remove_waiting(self, invocation: Invocation) -> bool:
         if invocation not in self._waiting:
             return False

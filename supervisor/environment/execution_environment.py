@@ -201,6 +201,10 @@ class Environment(ABC):
         """Take ``invocation``; it is delivered as soon as the runtime can take it."""
 
     @abstractmethod
+    def is_waiting(self, invocation: Invocation) -> bool:
+        """Whether ``invocation`` waits here to be delivered."""
+
+    @abstractmethod
     def withdraw(self, invocation: Invocation) -> bool:
         """Give back ``invocation`` if it is still waiting here, not yet delivered; whether it was."""
 

@@ -71,6 +71,9 @@ class SerialEnvironment(Environment):
         else:
             log.debug("%s: %s waits for the environment (%s)", self.name, invocation, self.machine.state.value)
 
+    def is_waiting(self, invocation: Invocation) -> bool:
+        return self.slot.pending is invocation
+
     def withdraw(self, invocation: Invocation) -> bool:
         if self.slot.pending is not invocation:
             return False

@@ -95,6 +95,17 @@ def main():
         observe("init_error", response)
         sys.exit(1)
     time.sleep(float(os.environ.get("RAW_INIT_S", "0")))  # an init that takes this long before the first /next
+    init_gate = os.environ.get("RAW_INIT_GATE")
+    if init_gate:  # the init of the first runtime to start (RAW_INIT_GATED=first) or of every later one waits for it
+        try:
+            os.close(os.open(init_gate + ".first", os.O_CREAT | os.O_EXCL))
+            first = True
+        except FileExistsError:
+            first = False
+        if first == (os.environ.get("RAW_INIT_GATED", "first") == "first"):
+            print("init waits for its gate", flush=True)
+            while not os.path.exists(init_gate):
+                time.sleep(0.01)
     if SCENARIO == "hang_in_init":
         time.sleep(60)
     if SCENARIO == "restore_states":  # with --enable-init-caching: restore calls in the wrong states, then right
