@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from supervisor.arbiter import FLUSH_S, FRONTEND_EXIT_S, OUTPUT_FLUSH_S, SHUTDOWN_GRACE_S
-from supervisor.environment.execution_environment import KILL_GRACE_S
+from supervisor.environment.execution_environment import KILL_GRACE_S, RUNTIME_SHUTDOWN_SHARE
+from supervisor.environment.extension_set import SHUTDOWN_DEADLINE_S
 from supervisor.environment.memory_guard import SAMPLE_S
 from supervisor.frontend_link.pipe_connection import STALL_S
 from tests.conftest import StartPyrie
@@ -33,7 +34,7 @@ from tests.peers import (
     timeout_line_epoch,
     wait_gone,
 )
-from tests.test_extensions import extensions_dir
+from tests.test_extensions import extensions_dir, start_with_extensions
 
 FUNCTIONS = Path(__file__).parent / "functions"
 # What a fault may take to be acted on: a deadline is met within this.
@@ -240,6 +241,39 @@ def test_out_of_memory_with_a_stalled_client_is_acted_on_at_once(start_pyrie: St
     assert received.how in ("eof", "reset") and received.head.startswith(b"HTTP/1.1 200"), received.head
     assert not received.complete
     assert "Traceback" not in pyrie.stderr()
+
+
+@pytest.mark.parametrize("with_extension", [False, True])
+def test_a_timed_out_runtime_that_ignores_sigterm_gets_sigkill_after_its_grace(
+    start_pyrie: StartPyrie, tmp_path: Path, with_extension: bool
+) -> None:
+    """SIGTERM at the deadline, SIGKILL KILL_GRACE_S (0.3 s) later; with extensions, the runtime's share of their
+    SHUTDOWN budget (0.6 s), as the Go emulator gives it."""
+    grace = RUNTIME_SHUTDOWN_SHARE * SHUTDOWN_DEADLINE_S if with_extension else KILL_GRACE_S
+    note = tmp_path / "term"
+    env = {"RAW_TERM_NOTE": str(note), "AWS_LAMBDA_FUNCTION_TIMEOUT": "1"}
+    if with_extension:
+        plan = {"probe": {"events": ["SHUTDOWN"]}}
+        pyrie = start_with_extensions(
+            start_pyrie, tmp_path, plan, "hang_in_invoke", flags=("--log-level", "debug"), **env
+        )
+    else:
+        raw = {"RAW_SCENARIO": "hang_in_invoke", **env}
+        pyrie = start_pyrie("--log-level", "debug", sys.executable, RAW_RUNTIME, extra_env=raw)
+    answers: list[requests.Response] = []
+    caller = threading.Thread(target=lambda: answers.append(pyrie.invoke(b"{}", timeout=20)))
+    caller.start()
+    pyrie.wait_for_output("hanging")
+    [runtime] = [p for p in pyrie.descendants() if RAW_RUNTIME in p.cmdline()]
+    caller.join(20)
+    assert answers and answers[0].json()["errorType"] == "Sandbox.Timedout"
+    gone = wait_gone(runtime, timeout=10)
+    wait_until(note.exists, 5, what="the runtime to note its SIGTERM")
+    pid, termed = note.read_text().split()
+    assert int(pid) == runtime.pid
+    print(f"SIGKILL {gone - float(termed):.3f} s after the runtime's SIGTERM (grace {grace} s)")
+    assert f"runtime-1: SIGTERM, and SIGKILL {grace:.2f} s later" in pyrie.stderr()
+    assert 0 < gone - float(termed) < grace + 5  # it ignored SIGTERM: only SIGKILL, after the grace, ended it
 
 
 @pytest.mark.parametrize("invoke", ["running", "timed out"])

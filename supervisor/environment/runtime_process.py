@@ -3,6 +3,7 @@ its memory sampled (``MemoryGuard``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from pyrie_core.address import Address
@@ -12,6 +13,8 @@ from supervisor.processes.containment import EnvironmentProcesses
 from supervisor.processes.managed_process import ManagedProcess
 
 __all__ = ["RuntimeProcess"]
+
+log = logging.getLogger(__name__)
 
 
 class RuntimeProcess:
@@ -84,4 +87,5 @@ class RuntimeProcess:
         if not process.running:
             process.stop()  # SIGKILL to its group, and the relay ended
             return
+        log.debug("%s: SIGTERM, and SIGKILL %.2f s later", process.name, grace_s)
         process.stop(grace_s, also=memory.tree.processes() if memory is not None else [])

@@ -77,7 +77,16 @@ def allocate(mb):
     time.sleep(60)
 
 
+def note_sigterm(signum, frame):
+    """RAW_TERM_NOTE: note "<pid> <epoch seconds>" when SIGTERM comes, and go on (only SIGKILL ends this runtime)."""
+    with open(os.environ["RAW_TERM_NOTE"] + ".tmp", "w") as note:
+        note.write(f"{os.getpid()} {time.time()!r}")
+    os.replace(os.environ["RAW_TERM_NOTE"] + ".tmp", os.environ["RAW_TERM_NOTE"])
+
+
 def main():
+    if os.environ.get("RAW_TERM_NOTE"):
+        signal.signal(signal.SIGTERM, note_sigterm)
     if SCENARIO == "allocate_in_init":
         allocate(int(os.environ["RAW_MB"]))
     if SCENARIO == "exit_during_init":
