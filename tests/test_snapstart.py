@@ -12,7 +12,6 @@ import re
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -25,41 +24,15 @@ from runtime_api.credentials_routes import render_credentials
 from runtime_api.host import ContainerCredentials
 from runtime_api.http_connection import Request
 from runtime_api.router import dispatch
-from runtime_api.runtime_states import runtime_machine
 from supervisor.cli import DUMMY_CREDENTIALS, parse
 from supervisor.config import Config, ConfigError
 from supervisor.durable.front_desk import open_durable_api
+from supervisor.environment.snapstart_environment import SnapStartEnvironment
 from tests.conftest import StartPyrie
 from tests.harness import RAW_RUNTIME, Pyrie
+from tests.test_states import SNAPSTART, RecordingConnection, environment
 
 # --- the Runtime API's routes ----------------------------------------------------------------------------------
-
-
-class RecordingConnection:
-    def __init__(self) -> None:
-        self.responses: list[tuple[int, list[tuple[str, str]], bytes]] = []
-        self.peer = ("127.0.0.1", 40000)
-
-    def respond(self, status: int, headers: Any = (), body: bytes = b"") -> None:
-        self.responses.append((status, list(headers), body))
-
-
-class FixedCredentials:
-    """A SnapStart side whose only token is ``good``."""
-
-    def __init__(self) -> None:
-        self.waited = 0
-
-    def restore_next(self) -> None:
-        self.waited += 1
-
-    def restore_failed(self, error_type: str) -> None:
-        raise AssertionError("not expected here")
-
-    def credentials(self, token: str) -> ContainerCredentials | None:
-        if token != "good":
-            return None
-        return ContainerCredentials("AKID", "secret/+key", "session", calendar.timegm((2031, 1, 2, 3, 4, 5)))
 
 
 def answer(host: Any, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
@@ -67,6 +40,11 @@ def answer(host: Any, method: str, path: str, headers: dict[str, str] | None = N
     dispatch(host, Request(method, path, headers or {}, chunked=False), conn)
     [(status, head, body)] = conn.responses
     return status, dict(head), body
+
+
+def snapstart_environment() -> Any:
+    """A real SnapStart environment (no process): its only token is ``good``."""
+    return environment(SnapStartEnvironment, snapstart=SNAPSTART)
 
 
 SNAPSTART_PATHS = [
@@ -78,41 +56,35 @@ SNAPSTART_PATHS = [
 
 @pytest.mark.parametrize(("method", "path"), SNAPSTART_PATHS)
 def test_without_init_caching_the_snapstart_routes_are_not_there(method: str, path: str) -> None:
-    host = SimpleNamespace(snapstart=None, runtime=runtime_machine())
-    assert answer(host, method, path) == (404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n")
+    assert answer(environment(), method, path) == (
+        404,
+        {"Content-Type": "text/plain; charset=utf-8"},
+        b"404 page not found\n",
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), SNAPSTART_PATHS)
 def test_with_init_caching_a_wrong_method_is_405(method: str, path: str) -> None:
-    host = SimpleNamespace(snapstart=FixedCredentials(), runtime=runtime_machine())
     wrong = "POST" if method == "GET" else "GET"
-    status, head, _ = answer(host, wrong, path)
+    status, head, _ = answer(snapstart_environment(), wrong, path)
     assert (status, head["Allow"]) == (405, method)
 
 
-def test_credentials_for_the_right_token_as_the_go_emulator_renders_them() -> None:
-    host = SimpleNamespace(snapstart=FixedCredentials(), runtime=runtime_machine())
-    status, head, body = answer(host, "GET", "/2021-04-23/credentials", {"authorization": "good"})
+def test_credentials_for_the_right_token_as_the_go_emulator_renders_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("supervisor.environment.snapstart_environment.time.time", lambda: 1925089445.0 - 3600)
+    status, head, body = answer(snapstart_environment(), "GET", "/2021-04-23/credentials", {"authorization": "good"})
     assert status == 200
     assert head["Content-Type"] == "text/plain; charset=utf-8"  # what Go's DetectContentType makes of the JSON
     assert body == (
-        b'{"AccessKeyId":"AKID","SecretAccessKey":"secret/+key","Token":"session","Expiration":"2031-01-02T03:04:05Z"}'
+        b'{"AccessKeyId":"AKID","SecretAccessKey":"secret","Token":"session","Expiration":"2031-01-02T03:04:05Z"}'
     )
 
 
 @pytest.mark.parametrize("headers", [{"authorization": "bad"}, {}, {"authorization": "Bearer good"}])
 def test_credentials_for_any_other_token_are_404_with_the_go_emulators_text(headers: dict[str, str]) -> None:
-    host = SimpleNamespace(snapstart=FixedCredentials(), runtime=runtime_machine())
-    status, head, body = answer(host, "GET", "/2021-04-23/credentials", headers)
+    status, head, body = answer(snapstart_environment(), "GET", "/2021-04-23/credentials", headers)
     assert (status, body) == (404, b"cannot get credentials for the provided token\n")
     assert head == {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
-
-
-def test_restore_next_is_routed_to_the_snapstart_side() -> None:
-    snapstart = FixedCredentials()
-    host = SimpleNamespace(snapstart=snapstart, runtime=runtime_machine())
-    assert answer(host, "GET", "/2018-06-01/runtime/restore/next") == (200, {}, b"")
-    assert snapstart.waited == 1
 
 
 def test_expiration_is_rendered_in_utc() -> None:
