@@ -19,7 +19,7 @@ from pyrie_core import lambda_errors as errors
 from pyrie_core.ids import new_request_id, new_span_id, new_trace_id
 from pyrie_core.pipe.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
 from runtime_api.runtime_api_server import Parking
-from supervisor.observe.log_tail import LogTail
+from supervisor.log_tail import LogTail
 
 __all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
 
