@@ -70,6 +70,9 @@ def test_concurrent_invokes_of_two_tenants_run_apart(start_pyrie: StartPyrie) ->
 def test_a_new_tenant_gets_room_made_from_an_idle_environment(start_pyrie: StartPyrie) -> None:
     pyrie = isolated(start_pyrie, "--max-concurrency", "1")
     blue = as_tenant(pyrie, "blue").json()
+    # Answered, blue's environment is idle once its runtime is back in /next (until then it is busy, and green would
+    # be throttled, as Lambda throttles when no environment may be had).
+    wait_until(lambda: [env["state"] for env in environments(pyrie)] == ["idle"], what="blue's environment idle")
     green = as_tenant(pyrie, "green").json()  # blue's idle environment was retired to make room
     assert green["tenant"] == "green" and green["pid"] != blue["pid"]
     left = wait_until(lambda: len(environments(pyrie)) == 1 and environments(pyrie), what="blue's environment to go")
