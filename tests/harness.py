@@ -42,10 +42,49 @@ def environments(pyrie: Pyrie) -> list[dict[str, Any]]:
     return list(requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"])
 
 
+# Ports handed out by free_port and free_ports, held until the test ends (release_ports, called by tests/conftest.py).
+_reserved: list[socket.socket] = []
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port for a server a test starts (pyrie's listeners, gunicorn), reserved until the test ends.
+
+    The port stays bound, not listening, with ``SO_REUSEADDR``: the kernel hands it to nobody else (``bind`` to port
+    0 and a ``connect``'s own port never pick a bound port), while a server that sets ``SO_REUSEADDR`` too, as pyrie,
+    gunicorn and gevent do, may still bind it and listen. Binding, closing and handing out the number would leave it
+    free for any process until the server binds it. A server of the test's own binds port 0 instead."""
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive loopback ports, reserved as ``free_port``'s (pyrie's environments take the Runtime API
+    port after the configured one when it is taken)."""
+    while True:
+        with contextlib.ExitStack() as closing:
+            first = closing.enter_context(socket.socket())
+            first.bind(("127.0.0.1", 0))
+            base = int(first.getsockname()[1])
+            held = [first]
+            for port in range(base + 1, base + count):
+                sock = closing.enter_context(socket.socket())
+                try:
+                    sock.bind(("127.0.0.1", port))  # without SO_REUSEADDR: fails if anyone holds the port at all
+                except OSError:
+                    break
+                held.append(sock)
+            else:
+                for sock in held:
+                    # Set after the bind: it lets a server with SO_REUSEADDR bind the port, not the kernel pick it.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                closing.pop_all()
+                _reserved.extend(held)
+                return list(range(base, base + count))
+
+
+def release_ports() -> None:
+    """Give back every port ``free_port`` and ``free_ports`` reserved."""
+    while _reserved:
+        _reserved.pop().close()
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01, what: str = "condition") -> Any:
@@ -90,13 +129,16 @@ class Pyrie:
         paused_stdout: bool = False,
         descriptors: int | None = None,
         launcher: Sequence[str] = (sys.executable, "-m", "supervisor"),
+        runtime_api_ports: int = 0,
     ) -> None:
         """With ``paused_stdout``, pyrie's stdout is a pipe that nobody reads until ``resume_stdout`` (then what it
         carries goes to ``stdout_path`` as usual). ``descriptors`` lowers the number of files pyrie may open (its
         soft ``RLIMIT_NOFILE``, as ``ulimit -n`` would). ``launcher`` is the command before pyrie's arguments (a
-        test may run ``supervisor.__main__.main`` with one fault put in)."""
+        test may run ``supervisor.__main__.main`` with one fault put in). The Runtime API listens on port 0 (each
+        environment on a port of the kernel's choosing); ``runtime_api_ports=N`` reserves N consecutive ports and
+        gives pyrie the first (``runtime_api_port``), for a test about the ports pyrie picks."""
         self.port = free_port() if port is None else port
-        self.runtime_api_port = free_port()
+        self.runtime_api_port = free_ports(runtime_api_ports)[0] if runtime_api_ports else 0
         self.url = f"http://127.0.0.1:{self.port}"
         base_env = dict(os.environ if env is None else env)
         base_env.update(extra_env or {})

@@ -39,7 +39,7 @@ def runtimes(pyrie: Pyrie) -> list[psutil.Process]:
 
 
 def test_concurrent_invokes_get_their_own_environments(start_pyrie: StartPyrie) -> None:
-    pyrie = start_pyrie("pool.whoami", cwd=FUNCTIONS)
+    pyrie = start_pyrie("pool.whoami", cwd=FUNCTIONS, runtime_api_ports=8)
     with ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(lambda _: invoke_json(pyrie, {"sleep": 1}), range(8)))
     assert [r.status_code for r in responses] == [200] * 8

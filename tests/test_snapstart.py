@@ -369,7 +369,7 @@ def test_botocore_in_the_function_gets_its_credentials_from_the_container_endpoi
     if own:
         environ.update(mine)
     command = (sys.executable, "-m", "awslambdaric", "snapstart.credentials")
-    pyrie = start_pyrie("--enable-init-caching", *command, cwd=FUNCTIONS, env=environ)
+    pyrie = start_pyrie("--enable-init-caching", *command, cwd=FUNCTIONS, env=environ, runtime_api_ports=1)
     found = pyrie.invoke("{}").json()
     expected = tuple(mine.values()) if own else DUMMY_CREDENTIALS
     assert found["method"] == "container-role"  # botocore's ContainerProvider

@@ -17,7 +17,8 @@ from tests.conftest import StartPyrie
 from tests.harness import RAW_RUNTIME, wait_until
 
 
-def test_only_the_socket_directories_nobody_serves_are_stale(tmp_path: Path) -> None:
+def test_only_the_socket_directories_nobody_serves_are_stale(short_tmp_path: Path) -> None:
+    tmp_path = short_tmp_path
     dead = tmp_path / "pyrie-dead00000000"
     dead.mkdir(mode=0o700)
     with socket.socket(socket.AF_UNIX) as closed:
@@ -55,11 +56,10 @@ def test_only_the_socket_directories_nobody_serves_are_stale(tmp_path: Path) -> 
 # --- at a real pyrie's start ---------------------------------------------------------------------------------------
 
 
-def test_start_up_cleans_up_after_a_pyrie_that_died(start_pyrie: StartPyrie, tmp_path: Path) -> None:
+def test_start_up_cleans_up_after_a_pyrie_that_died(start_pyrie: StartPyrie, short_tmp_path: Path) -> None:
     """Its supervisor and front end died together (nothing could clean up): the next pyrie removes its socket
     directory and ends the processes of its run, and leaves a live pyrie's alone."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    tmp = short_tmp_path
     stale = tmp / "pyrie-0123456789ab"
     stale.mkdir(mode=0o700)
     with socket.socket(socket.AF_UNIX) as closed:
