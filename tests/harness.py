@@ -171,7 +171,20 @@ class Pyrie:
     # -- life ---------------------------------------------------------------------------------------------------
 
     def wait_ready(self, timeout: float = 15.0) -> Pyrie:
+        """Wait until pyrie's supervisor answers (``/healthz`` 200). gunicorn answers before it does (it is spawned
+        first, while the supervisor starts), and a SIGTERM that comes before the supervisor has set its handlers
+        ends it at once, with no ordered shutdown."""
         wait_answering(self.process, self.url, self.stderr, "pyrie", timeout)
+
+        def supervisor_answers() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"pyrie exited with {self.process.returncode}:\n{self.stderr()}")
+            try:
+                return requests.get(f"{self.url}/healthz", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):
+                return False
+
+        wait_until(supervisor_answers, timeout, what="pyrie's supervisor to answer /healthz")
         return self
 
     def resume_stdout(self) -> None:
@@ -190,7 +203,8 @@ class Pyrie:
 
     def pipe_path(self) -> str:
         """The supervisor's Unix socket (bound under a name of its own, then renamed to ``supervisor.sock``)."""
-        [bound] = [str(c.laddr) for c in self.psutil.net_connections(kind="unix") if "supervisor.sock" in str(c.laddr)]
+        # the listener, and the connections it accepted (the same local path)
+        [bound] = {str(c.laddr) for c in self.psutil.net_connections(kind="unix") if "supervisor.sock" in str(c.laddr)}
         return os.path.join(os.path.dirname(bound), "supervisor.sock")
 
     def descendants(self) -> list[psutil.Process]:
