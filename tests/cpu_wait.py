@@ -22,6 +22,8 @@ import threading
 import time
 from types import TracebackType
 
+import psutil
+
 __all__ = [
     "MachineWait",
     "RunQueue",
@@ -110,15 +112,20 @@ def assert_one_by_one(arrivals: list[float], interval: float, waited: float) -> 
 
 class RunQueue:
     """Samples, every ``interval`` seconds, how long each watched process has waited for a CPU, with the wall-clock
-    time (epoch seconds) of each sample."""
+    time (epoch seconds) of each sample. With ``tree``, that process and all its descendants are watched, those it
+    starts later too (looked for every ``TREE_EVERY`` samples)."""
 
-    def __init__(self, *pids: int, interval: float = 0.005) -> None:
+    TREE_EVERY = 20
+
+    def __init__(self, *pids: int, tree: int | None = None, interval: float = 0.01) -> None:
         self._interval = interval
+        self._tree = tree
         self._lock = threading.Lock()
         self._samples: dict[int, tuple[list[float], list[float]]] = {}  # pid -> (times, delays)
         self._stop = threading.Event()
         for pid in pids:
             self.watch(pid)
+        self._find_tree()
         self._thread = threading.Thread(target=self._run, name="run-queue", daemon=True)
         self._thread.start()
 
@@ -157,8 +164,24 @@ class RunQueue:
         self.stop()
 
     def _run(self) -> None:
+        rounds = 0
         while not self._stop.wait(self._interval):
+            rounds += 1
+            if rounds % self.TREE_EVERY == 0:
+                self._find_tree()
             self._sample_all()
+
+    def _find_tree(self) -> None:
+        if self._tree is None:
+            return
+        try:
+            root = psutil.Process(self._tree)
+            found = [self._tree, *(child.pid for child in root.children(recursive=True))]
+        except psutil.Error:
+            return
+        for pid in found:
+            if pid not in self._samples:
+                self.watch(pid)
 
     def _sample_all(self) -> None:
         with self._lock:

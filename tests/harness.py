@@ -22,6 +22,8 @@ from typing import Any
 import psutil
 import requests
 
+from tests.cpu_wait import RunQueue
+
 ROOT = Path(__file__).resolve().parent.parent
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 # A runtime written against the Runtime API by hand, its behaviour chosen with RAW_SCENARIO (tests/runtimes).
@@ -206,6 +208,10 @@ class Pyrie:
         # the listener, and the connections it accepted (the same local path)
         [bound] = {str(c.laddr) for c in self.psutil.net_connections(kind="unix") if "supervisor.sock" in str(c.laddr)}
         return os.path.join(os.path.dirname(bound), "supervisor.sock")
+
+    def run_queue(self) -> RunQueue:
+        """What pyrie's processes (those it starts later too) and this test process wait for a CPU, from now on."""
+        return RunQueue(os.getpid(), tree=self.process.pid)
 
     def descendants(self) -> list[psutil.Process]:
         try:
