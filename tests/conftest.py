@@ -31,7 +31,7 @@ def _own_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterat
     before = os.environ.get("TMPDIR")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     # Short: a Unix socket's path has at most 107 bytes.
-    own = tempfile.mkdtemp(prefix=f"pyrie-tests-{worker}-")
+    own = tempfile.mkdtemp(prefix=f"tests-{worker}-")  # not "pyrie-...": pyrie takes those for its own
     os.environ["TMPDIR"] = own
     tempfile.tempdir = own
     try:

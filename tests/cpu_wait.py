@@ -31,6 +31,7 @@ __all__ = [
     "assert_on_time",
     "assert_one_by_one",
     "machine_wait",
+    "one_by_one",
     "run_delay",
     "thread_run_delay",
 ]
@@ -102,12 +103,16 @@ class MachineWait:
         self.waited = machine_wait() - self._before
 
 
+def one_by_one(arrivals: list[float], interval: float, waited: float) -> bool:
+    """Whether chunks a handler wrote ``interval`` seconds apart arrived one by one, not held and sent together: each
+    at least a quarter interval after the one before, less ``waited``, the CPU wait meanwhile (a chunk held back by
+    it can be caught up by the next). How soon after its write a chunk arrives is ``make bench``'s question."""
+    return all(later - earlier > interval / 4 - waited for earlier, later in itertools.pairwise(arrivals))
+
+
 def assert_one_by_one(arrivals: list[float], interval: float, waited: float) -> None:
-    """Chunks a handler wrote ``interval`` seconds apart arrived one by one, not held and sent together: each at least
-    a quarter interval after the one before, less ``waited``, the CPU wait meanwhile (a chunk held back by it can be
-    caught up by the next). How soon after its write a chunk arrives is ``make bench``'s question."""
-    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert all(gap > interval / 4 - waited for gap in gaps), f"gaps {gaps}, {waited:.3f} s waiting for a CPU"
+    gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(arrivals)]
+    assert one_by_one(arrivals, interval, waited), f"gaps {gaps}, with {waited:.3f} s waiting for a CPU"
 
 
 class RunQueue:

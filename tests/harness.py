@@ -209,6 +209,14 @@ class Pyrie:
         [bound] = {str(c.laddr) for c in self.psutil.net_connections(kind="unix") if "supervisor.sock" in str(c.laddr)}
         return os.path.join(os.path.dirname(bound), "supervisor.sock")
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every environment is idle, its runtime back in ``/next``. pyrie gives the next invoke to an
+        environment that has just answered only if it comes back within 0.1 s, else to another (a new one if need
+        be): on a loaded machine, a test that needs its serial invokes to reuse one warm environment waits for it."""
+        wait_until(
+            lambda: all(env["state"] == "idle" for env in environments(self)), timeout, what="every environment idle"
+        )
+
     def run_queue(self) -> RunQueue:
         """What pyrie's processes (those it starts later too) and this test process wait for a CPU, from now on."""
         return RunQueue(os.getpid(), tree=self.process.pid)

@@ -214,7 +214,7 @@ def test_a_prelude_stream_becomes_status_headers_and_a_streamed_body(start_pyrie
     assert "Transfer-Encoding: chunked" in head
     assert received.complete
     assert b"\0" not in received.body and b"statusCode" not in received.body
-    ticks = [(at, chunk) for at, chunk in received.chunks if chunk]
+    ticks = received.frames()
     assert [chunk.split()[1] for _, chunk in ticks] == [b"0", b"1", b"2", b"3"]
     assert_one_by_one([at for at, _ in ticks], 0.2, machine.waited)
     for at, chunk in ticks:
@@ -266,7 +266,7 @@ def test_a_node_http_response_stream_reaches_the_client_write_by_write(start_pyr
     assert b"Content-Type: text/event-stream\r\n" in received.head
     assert b"Cache-Control: no-cache\r\n" in received.head
     assert received.complete
-    ticks = [(at, chunk) for at, chunk in received.chunks if b"event: tick" in chunk]
+    ticks = [(at, frame) for at, frame in received.frames() if b"event: tick" in frame]
     assert [chunk.split(b"\n")[0] for _, chunk in ticks] == [b"id: 1", b"id: 2", b"id: 3", b"id: 4"]
     assert_one_by_one([at for at, _ in ticks], 0.2, machine.waited)
 

@@ -58,7 +58,10 @@ def test_concurrent_invokes_get_their_own_environments(start_pyrie: StartPyrie) 
 
 def test_serial_invokes_reuse_one_warm_environment(start_pyrie: StartPyrie) -> None:
     pyrie = start_pyrie("pool.whoami", cwd=FUNCTIONS)
-    pids = {invoke_json(pyrie, {}).json()["pid"] for _ in range(20)}
+    pids = set()
+    for _ in range(20):
+        pids.add(invoke_json(pyrie, {}).json()["pid"])
+        pyrie.wait_idle()  # back in /next (a loaded machine may keep it longer than pyrie waits for it)
     assert len(pids) == 1
     reports = pyrie.wait_for_lines("REPORT", 20)
     assert sum("Init Duration" in line for line in reports) == 1
@@ -197,6 +200,7 @@ def test_client_gone_mid_stream_the_invoke_finishes_and_the_environment_is_reuse
         assert b"chunk 0" in sock.recv(65536) or b"chunk 0" in sock.recv(65536)
     pyrie.wait_for_output("stream finished")  # the handler ran to its end, its output going nowhere
     pyrie.wait_for_lines("REPORT", 1)
+    pyrie.wait_idle()
     response = pyrie.invoke(b'{"count": 1, "interval": 0}')
     assert response.content == b"chunk 0\n"
     reports = pyrie.wait_for_lines("REPORT", 2)

@@ -110,7 +110,7 @@ def test_a_stream_in_flight_during_sighup_completes_on_the_old_worker(start_pyri
     reader.join(15)
     (received,) = result
     assert received.complete
-    assert [chunk.split()[1] for _, chunk in received.chunks] == [str(n).encode() for n in range(15)]
+    assert [frame.split()[1] for _, frame in received.frames()] == [str(n).encode() for n in range(15)]
     wait_until(lambda: not (workers_of(master) & before), timeout=10, what="the old worker to leave")
     assert workers_of(master) == replaced
     assert pyrie.invoke(b'{"count": 1}').content.startswith(b"data: 0 ")  # the new worker serves

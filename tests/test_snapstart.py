@@ -236,7 +236,10 @@ def test_hooks_run_once_per_environment_before_its_first_handler_call_and_never_
     start_pyrie: StartPyrie,
 ) -> None:
     pyrie = snapstart(start_pyrie)
-    bodies = [pyrie.invoke("{}").json() for _ in range(3)]
+    bodies = []
+    for _ in range(3):
+        bodies.append(pyrie.invoke("{}").json())
+        pyrie.wait_idle()  # warm and back in /next for the next invoke
     pid = bodies[0]["pid"]
     assert [body["pid"] for body in bodies] == [pid] * 3  # one environment, warm after the first invoke
     assert bodies[0]["calls"] == ["before_snapshot", "after_restore", "handler"]

@@ -32,9 +32,9 @@ def test_sse_frames_arrive_one_by_one_at_the_handlers_pace(start_pyrie: StartPyr
     assert received.complete
     assert b"Content-Type: text/event-stream" in received.head
     assert b"Lambda-Runtime-Function-Response-Mode: streaming" in received.head
-    frames = [chunk.decode() for _, chunk in received.chunks]
+    frames = [frame.decode() for _, frame in received.frames()]
     assert [frame.split("\n")[0] for frame in frames] == [f"id: {n}" for n in range(1, 6)]
-    assert_one_by_one([t for t, _ in received.chunks], 0.2, machine.waited)  # not all at the end
+    assert_one_by_one([t for t, _ in received.frames()], 0.2, machine.waited)  # not all at the end
 
 
 def test_http_prelude_reaches_a_plain_invoke_as_bytes(start_pyrie: StartPyrie) -> None:

@@ -22,11 +22,11 @@ def test_each_yield_reaches_the_client_at_the_handlers_pace(start_pyrie: StartPy
     assert b"Content-Type: text/event-stream" in received.head
     assert b"Lambda-Runtime-Function-Response-Mode: streaming" in received.head
     assert received.complete
-    events = [chunk for _, chunk in received.chunks]
+    events = [frame for _, frame in received.frames()]
     assert [e.split()[1] for e in events] == [b"0", b"1", b"2", b"3", b"4"]
-    assert_one_by_one([t for t, _ in received.chunks], 0.2, machine.waited)  # not all at the end
+    assert_one_by_one([t for t, _ in received.frames()], 0.2, machine.waited)  # not all at the end
     # each event arrives soon after the handler yielded it (same machine: the monotonic clock is shared)
-    for arrival, chunk in received.chunks:
+    for arrival, chunk in received.frames():
         assert_on_time("an event's arrival", arrival - float(chunk.split()[2]), 0.1, machine.waited)
 
 
@@ -60,9 +60,9 @@ def test_the_sse_example(start_pyrie: StartPyrie) -> None:
     pyrie = start_pyrie("app.handler", cwd=EXAMPLES / "python-sse")
     received = stream_invoke(pyrie.port, INVOKE_PATH, json.dumps({"count": 3, "interval_ms": 100}).encode())
     assert received.complete
-    assert len(received.chunks) == 3
+    assert len(received.frames()) == 3
     request_id = received.head.split(b"X-Amzn-RequestId: ")[1].split(b"\r\n")[0].decode()
-    first = received.chunks[0][1].decode()
+    first = received.frames()[0][1].decode()
     assert first.startswith("id: 1\nevent: tick\ndata: ")
     assert json.loads(first.split("data: ")[1]) == {"n": 1, "requestId": request_id}
 
