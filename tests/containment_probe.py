@@ -141,7 +141,7 @@ def end_during_spawn(containment: Containment) -> dict[str, Any]:
     ender = gevent.spawn(end)
     gevent.joinall([spawner, ender], timeout=10)
     (process,) = started
-    return {**seen, "alive": alive(process.pid), "exit": process.wait(2)}
+    return {**seen, "alive": alive(process.pid), "exit": process.wait(10)}
 
 
 def end_all_takes_the_unmarked_orphans(containment: Containment) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def test_start_up_cleans_up_after_a_pyrie_that_died(start_pyrie: StartPyrie, sho
             wait_until(lambda: owned_pids("0123456789ab") and owned_pids("ba9876543210"), what="the sleeps to exec")
             pyrie = start_pyrie(sys.executable, RAW_RUNTIME, extra_env={"TMPDIR": str(tmp)})
             assert not stale.exists()
-            assert left.wait(1) == -signal.SIGKILL
+            assert left.wait(10) == -signal.SIGKILL
             assert live.exists()
             assert theirs.poll() is None
         assert "cleaned up after a pyrie that died: removed " + str(stale) in pyrie.stderr()
