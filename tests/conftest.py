@@ -72,9 +72,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         and "soak" not in report.keywords
     ]
     if long:
-        terminalreporter.write_sep("=", f"tests longer than {LONG_TEST_S:.0f} s without the soak mark")
+        terminalreporter.write_sep("=", f"tests that ran longer than {LONG_TEST_S:.0f} s without the soak mark")
         for line in long:
-            terminalreporter.write_line(f"{line}: mark it @pytest.mark.soak (make soak runs it, make test does not)")
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(
+            "a test that takes that long on an idle machine is a soak: mark it @pytest.mark.soak (make soak runs it)"
+        )
 
 
 class StartPyrie(Protocol):
