@@ -20,9 +20,12 @@ CHUNK = b"x" * 65536
 
 
 def _run_delay():
-    """Seconds this process's main thread has waited on the kernel's run queue."""
-    with open("/proc/self/schedstat", "rb") as stat:
-        return int(stat.read().split()[1]) / 1e9
+    """Seconds this process's main thread has waited on the kernel's run queue (0.0 where the kernel does not say)."""
+    try:
+        with open("/proc/self/schedstat", "rb") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
 
 
 def _note_sigterm(signum, frame):
