@@ -302,7 +302,9 @@ def run(args: argparse.Namespace) -> int:
     order = schedule(kinds, args.rounds)
     rounds: list[dict[str, list[Result]]] = []
 
-    with tempfile.TemporaryDirectory(prefix="pyrie-bench-") as tmp:
+    # Not "pyrie-...": a pyrie starting removes directories of that name in the temporary directory it takes for
+    # abandoned socket directories (supervisor/frontend_link/socket_directory.py).
+    with tempfile.TemporaryDirectory(prefix="bench-of-pyrie-") as tmp:
         workdir = Path(tmp)
         bootstrap = workdir / "bootstrap"
         bootstrap.write_text(runtimes.bootstrap_source(sys.executable), encoding="utf-8")

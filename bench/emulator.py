@@ -267,6 +267,17 @@ def rss_bytes(procs: Sequence[psutil.Process]) -> int:
     return total
 
 
+def cpu_seconds(procs: Sequence[psutil.Process]) -> float:
+    """The CPU time (user + system) `procs` have used so far, each its own (not its children's); processes that are
+    gone count 0."""
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def pss_bytes(procs: Sequence[psutil.Process]) -> int:
     """Sum of the proportional set sizes of `procs`: pages shared between them (a forked worker's, say) are
     counted once in all, where the RSS sum counts them in each process. 0 for processes that are gone or whose

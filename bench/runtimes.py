@@ -9,7 +9,9 @@ connection to `AWS_LAMBDA_RUNTIME_API`, long-polls `GET /next` and answers on `/
 - `{"bench": "ticks", "count": K, "gap_ms": G}` streams K fixed-size records G ms apart, each carrying its
   send time on CLOCK_MONOTONIC (shared by every process on the machine) so the client can measure lateness;
 - `{"bench": "flood", "total": N, "chunk": C}` streams N bytes in C-byte writes as fast as it can;
-- `{"bench": "sleep", "ms": T}` answers `{}` after T ms (a handler that waits, for the concurrency workload).
+- `{"bench": "sleep", "ms": T}` answers `{}` after T ms (a handler that waits, for the concurrency workload);
+- `{"bench": "discard", ...}` answers `{}` at once without parsing the rest (a large payload that costs the runtime
+  nothing).
 
 Streamed answers use the custom-runtime contract: `Lambda-Runtime-Function-Response-Mode: streaming` and a
 chunked body, one HTTP chunk per write, sent as soon as it is produced.
@@ -59,6 +61,18 @@ def flood_event(total: int, chunk: int) -> bytes:
 
 def sleep_event(ms: float) -> bytes:
     return json.dumps({"bench": "sleep", "ms": ms}, separators=(",", ":")).encode()
+
+
+DISCARD_PREFIX = b'{"bench":"discard"'
+
+
+def discard_event(size: int) -> bytes:
+    """A discard command padded to about `size` bytes with an array of small records: a large payload of the shape
+    that costs a JSON parser most per byte (many small values); the runtime answers `{}` without parsing it."""
+    record = b'{"id":12345,"name":"abcdefgh","ok":true},'
+    head = DISCARD_PREFIX + b',"records":['
+    count = max(1, (size - len(head) - 2) // len(record))
+    return head + record * count + b'{"id":0}]}'
 
 
 # -I: ignore PYTHON* variables and the user site; -S: skip site, nothing outside the stdlib is needed.
@@ -120,6 +134,9 @@ class Runtime:
         path = f"{RUNTIME_PATH}/{request_id}/response"
         if not event.startswith(COMMAND_PREFIX):
             self._post(path, event, {"Content-Type": "application/json"})
+            return
+        if event.startswith(DISCARD_PREFIX):
+            self._post(path, b"{}", {"Content-Type": "application/json"})
             return
         command = json.loads(event)
         op = command["bench"]

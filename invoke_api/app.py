@@ -27,6 +27,7 @@ from invoke_api import durable_api, function_url, health, invoke, stream_invoke
 from invoke_api.responses import StartResponse, plain_text, service_error
 from invoke_api.supervisor_client import SupervisorClient
 from pyrie_core.frontend_contract import FUNCTION_URL_LISTENER_ENV
+from pyrie_core.socket_io import dropping
 
 __all__ = ["application", "listener_address", "on_url_listener"]
 
@@ -70,10 +71,11 @@ def on_url_listener(environ: dict[str, Any], url_listener: tuple[str, str] | Non
         return True
     # gunicorn's own gevent worker names the client's socket "gunicorn.socket", its pywsgi one "gunicorn.sock"
     sock = environ.get("gunicorn.socket") or environ.get("gunicorn.sock")
-    try:
-        return sock is None or sock.getsockname()[0] == host
-    except OSError:
-        return False
+    if sock is None:
+        return True
+    with dropping(log, "a request whose socket cannot tell its local address, not on the Function URL listener"):
+        return bool(sock.getsockname()[0] == host)
+    return False
 
 
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

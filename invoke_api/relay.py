@@ -13,22 +13,16 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
-from typing import Any, Final, NoReturn
-
-import gevent
+from typing import Any, NoReturn
 
 from invoke_api.responses import StartResponse
 from invoke_api.supervisor_client import SupervisorClient, SupervisorConnection, SupervisorUnavailable
 from pyrie_core.pipe.messages import Cancel, Chunk, End, Head, Invoke, Outcome
+from pyrie_core.socket_io import dropping
 
 __all__ = ["Relay", "RelayBody", "start", "start_streaming"]
 
 log = logging.getLogger("pyrie.invoke_api")
-
-# While a response is relayed, whether the supervisor has cut its connection is looked at this often: it does so
-# when the client takes nothing for a while after the invoke has ended, and this worker may then be waiting to
-# write to that client, with nothing else to tell it.
-CUT_CHECK_S: Final = 0.5
 
 
 def start(client: SupervisorClient, request: Invoke) -> tuple[SupervisorConnection, Head | End]:
@@ -57,7 +51,11 @@ class Relay:
         self.request_id = request_id
         self.ended = False
         self._closed = False
-        _cut_watch.add(self)
+        # The supervisor cuts the connection when the client takes nothing for a while after the invoke has ended;
+        # this worker may then be waiting to write to that client, with nothing else to tell it: the kernel does.
+        conn.on_hangup = self._supervisor_cut
+        if conn.hung_up:
+            self._supervisor_cut()
 
     def read(self) -> Chunk | End:
         """The next message of the response; a broken supervisor connection truncates the response."""
@@ -97,63 +95,32 @@ class Relay:
             return
         # Shut through a duplicate of its descriptor: gevent's own shutdown would wake a greenlet waiting to write
         # to it with EBADF (a traceback in the log), where the kernel's gives it EPIPE (the client has gone).
-        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(client_socket.fileno())) as duplicate:
+        with (
+            dropping(log, "shutting a client's connection"),
+            socket.socket(fileno=os.dup(client_socket.fileno())) as duplicate,
+        ):
             duplicate.shutdown(socket.SHUT_RDWR)
 
-    def check_cut(self) -> bool:
-        """Shut the client's connection if the supervisor has cut this one: a write to the client that waits for
-        ever then fails, and the worker lets go of both (the client sees its response end short). Whether there is
-        nothing left to watch for (the response ended, or its connection is closed or was cut)."""
-        if self.ended or not self._conn.open:
-            return True
-        if not self._conn.hung_up():
-            return False
+    def _supervisor_cut(self) -> None:
+        """The supervisor shut this connection: shut the client's too, so a write to it that waits for ever fails
+        and the worker lets go of both (the client sees its response end short). Runs in the loop."""
+        if self.ended or self._closed:
+            return
         log.info("response %s cut short: the supervisor cut its connection", self.request_id)
         self._shut_client()
-        return True
 
     def close(self) -> None:
         """Give the connection back if the response ended, else tell the supervisor the client has gone. Once."""
         if self._closed:
             return
         self._closed = True
-        _cut_watch.discard(self)
+        self._conn.on_hangup = None
         if self.ended:
             self._client.release(self._conn)
             return
         with contextlib.suppress(SupervisorUnavailable):
             self._conn.send(Cancel())
         self._conn.close()
-
-
-class _CutWatch:
-    """One greenlet per worker looks at the supervisor connection of every open relay each ``CUT_CHECK_S`` (a
-    greenlet per invoke would cost a spawn and a kill on every invoke); it ends when no relay is open."""
-
-    def __init__(self) -> None:
-        self._relays: set[Relay] = set()
-        self._running = False
-
-    def add(self, relay: Relay) -> None:
-        self._relays.add(relay)
-        if not self._running:
-            self._running = True
-            gevent.spawn(self._run)
-
-    def discard(self, relay: Relay) -> None:
-        self._relays.discard(relay)
-
-    def _run(self) -> None:
-        try:
-            while self._relays:
-                gevent.sleep(CUT_CHECK_S)
-                done = [relay for relay in list(self._relays) if relay.check_cut()]
-                self._relays.difference_update(done)
-        finally:
-            self._running = False
-
-
-_cut_watch = _CutWatch()
 
 
 class RelayBody:

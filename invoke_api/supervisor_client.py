@@ -8,32 +8,43 @@ supervisor that refuses the token closes the connection, which the caller sees a
 
 Reaching the supervisor never hangs: connecting has a short timeout, and so does waiting for a status reply. An
 invoke's own reads have none, since a function may run for its whole timeout before it answers.
+
+The kernel tells when the supervisor shuts a connection (``_Hangups``): every open connection is registered, once, in
+one epoll of the worker's, for the peer's hang-up alone, and gevent's loop wakes on that epoll. Such a connection is
+marked ``hung_up`` (an idle one is not reused) and its ``on_hangup`` runs: a relay then ends its response (see
+``invoke_api.relay``). Nothing is polled on a timer; a reuse asks the epoll once, for news the loop has not handed
+on yet.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import select
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, overload
 
+import gevent
+
 from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_SOCKET_ENV, SUPERVISOR_TOKEN_ENV
-from pyrie_core.pipe.frames import FrameDecoder, FrameError, encode_frame
-from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, encode
-from pyrie_core.socket_io import read_message, send_all
+from pyrie_core.pipe.frames import FrameDecoder, FrameError
+from pyrie_core.pipe.messages import Hello, Message, ProtocolError, Status, StatusRequest, frames
+from pyrie_core.socket_io import ConnectionBroken, dropping, read_message, send_all
 
-try:  # gevent's monkey-patching takes select.poll away; a poll that does not wait is safe in a gevent worker
+try:  # gevent's monkey-patching may take select.epoll away; an epoll that is never waited on is safe in a worker
     from gevent.monkey import get_original
 
-    _poll = get_original("select", "poll")
+    _epoll = get_original("select", "epoll")
 except ImportError:  # pragma: no cover - the front end always runs under gevent
-    _poll = select.poll
+    _epoll = select.epoll
 
 __all__ = ["SupervisorClient", "SupervisorConnection", "SupervisorEndpoint", "SupervisorUnavailable"]
+
+log = logging.getLogger("pyrie.invoke_api")
 
 RECV_SIZE: Final = 128 * 1024
 MAX_IDLE: Final = 64  # connections kept open for reuse, per worker
@@ -46,6 +57,10 @@ _N = TypeVar("_N", bound=Message)
 
 class SupervisorUnavailable(Exception):
     """The supervisor cannot be reached, refused the connection, or broke the protocol."""
+
+
+class SupervisorSilent(SupervisorUnavailable):
+    """The supervisor did not answer in time: it is there but hung (another connection would fare no better)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +94,15 @@ class SupervisorEndpoint:
 
 
 class SupervisorConnection:
-    def __init__(self, endpoint: SupervisorEndpoint) -> None:
+    def __init__(self, endpoint: SupervisorEndpoint, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         self._endpoint = endpoint
-        self._sock = _connect(endpoint)
+        self._sock = _connect(endpoint, connect_timeout)
         self._decoder = FrameDecoder()
         self.reused = False
         self._answered = False  # a frame has come back on this connection
+        self.hung_up = False  # the supervisor shut it (the kernel said so: ``_Hangups``)
+        self.on_hangup: Callable[[], None] | None = None  # what its user does then (runs in the loop: no waiting)
+        _hangups.watch(self)
         if endpoint.token is not None:
             try:
                 self.send(Hello(endpoint.token))
@@ -94,7 +112,7 @@ class SupervisorConnection:
 
     def send(self, message: Message) -> None:
         try:
-            send_all(self._sock, encode_frame(encode(message)))
+            send_all(self._sock, frames(message))
         except OSError as exc:
             raise SupervisorUnavailable(f"the supervisor connection broke: {exc.strerror}") from exc
 
@@ -106,12 +124,14 @@ class SupervisorConnection:
         try:
             message = read_message(self._sock, self._decoder, RECV_SIZE)
         except TimeoutError:
-            raise SupervisorUnavailable(f"the supervisor did not answer within {timeout} s") from None
+            raise SupervisorSilent(f"the supervisor did not answer within {timeout:.3g} s") from None
         except (FrameError, ProtocolError) as exc:
             raise SupervisorUnavailable(f"bad frame from the supervisor: {exc}") from exc
+        except ConnectionBroken as exc:
+            raise SupervisorUnavailable(f"the supervisor connection broke: {exc}") from exc
         finally:
             if timeout is not None:
-                with contextlib.suppress(OSError):
+                with dropping(log, "the timeout of a supervisor connection"):
                     self._sock.settimeout(None)
         if message is None:
             raise SupervisorUnavailable(self._closed_reason())
@@ -136,23 +156,24 @@ class SupervisorConnection:
         return message
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        _hangups.forget(self)
+        with dropping(log, "closing a supervisor connection"):
             self._sock.close()
+
+    @property
+    def fileno(self) -> int:
+        return int(self._sock.fileno())
+
+    def shut_by_supervisor(self) -> None:
+        """The supervisor shut the connection (frames it sent before may still wait unread in it)."""
+        self.hung_up = True
+        if self.on_hangup is not None:
+            self.on_hangup()
 
     @property
     def open(self) -> bool:
         """Not closed on this side."""
         return self._sock.fileno() >= 0
-
-    def hung_up(self) -> bool:
-        """Whether the supervisor has shut the (open) connection, seen without reading from it: true while unread
-        frames still wait in it, so a worker busy writing to its client can tell."""
-        fileno = self._sock.fileno()
-        if fileno < 0:
-            return False
-        poller = _poll()
-        poller.register(fileno, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
-        return bool(poller.poll(0))
 
     def _closed_reason(self) -> str:
         if self._endpoint.token is not None and not self._answered:
@@ -160,16 +181,16 @@ class SupervisorConnection:
         return "the supervisor closed the connection"
 
 
-def _connect(endpoint: SupervisorEndpoint) -> socket.socket:
+def _connect(endpoint: SupervisorEndpoint, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
     try:
         if endpoint.address is not None:
-            sock = socket.create_connection((endpoint.address.host, endpoint.address.port), CONNECT_TIMEOUT_S)
+            sock = socket.create_connection((endpoint.address.host, endpoint.address.port), timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each streamed chunk goes out at once
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # pooled connections notice a vanished peer
         else:
             assert endpoint.path is not None
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(CONNECT_TIMEOUT_S)
+            sock.settimeout(timeout)
             try:
                 sock.connect(endpoint.path)
             except BaseException:
@@ -177,7 +198,7 @@ def _connect(endpoint: SupervisorEndpoint) -> socket.socket:
                 raise
         sock.settimeout(None)
     except TimeoutError:
-        message = f"cannot reach the supervisor at {endpoint}: no answer within {CONNECT_TIMEOUT_S} s"
+        message = f"cannot reach the supervisor at {endpoint}: no answer within {timeout:.3g} s"
         raise SupervisorUnavailable(message) from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -190,12 +211,14 @@ class SupervisorClient:
         self._endpoint = endpoint
         self._idle: list[SupervisorConnection] = []
 
-    def connect(self) -> SupervisorConnection:
+    def connect(self, connect_timeout: float = CONNECT_TIMEOUT_S) -> SupervisorConnection:
         """A connection ready for one invoke: an idle one the supervisor has not shut, if there is one, else a new
         one."""
+        if self._idle:
+            _hangups.report()  # a hang-up the loop has not handed on yet (the supervisor shut it just now)
         while self._idle:
             conn = self._idle.pop()
-            if conn.hung_up():
+            if conn.hung_up:
                 conn.close()
                 continue
             conn.reused = True
@@ -206,7 +229,7 @@ class SupervisorClient:
                 f"neither {SUPERVISOR_SOCKET_ENV} nor {SUPERVISOR_ADDRESS_ENV} is set: "
                 "the front end does not know where the supervisor is"
             )
-        return SupervisorConnection(endpoint)
+        return SupervisorConnection(endpoint, connect_timeout)
 
     def send(self, request: Message) -> SupervisorConnection:
         """A connection that has carried ``request``. A reused connection found dead while sending is replaced
@@ -230,32 +253,38 @@ class SupervisorClient:
 
     def release(self, conn: SupervisorConnection) -> None:
         """Give back a connection whose exchange ended cleanly (its End or Status frame was read)."""
-        if len(self._idle) < MAX_IDLE:
+        conn.on_hangup = None
+        if len(self._idle) < MAX_IDLE and not conn.hung_up:
             self._idle.append(conn)
         else:
             conn.close()
 
     def status(self) -> Status:
-        """The supervisor's status, fast: ``SupervisorUnavailable`` within a few seconds when it cannot answer.
+        """The supervisor's status, fast: ``SupervisorUnavailable`` within ``STATUS_TIMEOUT_S`` in all when it cannot
+        answer (connecting, asking and the answer share that one deadline).
 
-        A status request is safe to repeat, so a reused connection that turns out dead is replaced once (and the
-        other idle ones, likely dead too, are dropped)."""
-        conn = self.connect()
+        A status request is safe to repeat, so a reused connection that turns out closed or broken is replaced once
+        (and the other idle ones, likely dead too, are dropped). One that stays silent is not: the supervisor is hung,
+        and a new connection would only wait again."""
+        deadline = time.monotonic() + STATUS_TIMEOUT_S
+        conn = self.connect(STATUS_TIMEOUT_S)
         try:
-            return self._status_on(conn)
+            return self._status_on(conn, deadline)
+        except SupervisorSilent:
+            raise
         except SupervisorUnavailable:
             if not conn.reused:
                 raise
         self._drop_idle()
-        return self._status_on(self.connect())
+        return self._status_on(self.connect(_left(deadline)), deadline)
 
-    def _status_on(self, conn: SupervisorConnection) -> Status:
+    def _status_on(self, conn: SupervisorConnection, deadline: float) -> Status:
         try:
             conn.send(StatusRequest())
         except SupervisorUnavailable:
             conn.close()
             raise
-        reply = conn.expect(Status, "a status request", STATUS_TIMEOUT_S)
+        reply = conn.expect(Status, "a status request", _left(deadline))
         self.release(conn)
         return reply
 
@@ -263,3 +292,58 @@ class SupervisorClient:
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+class _Hangups:
+    """One epoll per worker process, holding every open supervisor connection for the peer's hang-up alone
+    (``EPOLLRDHUP``; ``EPOLLHUP`` and ``EPOLLERR`` always come too), its own descriptor watched by gevent's loop: the
+    kernel wakes the loop when the supervisor shuts one, whatever the worker is doing (waiting to write to a client,
+    say), and nothing is read from the connection to find out. Made on first use, in the worker that uses it."""
+
+    def __init__(self) -> None:
+        self._epoll: Any = None
+        self._watcher: Any = None
+        self._conns: dict[int, SupervisorConnection] = {}
+
+    def watch(self, conn: SupervisorConnection) -> None:
+        if self._epoll is None:
+            self._epoll = _epoll()
+            self._watcher = gevent.get_hub().loop.io(self._epoll.fileno(), 1)
+            self._watcher.ref = False  # it never keeps the worker's loop alive on its own
+            self._watcher.start(self.report)
+        self._conns[conn.fileno] = conn
+        self._epoll.register(conn.fileno, _HANGUP)
+
+    def forget(self, conn: SupervisorConnection) -> None:
+        fileno = conn.fileno
+        if fileno >= 0 and self._conns.get(fileno) is conn:
+            del self._conns[fileno]
+            with dropping(log, "a supervisor connection's hang-up watch"):
+                self._epoll.unregister(fileno)
+
+    def report(self) -> None:
+        """Tell each connection the supervisor has shut (once; it is no longer watched). Never waits: the loop calls
+        it when the epoll has news, and so does a reuse, for news the loop has not handed on yet."""
+        if self._epoll is None:
+            return
+        for fileno, _ in self._epoll.poll(0):
+            conn = self._conns.pop(fileno, None)
+            with dropping(log, "a supervisor connection's hang-up watch"):
+                self._epoll.unregister(fileno)
+            if conn is not None:
+                try:
+                    conn.shut_by_supervisor()
+                except Exception:  # a bug there must not stop the loop's other work
+                    log.exception("internal error after the supervisor shut a connection")
+
+
+_HANGUP: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_hangups = _Hangups()
+
+
+def _left(deadline: float) -> float:
+    """The seconds left before ``deadline`` (``SupervisorSilent`` when none are)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SupervisorSilent(f"the supervisor did not answer within {STATUS_TIMEOUT_S:g} s")
+    return left

@@ -33,7 +33,6 @@ The worker also gives the front end's log lines pyrie's log format on stderr.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -51,6 +50,7 @@ from pyrie_core.ids import new_request_id
 from pyrie_core.lambda_errors import ServiceError
 from pyrie_core.limits import Limits
 from pyrie_core.log_format import GoStyleFormatter
+from pyrie_core.socket_io import dropping
 
 __all__ = ["MAX_HEADER_FIELDS", "MAX_HEADER_LINE", "MAX_REQUEST_LINE", "RequestHandler", "Worker", "read_head"]
 
@@ -167,7 +167,8 @@ class RequestHandler(InvokeHandler):
         try:
             with gevent.Timeout(self.keepalive_s, False):
                 started = self.rfile.peek(1)
-        except OSError:
+        except OSError as exc:  # the client reset its idle connection
+            log.debug("a keep-alive connection dropped after %s", exc.strerror or exc)
             return None
         if not started:
             return None  # the client closed the connection between requests, or left it idle too long
@@ -248,7 +249,7 @@ class RequestHandler(InvokeHandler):
             ("Connection", "close"),
         ]
         head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-        with contextlib.suppress(OSError):  # the client is gone
+        with dropping(log, "the answer to a refused request (its client is gone)"):
             self.socket.sendall(f"HTTP/1.1 {status_line(exc.status)}\r\n{head}\r\n".encode("latin-1") + body)
 
     def _log(self, what: str) -> None:

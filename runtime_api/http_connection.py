@@ -9,19 +9,21 @@ whole, and ``respond``, which writes a whole response (head and body) with one `
 
 from __future__ import annotations
 
-import contextlib
 import http
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import gevent
 
-from pyrie_core.socket_io import send_all
+from pyrie_core.socket_io import dropping, send_all, send_all_parts
 from runtime_api.http_parser import NEED_DATA, EndOfMessage, ParseError, RequestHead, RequestParser
 
 __all__ = ["ConnectionClosed", "HttpConnection", "Request", "error_response", "json_body"]
+
+log = logging.getLogger(__name__)
 
 RECV_SIZE: Final = 64 * 1024
 # A body is handed on as soon as the socket has nothing more for now: one piece per runtime write while the relay
@@ -35,6 +37,8 @@ _STATUS_LINES: Final = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1") for status in http.HTTPStatus
 }
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+# A response body at least this large is sent after its head without being copied behind it.
+_SEND_APART: Final = 64 * 1024
 
 
 class ConnectionClosed(Exception):
@@ -170,13 +174,19 @@ class HttpConnection:
         if not self._keep_alive:
             head += "Connection: close\r\n"
         data = status_line + head.encode("latin-1") + b"\r\n"
-        if body and not self._head_method:
-            data += body
         self._responded = True
-        self._sendall(data)
+        if not body or self._head_method:
+            self._sendall(data)
+        elif len(body) < _SEND_APART:
+            self._sendall(data + body)
+        else:  # a large body (an event) leaves as it is, after the head, not copied behind it
+            try:
+                send_all_parts(self._sock, (data, body))
+            except OSError as exc:
+                raise ConnectionClosed(str(exc)) from exc
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with dropping(log, "closing a Runtime API connection"):
             self._sock.close()
 
     def _end_of_body(self, end: EndOfMessage) -> None:
@@ -213,7 +223,7 @@ class HttpConnection:
         body = f"{exc}\n".encode()
         head = f"HTTP/1.1 {exc.status} {_phrase(exc.status)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
         head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        with contextlib.suppress(OSError):
+        with dropping(log, "the answer to a request that broke HTTP (its peer is gone)"):
             self._sock.sendall(head.encode() + body)
 
     def _sendall(self, data: bytes) -> None:

@@ -8,12 +8,12 @@ the response) change nothing the caller sees.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Final, Protocol
 
 import gevent
 import gevent.event
+import msgspec
 
 from pyrie_core import lambda_errors as errors
 from pyrie_core.ids import new_request_id, new_span_id, new_trace_id
@@ -90,7 +90,9 @@ class Invocation:
             return
         head = self._make_head(content_type, streaming=False, length=len(body), headers=headers)
         end = self._end(Outcome.OK)
-        chunks = [Chunk(body[i : i + CHUNK_SIZE]) for i in range(0, len(body), CHUNK_SIZE)]
+        # A body over one chunk is cut into views of it, not copies (each is sent as it is).
+        view = memoryview(body) if len(body) > CHUNK_SIZE else body
+        chunks = [Chunk(view[i : i + CHUNK_SIZE]) for i in range(0, len(body), CHUNK_SIZE)]  # type: ignore[arg-type]
         self.bytes_out = len(body)
         self._finish(end, head, *chunks)
 
@@ -218,7 +220,7 @@ class Invocation:
     def _with_log_result(self, end: End) -> End:
         if self.log_tail is None:
             return end
-        return dataclasses.replace(end, log_result=self.log_tail.result() or None)
+        return msgspec.structs.replace(end, log_result=self.log_tail.result() or None)
 
     def __repr__(self) -> str:
         return f"<Invocation {self.request_id}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -109,3 +110,12 @@ def test_json_payloads_pass(payload: bytes) -> None:
 )
 def test_what_is_not_json_is_said_as_lambda_says_it(payload: bytes, detail: str, line: int, column: int) -> None:
     assert json_error(payload) == PREFIX + detail + location(line, column)
+
+
+def test_an_ordinary_payload_is_checked_without_moving_the_recursion_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The process-wide limit is moved only for a document nested deeper than the fast check follows.
+    moved: list[int] = []
+    monkeypatch.setattr(sys, "setrecursionlimit", moved.append)
+    assert json_error(json.dumps({"records": [{"id": i, "name": "é"} for i in range(1000)]}).encode()) is None
+    assert json_error(b"[" * 900 + b"]" * 900) is None
+    assert moved == []

@@ -20,8 +20,8 @@ import gevent.socket
 import msgpack
 import pytest
 
-from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import Chunk, End, Hello, Invoke, Kind, Outcome, Status, StatusRequest, encode
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder
+from pyrie_core.pipe.messages import Chunk, End, Hello, Invoke, Kind, Outcome, Status, StatusRequest, decode, frames
 from supervisor.frontend_link import pipe_server
 from supervisor.frontend_link.pipe_connection import FRAME_REST_S, HIGH_WATER
 from supervisor.frontend_link.pipe_server import HELLO_S, MAX_UNADMITTED, RESERVED_DESCRIPTORS, PipeServer
@@ -67,7 +67,7 @@ def connect(where: str | tuple[str, int]) -> socket.socket:
 
 
 def frame(message: Any) -> bytes:
-    return encode_frame(encode(message))
+    return bytes(frames(message))
 
 
 def raw_frame(body: bytes) -> bytes:
@@ -96,8 +96,9 @@ def status_over(sock: socket.socket) -> Status:
     sock.settimeout(5)
     while True:
         message = decoder.next_frame()
-        if isinstance(message, dict):
-            status = Status(**{k: v for k, v in message.items() if k not in ("t", "environments")}, environments=())
+        if isinstance(message, bytes | memoryview):
+            status = decode(message)
+            assert isinstance(status, Status)
             return status
         data = sock.recv(65536)
         assert data, "the supervisor closed a connection it should serve"
@@ -359,7 +360,7 @@ def test_a_peer_that_asks_without_reading_is_held_and_shares_the_loop(tmp_path: 
                 data = peer.recv(1 << 20)
                 assert data, f"the server closed the connection after {answers} answers"
                 decoder.feed(data)
-                while isinstance(decoder.next_frame(), dict):
+                while isinstance(decoder.next_frame(), bytes | memoryview):
                     answers += 1
         sender.join(5)
         assert answers == requests_count

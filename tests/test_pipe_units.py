@@ -13,8 +13,8 @@ import gevent
 import gevent.event
 import gevent.socket
 
-from pyrie_core.pipe.frames import FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import ApiRequest, ApiResponse, Chunk, End, Invoke, Outcome, Status, decode, encode
+from pyrie_core.pipe.frames import FrameDecoder
+from pyrie_core.pipe.messages import ApiRequest, ApiResponse, Chunk, End, Invoke, Outcome, Status, decode, frames
 from runtime_api.http_connection import FLUSH_SIZE, RECV_SIZE
 from supervisor.frontend_link import pipe_connection
 from supervisor.frontend_link.pipe_connection import HIGH_WATER, SEND_BUFFER, PipeConnection
@@ -167,7 +167,7 @@ def read_until(peer: gevent.socket.socket, decoder: FrameDecoder, kind: type, pa
     client). Returns the bytes read; 0 if the connection ended first."""
     read = 0
     while True:
-        while isinstance(frame := decoder.next_frame(), dict):
+        while isinstance(frame := decoder.next_frame(), bytes | memoryview):
             if isinstance(decode(frame), kind):
                 return read
         data = peer.recv(pace or (1 << 20))
@@ -185,10 +185,10 @@ def test_an_answer_on_a_reused_connection_is_not_cut_while_its_client_reads(monk
     monkeypatch.setattr(pipe_connection, "STALL_S", 0.3)
     with served(tmp_path) as peer:
         decoder = FrameDecoder()
-        peer.sendall(encode_frame(encode(Invoke(function="function", payload=b"{}"))))
+        peer.sendall(frames(Invoke(function="function", payload=b"{}")))
         assert read_until(peer, decoder, End)
         gevent.sleep(0.5)  # longer than STALL_S since that End
-        peer.sendall(encode_frame(encode(ApiRequest("GET", "/durable"))))
+        peer.sendall(frames(ApiRequest("GET", "/durable")))
         with gevent.Timeout(10):
             assert read_until(peer, decoder, ApiResponse, pace=64 * 1024) > BIG_ANSWER
 
@@ -198,7 +198,7 @@ def test_a_client_that_takes_no_answer_is_cut(monkeypatch, tmp_path: Path) -> No
     answer was queued, as after an invoke's End (the server's read loop no longer waits for that client for ever)."""
     monkeypatch.setattr(pipe_connection, "STALL_S", 0.3)
     with served(tmp_path) as peer:
-        peer.sendall(encode_frame(encode(ApiRequest("GET", "/durable"))))
+        peer.sendall(frames(ApiRequest("GET", "/durable")))
         gevent.sleep(1.0)
         with gevent.Timeout(5):
             assert read_until(peer, FrameDecoder(), ApiResponse) == 0

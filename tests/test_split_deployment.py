@@ -9,8 +9,8 @@ from pathlib import Path
 
 import requests
 
-from pyrie_core.pipe.frames import FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import Hello, Invoke, StatusRequest, encode
+from pyrie_core.pipe.frames import FrameDecoder
+from pyrie_core.pipe.messages import Hello, Invoke, Status, StatusRequest, decode, frames
 from tests.conftest import StartFrontEnd, StartPyrie
 from tests.cpu_wait import MachineWait, assert_one_by_one
 from tests.harness import INVOKE_PATH, Pyrie, free_port
@@ -77,7 +77,7 @@ def pipe_exchange(address: str, *messages: object) -> bytes:
     """Send frames to the supervisor's TCP port as a front end would; return all it sends back until it closes."""
     host, port = address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(b"".join(encode_frame(encode(m)) for m in messages))  # type: ignore[arg-type]
+        sock.sendall(frames(*messages))  # type: ignore[arg-type]
         sock.shutdown(socket.SHUT_WR)
         received = b""
         try:
@@ -101,9 +101,11 @@ def test_the_token_is_checked_on_the_first_frame(start_pyrie: StartPyrie):
     assert "exceeds the maximum of 4096" in pyrie.wait_for_stderr("exceeds the maximum of 4096")
     decoder = FrameDecoder()
     decoder.feed(pipe_exchange(address, Hello(TOKEN), StatusRequest()))
-    status = decoder.next_frame()
-    assert isinstance(status, dict)
-    assert status["function"] == "test_function"
+    frame = decoder.next_frame()
+    assert isinstance(frame, bytes | memoryview)
+    status = decode(frame)
+    assert isinstance(status, Status)
+    assert status.function == "test_function"
 
 
 def test_the_unix_socket_needs_no_token(start_pyrie: StartPyrie):

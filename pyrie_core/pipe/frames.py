@@ -1,9 +1,10 @@
 """The frame codec of the supervisor protocol (the "pipe"), without any I/O.
 
-Theory of operation: a frame is a 4-byte big-endian length followed by that many bytes holding one msgpack map.
-The encoder turns a map into bytes; the decoder is fed whatever bytes a socket produced (``feed``) and hands back
-whole frames one at a time (``next_frame``), or ``NEED_DATA`` until one is complete. It never touches a socket, so
-the supervisor and the gunicorn workers share it, and tests drive it byte by byte.
+Theory of operation: a frame is a 4-byte big-endian length followed by that many bytes, its body (one msgpack map:
+``pyrie_core.pipe.messages`` writes and reads those). ``encode_frame`` puts the length before a body; the decoder is
+fed whatever bytes a socket produced (``feed``) and hands back whole bodies one at a time (``next_frame``), or
+``NEED_DATA`` until one is complete. It never touches a socket, so the supervisor and the gunicorn workers share it,
+and tests drive it byte by byte.
 
 Errors are final: after a ``FrameError`` the decoder refuses further input, because a peer that sent one bad frame
 cannot be trusted to be aligned on the next length prefix.
@@ -12,11 +13,18 @@ cannot be trusted to be aligned on the next length prefix.
 from __future__ import annotations
 
 import struct
-from typing import Any, Final
+from typing import Final, NoReturn
 
-import msgpack
-
-__all__ = ["MAX_FRAME_SIZE", "NEED_DATA", "FrameDecoder", "FrameError", "encode_frame"]
+__all__ = [
+    "LARGE_FRAME",
+    "MAX_FRAME_SIZE",
+    "NEED_DATA",
+    "PREFIX",
+    "FrameDecoder",
+    "FrameError",
+    "encode_frame",
+    "put_prefix",
+]
 
 # The largest frame is an INVOKE carrying a synchronous payload (6,291,456 bytes, Lambda's limit) plus its headers;
 # every other frame is far smaller (body chunks are cut to at most 1 MiB). 8 MiB leaves room without letting a
@@ -24,11 +32,10 @@ __all__ = ["MAX_FRAME_SIZE", "NEED_DATA", "FrameDecoder", "FrameError", "encode_
 MAX_FRAME_SIZE: Final = 8 * 1024 * 1024
 
 _LENGTH: Final = struct.Struct(">I")
-_PREFIX: Final = _LENGTH.size
-# A bytes value at least this large (a payload, a body chunk) is not copied into the packed map and then again into
-# the frame: the frame is joined from the packed pieces around it, and it, once.
-_SPLICE_MIN: Final = 64 * 1024
-_BIN32: Final = struct.Struct(">BI")
+PREFIX: Final = _LENGTH.size
+# A frame whose body is at least this large, once its length is known, gets a buffer of its own that the rest of it
+# is read into (``receive_buffer``): it is not gathered piece by piece and copied out again.
+LARGE_FRAME: Final = 64 * 1024
 
 
 class _NeedData:
@@ -43,39 +50,20 @@ class FrameError(Exception):
     """The peer broke the framing: an oversize, truncated or undecodable frame."""
 
 
-def encode_frame(message: dict[str, Any]) -> bytes:
-    """Return the bytes of one frame holding ``message``."""
-    for value in message.values():
-        if type(value) is bytes and len(value) >= _SPLICE_MIN:
-            return _spliced_frame(message)
-    body = msgpack.packb(message, use_bin_type=True)
+def encode_frame(body: bytes) -> bytes:
+    """The bytes of one frame holding ``body``."""
     if len(body) > MAX_FRAME_SIZE:
         raise FrameError(f"frame of {len(body)} bytes exceeds the maximum of {MAX_FRAME_SIZE}")
     return _LENGTH.pack(len(body)) + body
 
 
-def _spliced_frame(message: dict[str, Any]) -> bytes:
-    """The same bytes as ``encode_frame``'s general case, with each large bytes value copied only into the frame:
-    msgpack writes a map as its header, then each key and value in order, each packed as on its own."""
-    parts: list[bytes] = [b"", _map_header(len(message))]
-    for key, value in message.items():
-        parts.append(msgpack.packb(key, use_bin_type=True))
-        if type(value) is bytes and len(value) >= _SPLICE_MIN:
-            parts.append(_BIN32.pack(0xC6, len(value)))  # bin 32: every value this large needs it
-            parts.append(value)
-        else:
-            parts.append(msgpack.packb(value, use_bin_type=True))
-    size = sum(map(len, parts))
+def put_prefix(frame: bytearray | memoryview, beyond: int = 0) -> None:
+    """Write the length prefix into the first ``PREFIX`` bytes of ``frame``, whose body follows them (a frame built
+    in one buffer: the body encoded after room for its length), and ``beyond`` bytes more (sent after it)."""
+    size = len(frame) - PREFIX + beyond
     if size > MAX_FRAME_SIZE:
         raise FrameError(f"frame of {size} bytes exceeds the maximum of {MAX_FRAME_SIZE}")
-    parts[0] = _LENGTH.pack(size)
-    return b"".join(parts)
-
-
-def _map_header(count: int) -> bytes:
-    if count <= 15:
-        return bytes((0x80 | count,))  # fixmap
-    return struct.pack(">BH", 0xDE, count)  # map 16 (a message has far fewer than 65,536 fields)
+    _LENGTH.pack_into(frame, 0, size)
 
 
 class FrameDecoder:
@@ -90,8 +78,11 @@ class FrameDecoder:
         self.max_frame_size = max_frame_size  # may be changed between frames (raised once a peer is trusted)
         self._eof = False
         self._failed: FrameError | None = None
+        # A large frame being received: its body's own buffer, and how much of it has arrived.
+        self._large: bytearray | None = None
+        self._filled = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         """Add bytes from the peer; an empty ``data`` means the peer closed its side."""
         if self._failed is not None:
             raise self._failed
@@ -99,62 +90,89 @@ class FrameDecoder:
             raise FrameError("data after end of stream")
         if not data:
             self._eof = True
-        elif self._fresh is None and not self._buffer:
+            return
+        if self._large is not None:
+            take = min(len(data), len(self._large) - self._filled)
+            self._large[self._filled : self._filled + take] = memoryview(data)[:take]
+            self._filled += take
+            if take == len(data):
+                return
+            data = memoryview(data)[take:]
+        if self._fresh is None and not self._buffer:
             self._fresh, self._offset = bytes(data), 0
         else:
             self._keep_fresh()
             self._buffer += data
 
-    def next_frame(self) -> dict[str, Any] | _NeedData | None:
-        """The next whole frame, ``NEED_DATA`` if more bytes are needed, or ``None`` at a clean end of stream.
+    def next_frame(self) -> memoryview | bytes | _NeedData | None:
+        """The body of the next whole frame, ``NEED_DATA`` if more bytes are needed, or ``None`` at a clean end of
+        stream. A body handed out as a ``memoryview`` is valid until the next call.
 
-        Raises ``FrameError`` for a frame over the maximum size, a stream that ends inside a frame, or a body that
-        is not one msgpack map.
+        Raises ``FrameError`` for a frame over the maximum size or a stream that ends inside a frame.
         """
         if self._failed is not None:
             raise self._failed
+        if self._large is not None:
+            if self._filled < len(self._large):
+                return self._at_short_input()
+            large, self._large = self._large, None
+            return memoryview(large)
         if self._fresh is not None:
             frame = self._frame_from_fresh()
             if frame is not None:
                 return frame
         buffer = self._buffer
-        if len(buffer) < _PREFIX:
+        if len(buffer) < PREFIX:
             return self._at_short_input()
         (length,) = _LENGTH.unpack_from(buffer)
         if length > self.max_frame_size:
             return self._fail(f"frame of {length} bytes exceeds the maximum of {self.max_frame_size}")
-        end = _PREFIX + length
+        end = PREFIX + length
         if len(buffer) < end:
+            if length >= LARGE_FRAME:
+                self._large = bytearray(length)
+                self._filled = len(buffer) - PREFIX
+                self._large[: self._filled] = memoryview(buffer)[PREFIX:]
+                buffer.clear()
             return self._at_short_input()
-        view = memoryview(buffer)
-        try:
-            message = self._unpack(view[_PREFIX:end])
-        finally:
-            view.release()
+        body = bytes(buffer[PREFIX:end])
         del buffer[:end]
-        return message
+        return body
+
+    def receive_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame goes, when one is being received: a socket reads straight into it
+        (``recv_into``), then ``received`` says how much it read. ``None`` otherwise: then bytes come by ``feed``."""
+        if self._large is None or self._failed is not None:
+            return None
+        return memoryview(self._large)[self._filled :]
+
+    def received(self, count: int) -> None:
+        """``count`` bytes were read into the ``receive_buffer``; 0 means the peer closed its side."""
+        if count == 0:
+            self.feed(b"")
+        else:
+            self._filled += count
 
     @property
     def buffered(self) -> int:
         """How many bytes are held waiting for the rest of a frame."""
         fresh = len(self._fresh) - self._offset if self._fresh is not None else 0
-        return len(self._buffer) + fresh
+        return len(self._buffer) + fresh + (PREFIX + self._filled if self._large is not None else 0)
 
-    def _frame_from_fresh(self) -> dict[str, Any] | None:
+    def _frame_from_fresh(self) -> memoryview | None:
         """The next frame if ``_fresh`` holds all of it; else its start goes to the buffer and None."""
         data, start = self._fresh, self._offset
         assert data is not None
-        if len(data) - start >= _PREFIX:
+        if len(data) - start >= PREFIX:
             (length,) = _LENGTH.unpack_from(data, start)
             if length > self.max_frame_size:
                 return self._fail(f"frame of {length} bytes exceeds the maximum of {self.max_frame_size}")
-            end = start + _PREFIX + length
+            end = start + PREFIX + length
             if end <= len(data):
-                message = self._unpack(memoryview(data)[start + _PREFIX : end])
                 self._offset = end
                 if end == len(data):
                     self._fresh = None
-                return message
+                return memoryview(data)[start + PREFIX : end]
         self._keep_fresh()
         return None
 
@@ -163,22 +181,13 @@ class FrameDecoder:
             self._buffer += memoryview(self._fresh)[self._offset :]
             self._fresh = None
 
-    def _unpack(self, body: memoryview) -> dict[str, Any]:
-        try:
-            message = msgpack.unpackb(body, raw=False, strict_map_key=True)
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-            return self._fail(f"undecodable frame body: {str(exc) or type(exc).__name__}")  # FormatError says nothing
-        if not isinstance(message, dict):
-            return self._fail(f"frame body is a {type(message).__name__}, not a map")
-        return message
-
     def _at_short_input(self) -> _NeedData | None:
         if not self._eof:
             return NEED_DATA
-        if self._buffer or self._fresh is not None:
-            return self._fail(f"stream ended inside a frame ({len(self._buffer)} bytes pending)")
+        if self._buffer or self._fresh is not None or self._large is not None:
+            return self._fail(f"stream ended inside a frame ({self.buffered} bytes pending)")
         return None
 
-    def _fail(self, reason: str) -> Any:
+    def _fail(self, reason: str) -> NoReturn:
         self._failed = FrameError(reason)
         raise self._failed

@@ -8,16 +8,23 @@ Supervisor -> front end: ``HEAD`` (the response starts), ``CHUNK`` (body bytes),
 
 An invoke that fails before any byte of its response exists (throttled, unknown function, function error) is
 answered by ``END`` alone. ``HELLO`` has no answer: a supervisor that does not accept the token closes the
-connection. Every message is a msgpack map whose key ``t`` is its ``Kind``; ``decode`` turns a frame
-into one of the dataclasses below and raises ``ProtocolError`` for anything else, so the I/O code never looks into
-raw maps.
+connection. Every message is a msgpack map whose key ``t`` is its ``Kind``.
+
+The classes below are the schema, written once: msgspec encodes each as that map (every field, under its own name)
+and ``decode`` turns a frame's body back into one, checking every field's type on the way (a str where bytes belong,
+a bool where an int belongs, a missing field or one too many, an unknown ``t``), so the I/O code never looks into raw
+maps and a peer's mistake is a ``ProtocolError`` at the frame that caused it.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
+import struct
 from typing import Any, Final
+
+import msgspec
+
+from pyrie_core.pipe.frames import LARGE_FRAME, PREFIX, put_prefix
 
 __all__ = [
     "CHUNK_SIZE",
@@ -38,6 +45,8 @@ __all__ = [
     "StatusRequest",
     "decode",
     "encode",
+    "frame_parts",
+    "frames",
 ]
 
 # Body bytes travel in chunks of at most this size, so a frame never holds more than this much of a response.
@@ -67,8 +76,11 @@ class Outcome(enum.StrEnum):
     SERVICE_ERROR = "service_error"  # a rest-json error of the Lambda service: status + X-Amzn-ErrorType
 
 
-@dataclass(frozen=True, slots=True)
-class Invoke:
+class _Message(msgspec.Struct, frozen=True, tag_field="t", forbid_unknown_fields=True):
+    """A message: a msgpack map of its fields, and ``t``, its ``Kind``."""
+
+
+class Invoke(_Message, frozen=True, tag=Kind.INVOKE.value):
     function: str  # as the caller named it: "function", the name, or an ARN (qualifier included or not)
     payload: bytes
     qualifier: str | None = None
@@ -81,28 +93,24 @@ class Invoke:
     durable_execution_name: str | None = None  # the caller's X-Amz-Durable-Execution-Name (durable functions)
 
 
-@dataclass(frozen=True, slots=True)
-class Cancel:
+class Cancel(_Message, frozen=True, tag=Kind.CANCEL.value):
     reason: str = "client disconnected"
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(_Message, frozen=True, tag=Kind.HEAD.value):
     request_id: str
     content_type: str
     streaming: bool  # the runtime answered in streaming mode
     executed_version: str
     length: int | None = None  # total body length, known for buffered responses
-    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (X-Amz-Durable-Execution-Arn)
+    headers: dict[str, str] = {}  # extra response headers (X-Amz-Durable-Execution-Arn)
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(_Message, frozen=True, tag=Kind.CHUNK.value):
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class End:
+class End(_Message, frozen=True, tag=Kind.END.value):
     outcome: Outcome
     request_id: str
     executed_version: str = "$LATEST"
@@ -110,22 +118,21 @@ class End:
     body: bytes = b""  # the error body (function and service errors)
     status: int | None = None  # the HTTP status of a service error
     # extra response headers: a service error's Retry-After, a durable execution's X-Amz-Durable-Execution-Arn
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = {}
     log_result: str | None = None  # base64 of the log tail, when asked for
 
 
-@dataclass(frozen=True, slots=True)
-class Hello:
+class Hello(_Message, frozen=True, tag=Kind.HELLO.value):
     token: str  # the shared secret of a split deployment (PYRIE_SUPERVISOR_TOKEN)
 
 
-@dataclass(frozen=True, slots=True)
-class StatusRequest:
+class StatusRequest(_Message, frozen=True, tag=Kind.STATUS_REQUEST.value):
     """A health check: the supervisor answers with ``Status``; no environment is started or used."""
 
 
-@dataclass(frozen=True, slots=True)
-class EnvironmentStatus:
+class EnvironmentStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One environment in a ``Status``: a map of its own, inside the list ``environments``."""
+
     name: str
     state: str  # the environment's lifecycle state: starting, idle, restoring, invoking, resetting, gone
     runtime_state: str  # the runtime's state in the Runtime API: Started, Ready, Running ...
@@ -133,171 +140,117 @@ class EnvironmentStatus:
     tenant: str | None = None  # the tenant it serves (tenant isolation), if any
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
+class Status(_Message, frozen=True, tag=Kind.STATUS.value):
     function: str
     version: str
     max_concurrency: int
     environments: tuple[EnvironmentStatus, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
+class ApiRequest(_Message, frozen=True, tag=Kind.API_REQUEST.value):
     """An HTTP request for an operation the supervisor answers whole (the durable execution APIs), as received."""
 
     method: str
     path: str  # still percent-encoded, without the query
     query: str = ""  # without the "?"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = {}
     body: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class ApiResponse:
+class ApiResponse(_Message, frozen=True, tag=Kind.API_RESPONSE.value):
     """The whole answer to an ``ApiRequest``: Lambda's rest-json status, headers and body."""
 
     status: int
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = {}
     body: bytes = b""
 
 
 Message = Invoke | Cancel | Head | Chunk | End | Hello | StatusRequest | Status | ApiRequest | ApiResponse
 
-_KIND_OF: Final[dict[type, Kind]] = {
-    Invoke: Kind.INVOKE,
-    Cancel: Kind.CANCEL,
-    Head: Kind.HEAD,
-    Chunk: Kind.CHUNK,
-    End: Kind.END,
-    Hello: Kind.HELLO,
-    StatusRequest: Kind.STATUS_REQUEST,
-    Status: Kind.STATUS,
-    ApiRequest: Kind.API_REQUEST,
-    ApiResponse: Kind.API_RESPONSE,
-}
-_CLASS_OF: Final[dict[int, type]] = {kind.value: cls for cls, kind in _KIND_OF.items()}
-_NAMES: Final[dict[type, tuple[str, ...]]] = {cls: tuple(f.name for f in fields(cls)) for cls in _KIND_OF}
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(Message)
 
 
-def encode(message: Message) -> dict[str, Any]:
-    """The msgpack map of ``message``."""
-    cls = type(message)
-    encoded = {name: getattr(message, name) for name in _NAMES[cls]}
-    if isinstance(message, Status):
-        encoded["environments"] = [_encode_environment(env) for env in message.environments]
-    encoded["t"] = _KIND_OF[cls].value
-    return encoded
+def encode(message: Message) -> bytes:
+    """The msgpack map of ``message``, as bytes."""
+    return _encoder.encode(message)
 
 
-def decode(encoded: dict[str, Any]) -> Message:
-    """The message held in a frame's map; ``ProtocolError`` if it is not one."""
-    fields = dict(encoded)
-    kind = fields.pop("t", None)
+def frames(*messages: Message) -> bytearray:
+    """The frames of ``messages``, one after the other, each written once, straight into the one buffer they are
+    sent from. ``FrameError`` for a message over the largest frame."""
+    buffer = bytearray()
+    for message in messages:
+        start = len(buffer)
+        buffer += _NO_LENGTH
+        _encoder.encode_into(message, buffer, -1)
+        if start:
+            frame = memoryview(buffer)[start:]
+            try:
+                put_prefix(frame)
+            finally:
+                frame.release()
+        else:
+            put_prefix(buffer)
+    return buffer
+
+
+_NO_LENGTH: Final = bytes(PREFIX)
+
+
+def frame_parts(*messages: Message) -> list[bytes | bytearray | memoryview]:
+    """The bytes of ``frames(*messages)`` as the pieces to send in one ``sendmsg``: the data of a large ``Chunk`` is
+    one of them as it is, not copied into a frame (the map around it is written by hand, as msgspec writes it)."""
+    parts: list[bytes | bytearray | memoryview] = []
+    start = 0
+    for index, message in enumerate(messages):
+        if type(message) is not Chunk or len(message.data) < LARGE_FRAME:
+            continue
+        if index > start:
+            parts.append(frames(*messages[start:index]))
+        size = len(message.data)
+        head = bytearray(_NO_LENGTH)
+        head += _CHUNK_MAP
+        head += _BIN32.pack(0xC6, size) if size > 0xFFFF else _BIN16.pack(0xC5, size)
+        put_prefix(head, size)
+        parts += (head, message.data)
+        start = index + 1
+    if start < len(messages):
+        parts.append(frames(*messages[start:]))
+    return parts
+
+
+_CHUNK_MAP: Final = b"\x82\xa1t" + bytes((Kind.CHUNK.value,)) + b"\xa4data"  # {"t": 4, "data": ...
+_BIN16: Final = struct.Struct(">BH")
+_BIN32: Final = struct.Struct(">BI")
+
+
+def decode(body: Any) -> Message:
+    """The message held in a frame's body (bytes, or a view of them); ``ProtocolError`` if it is not one, saying
+    which message and which field."""
+    try:
+        return _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(_what_is_wrong(body, exc)) from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ProtocolError(f"undecodable frame body: {exc}") from None
+
+
+def _what_is_wrong(body: Any, exc: msgspec.ValidationError) -> str:
+    try:
+        shape = msgspec.msgpack.decode(body)
+    except (msgspec.DecodeError, RecursionError) as undecodable:
+        return f"undecodable frame body: {undecodable}"
+    if not isinstance(shape, dict):
+        return f"a frame body is a {type(shape).__name__}, not a map"
+    kind = shape.get("t")
     cls = _CLASS_OF.get(kind) if type(kind) is int else None
     if cls is None:
-        raise ProtocolError(f"unknown message type {kind!r}")
-    if cls is Status and "environments" in fields:
-        fields["environments"] = _decode_environments(fields["environments"])
-    try:
-        message = cls(**fields)
-    except TypeError as exc:
-        raise ProtocolError(f"malformed {cls.__name__} message: {exc}") from None
-    _check_types(message)
-    return message
+        return f"unknown message type {kind!r}"
+    return f"malformed {cls.__name__} message: {exc}"
 
 
-def _check_types(message: Any) -> None:
-    # Dataclass construction does not check types; a peer that sends a str where bytes belong would crash later,
-    # far from the frame that caused it.
-    for name, expected in _TYPES[type(message)].items():
-        value = getattr(message, name)
-        if not _is(value, expected):
-            raise ProtocolError(f"{type(message).__name__}.{name} must be {expected}, not {type(value).__name__}")
-    if isinstance(message, End | Head | ApiRequest | ApiResponse) and not all(
-        type(k) is str and type(v) is str for k, v in message.headers.items()
-    ):
-        raise ProtocolError(f"{type(message).__name__}.headers must map str to str")
-    if isinstance(message, End):
-        try:
-            object.__setattr__(message, "outcome", Outcome(message.outcome))
-        except ValueError:
-            raise ProtocolError(f"unknown outcome {message.outcome!r}") from None
-
-
-def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
-    return expected if isinstance(expected, tuple) else (expected,)
-
-
-def _encode_environment(env: EnvironmentStatus) -> dict[str, Any]:
-    return {name: getattr(env, name) for name in _ENVIRONMENT_FIELDS}
-
-
-def _decode_environments(value: Any) -> tuple[EnvironmentStatus, ...]:
-    if not isinstance(value, list):
-        raise ProtocolError(f"Status.environments must be a list, not {type(value).__name__}")
-    environments = []
-    for item in value:
-        if (
-            not isinstance(item, dict)
-            or set(item) != set(_ENVIRONMENT_FIELDS)
-            or not all(_is(item[name], expected) for name, expected in _ENVIRONMENT_TYPES.items())
-        ):
-            raise ProtocolError(f"malformed environment in a Status message: {item!r}")
-        environments.append(EnvironmentStatus(**item))
-    return tuple(environments)
-
-
-_ENVIRONMENT_FIELDS: Final = tuple(f.name for f in fields(EnvironmentStatus))
-_OPT_STR = (str, type(None))
-_ENVIRONMENT_TYPES: Final[dict[str, Any]] = {
-    "name": str,
-    "state": str,
-    "runtime_state": str,
-    "in_flight": int,
-    "tenant": _OPT_STR,
-}
-
-
-def _is(value: Any, expected: type | tuple[type, ...]) -> bool:
-    return isinstance(value, expected) and not (isinstance(value, bool) and bool not in _as_tuple(expected))
-
-
-_TYPES: Final[dict[type, dict[str, Any]]] = {
-    Invoke: {
-        "function": str,
-        "payload": bytes,
-        "qualifier": _OPT_STR,
-        "invocation_type": str,
-        "log_type": str,
-        "client_context": _OPT_STR,
-        "trace_id": _OPT_STR,
-        "tenant_id": _OPT_STR,
-        "stream": bool,
-        "durable_execution_name": _OPT_STR,
-    },
-    Cancel: {"reason": str},
-    Head: {
-        "request_id": str,
-        "content_type": str,
-        "streaming": bool,
-        "executed_version": str,
-        "length": (int, type(None)),
-        "headers": dict,
-    },
-    Chunk: {"data": bytes},
-    End: {
-        "outcome": str,
-        "request_id": str,
-        "executed_version": str,
-        "error_type": _OPT_STR,
-        "body": bytes,
-        "status": (int, type(None)),
-        "headers": dict,
-        "log_result": _OPT_STR,
-    },
-    Hello: {"token": str},
-    StatusRequest: {},
-    Status: {"function": str, "version": str, "max_concurrency": int, "environments": tuple},
-    ApiRequest: {"method": str, "path": str, "query": str, "headers": dict, "body": bytes},
-    ApiResponse: {"status": int, "headers": dict, "body": bytes},
+_CLASS_OF: Final[dict[int, type]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (Invoke, Cancel, Head, Chunk, End, Hello, StatusRequest, Status, ApiRequest, ApiResponse)
 }

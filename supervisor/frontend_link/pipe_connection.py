@@ -18,7 +18,6 @@ buffer have been read, which a slow but steady reader can take longer than ``STA
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import fcntl
 import logging
@@ -32,9 +31,9 @@ import gevent
 import gevent.event
 import gevent.socket
 
-from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder, encode_frame
-from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, encode
-from pyrie_core.socket_io import read_message
+from pyrie_core.pipe.frames import MAX_FRAME_SIZE, FrameDecoder
+from pyrie_core.pipe.messages import ApiResponse, End, Message, Status, frame_parts
+from pyrie_core.socket_io import dropping, read_message
 
 __all__ = ["FRAME_REST_S", "HIGH_WATER", "SEND_BUFFER", "STALL_S", "PipeConnection"]
 
@@ -52,6 +51,7 @@ STALL_CHECKS: Final = 4
 # Once a frame has begun to arrive, the rest of it must come within this long.
 FRAME_REST_S: Final = 10.0
 _AGAIN: Final = (errno.EAGAIN, errno.EWOULDBLOCK)
+_NOW: Final = socket.MSG_DONTWAIT  # a sendmsg that takes what the socket takes now, and never waits
 # The last frame of an exchange: an invoke's, or the answer to a request.
 _LAST_FRAMES: Final = frozenset({End, Status, ApiResponse})
 
@@ -87,24 +87,29 @@ class PipeConnection:
         """Queue ``messages``, writing at once what the socket takes; never waits."""
         if self.closed:
             return
-        data = b"".join(encode_frame(encode(message)) for message in messages)
+        parts = frame_parts(*messages)  # a large chunk's data is sent as it is, not copied into its frame
         if type(messages[-1]) in _LAST_FRAMES:  # from now on a client that stalls is cut
             self._ended_at = time.monotonic()
         sent = 0
         if not self._outbox:
             try:
-                sent = self._sock.send(data, 0, 0.0)
+                sent = self._sock.sendmsg(parts, (), _NOW) if len(parts) > 1 else self._sock.send(parts[0], 0, 0.0)
             except OSError as exc:
                 if exc.errno not in _AGAIN:
                     self._lost()
                     return
-            if sent == len(data):
+            if sent == sum(map(len, parts)):
                 return
             if sent:  # progress, for the writer that takes the rest (none runs while the queue is empty)
                 self._progress_at = time.monotonic()
-        rest = memoryview(data)[sent:]
-        self._outbox.append(rest)
-        self._queued += len(rest)
+        for part in parts:
+            if sent >= len(part):
+                sent -= len(part)
+                continue
+            rest = memoryview(part)[sent:]
+            sent = 0
+            self._outbox.append(rest)
+            self._queued += len(rest)
         if self._queued >= HIGH_WATER:
             self._room.clear()
         if self._writer is None:
@@ -129,13 +134,13 @@ class PipeConnection:
         writer, self._writer = self._writer, None
         if writer is not None and writer is not gevent.getcurrent():
             writer.kill(block=False)
-        with contextlib.suppress(OSError):
+        with dropping(log, "closing a front-end connection"):
             self._sock.close()
 
     def cut(self, reason: str) -> None:
         """Shut the connection now: the worker sees its end and ends its client's response short."""
         log.info("front-end connection cut: %s", reason)
-        with contextlib.suppress(OSError):
+        with dropping(log, "shutting a front-end connection"):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._lost()
 
@@ -199,7 +204,6 @@ class PipeConnection:
 def _unread(fileno: int) -> int:
     """What the kernel holds for the peer and it has not taken yet (bytes for TCP; buffer memory for a Unix socket,
     freed as the peer reads); 0 if the socket cannot say."""
-    try:
+    with dropping(log, "what the kernel holds for a front-end connection"):
         return int(struct.unpack("i", fcntl.ioctl(fileno, termios.TIOCOUTQ, b"\0\0\0\0"))[0])
-    except OSError:
-        return 0
+    return 0

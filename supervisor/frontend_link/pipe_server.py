@@ -40,6 +40,7 @@ from pyrie_core.pipe.messages import (
     Status,
     StatusRequest,
 )
+from pyrie_core.socket_io import ConnectionBroken
 from supervisor.frontend_link.pipe_connection import FRAME_REST_S, SEND_BUFFER, PipeConnection
 from supervisor.invocation import Invocation, ResponseSink
 
@@ -138,7 +139,11 @@ class PipeServer:
                     # until it has taken them (what waits for it stays bounded), or is cut for taking nothing...
                     conn.wait_for_room(never)
                 gevent.sleep(0)  # ... and each request lets the loop's other work run first.
-                message = conn.read_message()
+                try:
+                    message = conn.read_message()
+                except ConnectionBroken as broken:
+                    log.info("a front-end connection broke: %s", broken)
+                    message = None  # as good as closed: the front end is gone
                 running = invocation is not None and not invocation.finished.is_set()
                 if message is None or isinstance(message, Cancel):
                     if running:
