@@ -36,6 +36,7 @@ import botocore.exceptions
 import psutil
 import pytest
 import requests
+import urllib3.exceptions
 
 from tests.conftest import StartPyrie
 from tests.cpu_wait import RunQueue
@@ -203,7 +204,8 @@ class Caller:
                     payload += item["PayloadChunk"]["Payload"]
                 elif "InvokeComplete" in item:
                     complete = item["InvokeComplete"]
-        except (botocore.exceptions.BotoCoreError, OSError):
+        except (botocore.exceptions.BotoCoreError, urllib3.exceptions.HTTPError, OSError):
+            # a stream cut short (botocore lets urllib3's "Response ended prematurely" through as it is)
             self.record.truncate(kind, sent, request_id)
             return
         assert complete is not None, f"a stream that ended without InvokeComplete: {payload[:200]!r}"
@@ -439,10 +441,12 @@ def test_chaos_soak(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     chaos.start()
     cpu = pyrie.psutil.cpu_times()
     delay_before = run_delay(pyrie)
-    with ThreadPoolExecutor(CALLERS) as pool:
-        for future in [pool.submit(call) for _ in range(CALLERS)]:
-            future.result()
-    chaos.stop()
+    try:
+        with ThreadPoolExecutor(CALLERS) as pool:
+            for future in [pool.submit(call) for _ in range(CALLERS)]:
+                future.result()
+    finally:  # no killing once the callers are done, or have failed
+        chaos.stop()
     cpu_after = pyrie.psutil.cpu_times()
     busy = (cpu_after.user + cpu_after.system - cpu.user - cpu.system) / (time.monotonic() - began)
     waited = (run_delay(pyrie) - delay_before) / (time.monotonic() - began)
