@@ -7,7 +7,13 @@ NODE_DIR := tests/node
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install node browser run test soak bench lint clean
+# `make dist`: the single executable file, built by packaging/build_dist.py in an environment of its own. The build
+# needs a Python with a shared libpython (Debian's python3.11 with libpython3.11), a C compiler and libzstd-dev.
+DIST_PYTHON ?= $(shell command -v /usr/bin/python3.11 || echo $(PYTHON))
+DIST_VENV := build/dist-venv
+ARCH ?= $(shell uname -m)
+
+.PHONY: install node browser run test soak bench lint clean dist test-dist
 
 install: $(VENV)/.installed
 
@@ -70,10 +76,29 @@ soak: install node browser
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
+ifeq ($(ARCH),$(shell uname -m))
+dist: $(DIST_VENV)/.installed
+	$(DIST_VENV)/bin/python packaging/build_dist.py --out dist
+else
+# Another architecture: the same build in a Debian root of that architecture, through qemu-user-static (root).
+dist:
+	$(PYTHON) packaging/build_foreign.py --arch $(ARCH) --out dist
+endif
+
+# The single file in a root file system without Python (tests/test_dist_file.py): needs root and debootstrap.
+test-dist: dist install node
+	PYRIE_DIST_FILE=$$(ls -t dist/pyrie-*-linux-$(ARCH) | head -n 1) $(PY) -m pytest tests/test_dist_file.py $(PYTEST_ARGS)
+
+$(DIST_VENV)/.installed: setup.cfg pyproject.toml
+	$(DIST_PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DIST_VENV)/bin/python -m pip install --quiet '.[dist]'
+	touch $@
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache build dist

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from bench import report, runtimes, workloads
+from bench import dist, report, runtimes, workloads
 from bench.emulator import Emulator, EmulatorError, EmulatorKind
 from bench.profiler import FORMATS, ProfileError, Profiler, find_py_spy
 from bench.rounds import GO, PYRIE, build_rows, schedule
@@ -90,6 +90,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-rate", type=int, default=100, metavar="HZ", help="samples per second (100)")
     parser.add_argument(
+        "--dist",
+        type=Path,
+        metavar="FILE",
+        default=os.environ.get("PYRIE_DIST_FILE") or None,
+        help="also time the single executable file (`make dist`) at spawn, beside pyrie and the Go emulator "
+        "(bench/dist.py; default $PYRIE_DIST_FILE)",
+    )
+    parser.add_argument(
         "--ready-timeout", type=float, default=None, help="seconds to wait for an emulator's first answer (15)"
     )
     args = parser.parse_args(argv)
@@ -120,6 +128,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error("--profile needs py-spy: `make install` installs it (the dev extras)")
         if args.profile_rate < 1:
             parser.error("--profile-rate must be positive")
+    if args.dist is not None and not os.access(args.dist, os.X_OK):
+        parser.error(f"--dist: {args.dist} is not an executable file (build it with `make dist`)")
     if args.ready_timeout is not None and args.ready_timeout <= 0:
         parser.error("--ready-timeout must be positive")
     if args.emulator_cmd is not None:
@@ -301,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
         kinds.append(EmulatorKind(GO, go))
     order = schedule(kinds, args.rounds)
     rounds: list[dict[str, list[Result]]] = []
+    figures = None  # the single file's (bench/dist.py), with --dist
 
     # Not "pyrie-...": a pyrie starting removes directories of that name in the temporary directory it takes for
     # abandoned socket directories (supervisor/frontend_link/socket_directory.py).
@@ -320,6 +331,18 @@ def run(args: argparse.Namespace) -> int:
                 for kind in turn:
                     found[kind.name] += runner.run(kind, args.selected)
                 rounds.append(found)
+            if args.dist is not None and "spawn" in args.selected:
+                progress(f"single file: {args.dist}")
+                figures = dist.measure(
+                    args.dist.resolve(),
+                    kinds[0].command,
+                    go,
+                    workdir=workdir,
+                    bootstrap=bootstrap,
+                    settings=settings,
+                    rounds=args.rounds,
+                    progress=progress,
+                )
         finally:
             _keep_logs(workdir, args.output.parent / "logs", [kind.name for kind in kinds])
 
@@ -336,6 +359,9 @@ def run(args: argparse.Namespace) -> int:
         client_note=CLIENT_NOTE,
         profile=None if profiler is None else profiler.directory,
     )
+    if figures is not None:
+        print("\n" + dist.render(figures))
+        document["dist"] = figures
     report.write_json(args.output, document)
     print(f"\nwritten {args.output} (emulator logs in {args.output.parent / 'logs'})")
     if profiler is not None:

@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
 #
-# pyrie inside an AWS Lambda base image, in place of the Go emulator. The base images start with
+# pyrie inside an AWS Lambda base image, in place of the Go emulator, as one file. The base images start with
 # /lambda-entrypoint.sh, which runs `/usr/local/bin/aws-lambda-rie /var/runtime/bootstrap` with _HANDLER set from the
-# image's CMD whenever AWS_LAMBDA_RUNTIME_API is unset (that is, outside Lambda). This image puts pyrie at that path,
-# so the entrypoint, the runtime interface client and your CMD stay exactly as they are. Build from the checkout's
-# root (BASE_IMAGE: any AWS Lambda base image, e.g. public.ecr.aws/lambda/nodejs:20):
+# image's CMD whenever AWS_LAMBDA_RUNTIME_API is unset (that is, outside Lambda). The first stage builds pyrie's single
+# executable file (`make dist`, see docs/distribution.md); the last copies it to that path, so the entrypoint, the
+# runtime interface client and your CMD stay exactly as they are. The file needs no Python and nothing from the
+# image's libraries, so any base image works (nodejs, java, dotnet, provided, python). Build from the checkout's root
+# (BASE_IMAGE: any AWS Lambda base image, e.g. public.ecr.aws/lambda/nodejs:20):
 #
 #   docker build -f deploy/lambda-base-image.Dockerfile -t pyrie-lambda-python .
 #   docker build -f deploy/lambda-base-image.Dockerfile --build-arg BASE_IMAGE=public.ecr.aws/lambda/nodejs:20 \
@@ -15,30 +17,39 @@
 #
 #   docker run --rm -p 127.0.0.1:9000:8080 -v "$PWD/examples/node-sse:/var/task:ro" pyrie-lambda-nodejs index.plain
 #
-# pyrie gets a virtual environment of its own (/usr/local/pyrie), so it never shadows the runtime's packages: the
-# Python images' awslambdaric has a module called runtime_client, as pyrie does. The Python images bring a Python
-# 3.12; images without a Python 3.11+ (nodejs, provided, java...) get python3.11 from Amazon Linux 2023's packages.
+# The file alone (dist/pyrie-<version>-linux-<arch>), for this machine's architecture or, with buildx and QEMU,
+# another one:
+#
+#   docker buildx build -f deploy/lambda-base-image.Dockerfile --target file --output type=local,dest=dist .
+#   docker buildx build --platform linux/arm64 -f deploy/lambda-base-image.Dockerfile --target file \
+#       --output type=local,dest=dist .
 
 ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12
+
+# Debian's python3.11 (with its shared libpython) freezes pyrie; gcc and libzstd-dev build the static launcher.
+FROM debian:bookworm-slim AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3.11 python3.11-venv libpython3.11 gcc libc6-dev \
+        libzstd-dev binutils make \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /usr/src/pyrie
+COPY Makefile setup.py setup.cfg pyproject.toml README.md ./
+COPY packaging ./packaging
+COPY pyrie_core ./pyrie_core
+COPY supervisor ./supervisor
+COPY runtime_api ./runtime_api
+COPY invoke_api ./invoke_api
+COPY pyrie_durable ./pyrie_durable
+COPY pyrie_runtime_client ./pyrie_runtime_client
+RUN make dist \
+    && mkdir /out \
+    && cp dist/pyrie-*-linux-* /out/ \
+    && cp dist/pyrie-*-linux-* /aws-lambda-rie
+
+# The file alone: --target file --output type=local,dest=dist
+FROM scratch AS file
+COPY --from=build /out/ /
+
+# The default target: the base image with pyrie where the entrypoint runs the emulator.
 FROM ${BASE_IMAGE}
-
-RUN if ! command -v python3.12 >/dev/null && ! command -v python3.11 >/dev/null; then \
-        (command -v dnf >/dev/null && dnf install -y python3.11 && dnf clean all) \
-        || (microdnf install -y python3.11 && microdnf clean all); \
-    fi
-
-COPY setup.cfg pyproject.toml README.md /usr/src/pyrie/
-COPY pyrie_core /usr/src/pyrie/pyrie_core
-COPY supervisor /usr/src/pyrie/supervisor
-COPY runtime_api /usr/src/pyrie/runtime_api
-COPY invoke_api /usr/src/pyrie/invoke_api
-COPY pyrie_durable /usr/src/pyrie/pyrie_durable
-COPY pyrie_runtime_client /usr/src/pyrie/pyrie_runtime_client
-RUN PYTHON="$(command -v python3.12 || command -v python3.11)" \
-    && "$PYTHON" -m venv /usr/local/pyrie \
-    && /usr/local/pyrie/bin/pip install --no-cache-dir --disable-pip-version-check /usr/src/pyrie \
-    && rm -rf /usr/src/pyrie \
-    && ln -sf /usr/local/pyrie/bin/pyrie /usr/local/bin/aws-lambda-rie
-
-HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["/usr/local/pyrie/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+COPY --from=build /aws-lambda-rie /usr/local/bin/aws-lambda-rie

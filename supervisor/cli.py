@@ -18,13 +18,13 @@ import dataclasses
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pyrie_core.address import Address, InvalidAddress
 from pyrie_core.frontend_contract import SUPERVISOR_ADDRESS_ENV, SUPERVISOR_TOKEN_ENV
+from pyrie_core.own_programs import own_program_command
 from supervisor.config import Config, ConfigError, FunctionConfig, PoolConfig, SnapStartConfig, frozen_env
 from supervisor.durable.settings import durable_config, durable_runtime_env
 
@@ -33,7 +33,7 @@ __all__ = ["OPTIONS", "HelpRequested", "Option", "help_text", "parse"]
 DEFAULT_BOOTSTRAPS: Final = ("/var/task/bootstrap", "/opt/bootstrap", "/var/runtime/bootstrap")
 DEFAULT_TASK_ROOT: Final = "/var/task"
 # pyrie's own runtime client, for a handler given without a bootstrap (``pyrie app.handler``).
-RUNTIME_CLIENT: Final = (sys.executable, "-m", "pyrie_runtime_client")
+RUNTIME_CLIENT: Final = own_program_command("pyrie_runtime_client")
 _NUMBER_SHAPE: Final[dict[Any, re.Pattern[str]]] = {
     int: re.compile(r"[+-]?[0-9]+"),
     float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"),

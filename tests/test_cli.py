@@ -655,7 +655,7 @@ def test_runtime_client_runs_in_lambda_task_root_when_set(tmp_path, task_root):
 def test_a_single_handler_word_runs_the_runtime_client(tmp_path, word):
     function = run([word], {"PATH": str(tmp_path)}, cwd=tmp_path).function
     assert function.command == (*RUNTIME_CLIENT, word)
-    assert function.command[1:3] == ("-m", "pyrie_runtime_client")
+    assert function.command[1:5] == ("-m", "pyrie", "--pyrie-own-program", "pyrie_runtime_client")
     assert function.cwd == str(tmp_path)
     assert function.handler == word
     assert function.base_env["_HANDLER"] == word

@@ -8,6 +8,7 @@ kubernetes-validate, its newest Kubernetes version, strict (unknown fields are e
 
 from __future__ import annotations
 
+import ast
 import configparser
 import copy
 import fnmatch
@@ -61,39 +62,58 @@ def test_every_copied_path_exists_in_the_build_context(path):
             assert not hits, f"{path.name}:{instruction.line}: {source} is excluded by .dockerignore ({hits})"
 
 
+def own_packages() -> set[str]:
+    """pyrie's packages, as setup.py names them."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    (value,) = (
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["OWN_PACKAGES"]
+    )
+    return set(ast.literal_eval(value))
+
+
 @pytest.mark.parametrize("path", [DOCKERFILE, LAMBDA_DOCKERFILE], ids=lambda p: p.name)
 def test_the_image_gets_everything_pip_needs_to_install_pyrie(path):
     copied = {
-        Path(source).parts[0]
+        source.rstrip("/")
         for i in dockerfiles.read(path)
         if i.keyword == "COPY" and "from" not in i.options
         for source in dockerfiles.copy_sources(i)
     }
-    packages = {name for name in setup_cfg()["options.packages.find"]["include"].split() if "." not in name}
-    assert packages <= copied, f"packages not copied into the image: {packages - copied}"
-    metadata = {"setup.cfg", "pyproject.toml", "README.md"}  # README.md is the long description
+    tops = {Path(source).parts[0] for source in copied}
+    packages = own_packages()
+    assert packages <= tops, f"packages not copied into the image: {packages - tops}"
+    metadata = {"setup.py", "setup.cfg", "pyproject.toml", "README.md"}  # README.md is the long description
     assert metadata <= copied
+    assert {"packaging", "packaging/pyrie"} & copied  # the entry point, the package pyrie
 
 
 def shell_commands(path: Path) -> list[list[str]]:
     """The commands of every RUN (shell form), each as its words, split at ``&&`` and ``||``."""
+    return [
+        command
+        for instruction in dockerfiles.read(path)
+        if instruction.keyword == "RUN"
+        for command in shell_commands_of(instruction)
+    ]
+
+
+def shell_commands_of(instruction: dockerfiles.Instruction) -> list[list[str]]:
     commands: list[list[str]] = []
-    for instruction in dockerfiles.read(path):
-        if instruction.keyword != "RUN":
-            continue
-        command: list[str] = []
-        for word in shlex.split(instruction.text):
-            if word in ("&&", "||", ";"):
-                commands.append(command)
-                command = []
-            else:
-                command.append(word)
-        commands.append(command)
+    command: list[str] = []
+    for word in shlex.split(instruction.text):
+        if word in ("&&", "||", ";"):
+            commands.append(command)
+            command = []
+        else:
+            command.append(word)
+    commands.append(command)
     return [command for command in commands if command]
 
 
-@pytest.mark.parametrize("path", [DOCKERFILE, LAMBDA_DOCKERFILE], ids=lambda p: p.name)
-def test_pyrie_is_installed_into_a_virtual_environment_of_its_own(path):
+def test_pyrie_is_installed_into_a_virtual_environment_of_its_own():
+    path = DOCKERFILE
     commands = shell_commands(path)
     venvs = [command[command.index("venv") + 1] for command in commands if command[1:3] == ["-m", "venv"]]
     assert venvs == [VENV]
@@ -146,20 +166,31 @@ def test_the_python_sse_stage_runs_the_example_handler():
     assert f"def {function}(" in (ROOT / "examples/python-sse" / f"{module}.py").read_text()
 
 
-@pytest.mark.parametrize("path", [DOCKERFILE, LAMBDA_DOCKERFILE], ids=lambda p: p.name)
-def test_the_health_check_asks_healthz_on_the_invoke_port(path):
-    checks = [i for i in dockerfiles.read(path) if i.keyword == "HEALTHCHECK"]
+def test_the_health_check_asks_healthz_on_the_invoke_port():
+    checks = [i for i in dockerfiles.read(DOCKERFILE) if i.keyword == "HEALTHCHECK"]
     assert len(checks) == 1
     command = checks[0].text.partition(" CMD ")[2]
     assert f"http://127.0.0.1:8080{HEALTH_PATH}" in command
 
 
-def test_the_lambda_base_image_puts_pyrie_where_the_entrypoint_runs_the_emulator():
+def test_the_lambda_base_image_puts_the_single_file_where_the_entrypoint_runs_the_emulator():
     instructions = dockerfiles.read(LAMBDA_DOCKERFILE)
-    assert not [i for i in instructions if i.keyword in ("ENTRYPOINT", "CMD")]  # the base image's stay
-    assert ["ln", "-sf", f"{VENV}/bin/pyrie", "/usr/local/bin/aws-lambda-rie"] in shell_commands(LAMBDA_DOCKERFILE)
-    health = next(i for i in instructions if i.keyword == "HEALTHCHECK")
-    assert f'"{VENV}/bin/python"' in health.text
+    assert not [i for i in instructions if i.keyword in ("ENTRYPOINT", "CMD", "HEALTHCHECK")]  # the base image's
+    froms = [i for i in instructions if i.keyword == "FROM"]
+    assert [(f.words, f.stage) for f in froms] == [
+        (["debian:bookworm-slim", "AS", "build"], "build"),
+        (["scratch", "AS", "file"], "file"),
+        (["${BASE_IMAGE}"], froms[-1].stage),
+    ]
+    build = [i for i in instructions if i.stage == "build" and i.keyword == "RUN"]
+    assert ["make", "dist"] in [command for i in build for command in shell_commands_of(i)]
+    final = [i for i in instructions if i.stage == froms[-1].stage and i.keyword == "COPY"]
+    assert [(i.options, i.words[-2:]) for i in final] == [
+        ({"from": "build"}, ["/aws-lambda-rie", "/usr/local/bin/aws-lambda-rie"])
+    ]
+    assert [i.options for i in instructions if i.stage == "file" and i.keyword == "COPY"] == [{"from": "build"}]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\ndist:" in makefile and "/usr/bin/python3.11" in makefile  # the stage installs Debian's python3.11
 
 
 # --- docker-compose.yml ------------------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def test_pyrie_puts_no_defaults_on_gunicorn_command_line(start_pyrie: StartPyrie
     master = frontend_master(pyrie)
     words = master.cmdline()
     flags = [word for word in words if word.startswith("-")]
-    assert flags == ["-m", "--config", "--worker-class", "--bind", "--no-control-socket"]
+    assert flags == ["-m", "--pyrie-own-program", "--config", "--worker-class", "--bind", "--no-control-socket"]
     assert words[words.index("--config") + 1] == FRONTEND_CONFIG
 
 

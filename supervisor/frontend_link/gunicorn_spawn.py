@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from typing import Final
 
 from pyrie_core.frontend_contract import (
@@ -27,6 +26,7 @@ from pyrie_core.frontend_contract import (
     USER_CONFIG_ENV,
     WORKER_CLASS,
 )
+from pyrie_core.own_programs import own_program_command
 from pyrie_core.process_ownership import FRONTEND_GROUP, OWNER_ENV, owner
 from supervisor.config import Config
 from supervisor.frontend_link.listeners import Listeners
@@ -41,9 +41,7 @@ _GUNICORN_LOG_LEVELS: Final = {"DEBUG": "debug", "INFO": "error", "WARNING": "wa
 def gunicorn_command(config: Config, listeners: Listeners) -> list[str]:
     workers = [] if config.workers is None else ["--workers", str(config.workers)]
     return [
-        sys.executable,
-        "-m",
-        "gunicorn",
+        *own_program_command("gunicorn"),
         "--config",
         FRONTEND_CONFIG,
         "--worker-class",
