@@ -29,7 +29,7 @@ ENVIRONMENTS = 7
 # (kind, weight): mostly ordinary invokes, and enough of every failure to matter
 MIX = [("buffered", 620), ("stream", 300), ("error", 50), ("slow_stream", 20), ("crash", 8), ("timeout", 2)]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]  # make soak runs it, make test does not
 
 
 class Caller:
@@ -163,8 +163,7 @@ def test_soak(start_pyrie: StartPyrie) -> None:
     last = resources(pyrie)
     elapsed = time.monotonic() - started
 
-    assert sum(outcomes.values()) == TOTAL  # every invoke was answered
-    assert elapsed < 300, f"{TOTAL} invokes took {elapsed:.0f} s"
+    assert sum(outcomes.values()) == TOTAL  # every invoke was answered (how fast is make bench's question)
     for kind, _ in MIX:
         assert outcomes["went_away" if kind == "slow_stream" else kind] > 0, outcomes
     assert outcomes["throttled"] > 0, outcomes  # eight callers on seven environments
