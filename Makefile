@@ -13,7 +13,7 @@ DIST_PYTHON ?= $(shell command -v /usr/bin/python3.11 || echo $(PYTHON))
 DIST_VENV := build/dist-venv
 ARCH ?= $(shell uname -m)
 
-.PHONY: install node browser run test bench lint clean dist test-dist
+.PHONY: install node browser run test soak bench lint clean dist test-dist
 
 install: $(VENV)/.installed
 
@@ -23,11 +23,26 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $@
 
-# The Node runtime client builds a native addon (about 50 s); node_modules is kept between runs.
+# The Node runtime client builds a native addon (about 50 s). A built node_modules is kept outside the checkout, in
+# NODE_CACHE, under the hash of package.json and package-lock.json, Node's version and the machine: another clone (or
+# this one after `make clean`) copies it in a second or two instead of building it again. `rm -rf $(NODE_CACHE)`
+# forgets it.
+NODE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pyrie/node_modules
 node: $(NODE_DIR)/node_modules/.installed
 
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
-	cd $(NODE_DIR) && npm ci --no-audit --no-fund --foreground-scripts
+	@key=$$(cat $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | sha256sum | cut -c1-16)-node$$(node --version)-$$(uname -m); \
+	cached="$(NODE_CACHE)/$$key"; \
+	if [ -f "$$cached/.installed" ]; then \
+	    echo "node_modules: a copy of $$cached"; \
+	    rm -rf $(NODE_DIR)/node_modules && cp -a "$$cached" $(NODE_DIR)/node_modules; \
+	else \
+	    (cd $(NODE_DIR) && npm ci --no-audit --no-fund --foreground-scripts) && \
+	    touch $(NODE_DIR)/node_modules/.installed && \
+	    mkdir -p "$(NODE_CACHE)" && new=$$(mktemp -d "$(NODE_CACHE)/.new-XXXXXX") && \
+	    cp -a $(NODE_DIR)/node_modules/. "$$new" && \
+	    { mv -T "$$new" "$$cached" 2>/dev/null || rm -rf "$$new"; }; \
+	fi
 	touch $@
 
 # As root with apt-get, install Chromium when it is missing (no prompt, no standard input); elsewhere say how, and the
@@ -47,8 +62,16 @@ browser:
 run: install
 	cd examples/python-sse && ../../$(VENV)/bin/pyrie app.handler
 
+# `make test`: every test but the long runs, PYTEST_WORKERS at a time (pytest-xdist; most tests wait on real
+# processes, so more of them than cores). `make soak`: the long runs alone, one at a time (the 120 s chaos soak, the
+# 20,000-invoke soak). The rule for a new test: one that takes more than 20 s is marked `@pytest.mark.soak`
+# (`make test` names any that ran that long without it). PYTEST_ARGS go to pytest, for example -k NAME or -x.
+PYTEST_WORKERS ?= 4
 test: install node browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not soak" $(PYTEST_ARGS)
+
+soak: install node browser
+	$(PY) -m pytest -m soak $(PYTEST_ARGS)
 
 # pyrie is measured as installed: with its bytecode compiled, as pip does when it installs a package (here, where
 # PYTHONDONTWRITEBYTECODE may be set, every start would compile pyrie's sources again).

@@ -105,6 +105,7 @@ def new_execution(
     input_payload: str,
     now: float,
     trace_id: str | None = None,
+    tenant_id: str | None = None,
 ) -> Execution:
     """A RUNNING execution with its EXECUTION operation started and its ExecutionStarted event."""
     execution = Execution(
@@ -118,6 +119,7 @@ def new_execution(
         execution_timeout=function.execution_timeout,
         retention_days=function.retention_days,
         trace_id=trace_id,
+        tenant_id=tenant_id,
         initial_status=ExecutionStatus.RUNNING,
     )
     operation = Operation(

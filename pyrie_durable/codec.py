@@ -362,6 +362,7 @@ def execution_record(execution: Execution) -> Json:
         "execution_timeout": execution.execution_timeout,
         "retention_days": execution.retention_days,
         "trace_id": execution.trace_id,
+        "tenant_id": execution.tenant_id,
         "status": execution.status.value,
         "end": execution.end,
         "result": execution.result,
@@ -398,6 +399,7 @@ def execution_from_record(record: Json, operations: list[Operation], events: lis
         execution_timeout=record["execution_timeout"],
         retention_days=record["retention_days"],
         trace_id=record["trace_id"],
+        tenant_id=record.get("tenant_id"),  # not in the records of stores written before tenants were kept
         end=record["end"],
         result=record["result"],
         error=_error_from_record(record["error"]),

@@ -66,6 +66,7 @@ class DurableInvocation:
     execution_arn: str
     payload: bytes  # the durable invocation input, JSON
     trace_id: str | None = None
+    tenant_id: str | None = None  # the tenant of the Invoke that started the execution
 
 
 class OutcomeKind:
@@ -224,11 +225,14 @@ class DurableEngine:
         *,
         name: str | None = None,
         trace_id: str | None = None,
+        tenant_id: str | None = None,
     ) -> tuple[Execution, bool]:
-        """Start an execution of ``function_name`` with ``payload``; the execution, and whether it is new.
+        """Start an execution of ``function_name`` with ``payload``; the execution, and whether it is new. Every
+        invocation of it runs as ``tenant_id``, the tenant of the Invoke that started it.
 
-        A ``name`` already used for this function with the same payload returns that execution (Lambda's idempotent
-        start); with another payload it is refused with ``DurableExecutionAlreadyStartedException``.
+        A ``name`` already used for this function with the same payload (and tenant) returns that execution
+        (Lambda's idempotent start); with another payload, or by another tenant, it is refused with
+        ``DurableExecutionAlreadyStartedException``.
         """
         function = self._functions.get(function_name)
         if function is None:
@@ -244,12 +248,12 @@ class DurableEngine:
             text = "{}"
         if name is not None and (arn := self._names.get((function.name, name))) is not None:
             existing = self._executions[arn]
-            if existing.input_payload == text:
+            if existing.input_payload == text and existing.tenant_id == tenant_id:
                 return existing, False
             raise DurableServiceError(
                 ErrorCode.ALREADY_STARTED,
                 f"Durable execution with name {name} already exists for function {function.name} with a different "
-                "payload.",
+                + ("payload." if existing.tenant_id == tenant_id else "tenant."),
             )
         execution_id = str(uuid.uuid4())
         execution = checkpoint.new_execution(
@@ -259,6 +263,7 @@ class DurableEngine:
             input_payload=text,
             now=self._clock(),
             trace_id=trace_id,
+            tenant_id=tenant_id,
         )
         self._adopt(execution)
         self._drivers[execution.arn] = driver_machine(execution.arn, DriverState.SUSPENDED)
@@ -438,6 +443,7 @@ class DurableEngine:
                         execution_arn=execution.arn,
                         payload=json.dumps(payload, separators=(",", ":")).encode(),
                         trace_id=execution.trace_id,
+                        tenant_id=execution.tenant_id,
                     )
                 )
         except gevent.Timeout:

@@ -131,6 +131,7 @@ class Execution:
     execution_timeout: int
     retention_days: int
     trace_id: str | None = None
+    tenant_id: str | None = None  # the tenant of the Invoke that started it: every invocation runs as that tenant
     end: float | None = None
     result: str | None = None
     error: ErrorObject | None = None

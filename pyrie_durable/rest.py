@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Final
 from urllib.parse import parse_qs, unquote
 
+from pyrie_core.function_names import InvalidFunctionName, function_arn, parse_function_ref, resolves_to
 from pyrie_durable.codec import parse_client_token, parse_error_object, parse_updates, validation_error
 from pyrie_durable.durable_errors import DurableServiceError, ErrorCode
 from pyrie_durable.engine import DurableEngine
@@ -224,9 +225,7 @@ class DurableApi:
         return self._engine.checkpoint(arn, token, updates, client_token)
 
     def _list(self, function_name: str, query: Mapping[str, list[str]]) -> Json:
-        function = self._registered(function_name)
-        if function is None:
-            raise DurableServiceError(ErrorCode.NOT_FOUND, f"Function not found: {function_name}")
+        function = self._function(function_name, _one(query, "Qualifier"))
         statuses = None
         if "Statuses" in query:
             allowed = [status.value for status in ExecutionStatus]
@@ -237,14 +236,12 @@ class DurableApi:
                         "statuses", status, f"Member must satisfy enum value set: [{', '.join(allowed)}]"
                     )
             statuses = frozenset(ExecutionStatus(status) for status in wanted)
-        qualifier = _one(query, "Qualifier")
         return list_page(
             self._engine.executions_of(function.name),
             name=_one(query, "DurableExecutionName"),
             statuses=statuses,
             started_after=_timestamp(query, "StartedAfter"),
             started_before=_timestamp(query, "StartedBefore"),
-            version=qualifier,
             oldest_first=_boolean(query, "ReverseOrder", False),
             marker=_one(query, "Marker"),
             max_items=_integer(query, "MaxItems", 0, 1000),
@@ -266,14 +263,17 @@ class DurableApi:
                 self._engine.callback_heartbeat(callback_id)
         return 200, None
 
-    def _registered(self, name: str) -> DurableFunction | None:
-        """A function by name, full or partial ARN (with or without a qualifier)."""
-        functions = self._engine.functions
-        if name in functions:
-            return functions[name]
-        for function in functions.values():
-            partial = function.arn.split(":", 4)[-1]  # <account>:function:<name>
-            for candidate in (function.arn, partial):
-                if name == candidate or name.startswith(candidate + ":"):
-                    return function
-        return None
+    def _function(self, reference: str, qualifier: str | None) -> DurableFunction:
+        """The function ``reference`` names, as Invoke reads a function name: ``function`` (the Go emulator's fixed
+        name), its name, or its partial or full ARN, with no qualifier, ``$LATEST`` or its version (in the name or as
+        ``Qualifier``). A malformed name or qualifier is refused as Invoke refuses it (400), another function or
+        version is not found (404)."""
+        try:
+            ref = parse_function_ref(reference, qualifier)
+        except InvalidFunctionName as invalid:
+            raise DurableServiceError(ErrorCode.INVALID_PARAMETER, str(invalid)) from None
+        for function in self._engine.functions.values():
+            if resolves_to(ref, function.name, function.version):
+                return function
+        qualified = f"{function_arn(ref.name)}:{ref.qualifier or '$LATEST'}"
+        raise DurableServiceError(ErrorCode.NOT_FOUND, f"Function not found: {qualified}")

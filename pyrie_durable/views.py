@@ -115,7 +115,6 @@ def list_page(
     statuses: frozenset[ExecutionStatus] | None = None,
     started_after: float | None = None,
     started_before: float | None = None,
-    version: str | None = None,
     oldest_first: bool = False,
     marker: str | None = None,
     max_items: int | None = None,
@@ -128,7 +127,6 @@ def list_page(
         and (statuses is None or execution.status in statuses)
         and (started_after is None or execution.start >= started_after)
         and (started_before is None or execution.start <= started_before)
-        and (version is None or execution.version == version)
     ]
     chosen.sort(key=lambda execution: (execution.start, execution.arn), reverse=not oldest_first)
     scope = f"list.{'o' if oldest_first else 'n'}"

@@ -25,9 +25,7 @@ NOT_FOUND: Final = b"cannot get credentials for the provided token\n"
 
 
 def credentials(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    snapstart = host.snapstart
-    assert snapstart is not None, "routed only with init caching"
-    found = snapstart.credentials(request.header("authorization") or "")
+    found = host.credentials(request.header("authorization") or "")
     if found is None:
         conn.respond(404, [TEXT, ("X-Content-Type-Options", "nosniff")], NOT_FOUND)
         return

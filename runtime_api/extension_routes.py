@@ -3,7 +3,8 @@ rie-behaviour.md §7 specifies them: every refusal is a 403 with the Go emulator
 
 The checks run in the Go emulator's order (internal/lambda/rapi/router.go and rapi/handler/agent*.go): the
 ``Lambda-Extension-Identifier`` header (missing, then not a UUID), then the call's own headers, then the extension
-(unknown), then its state machine; validation before transition, as for the runtime.
+(unknown); then the handler reports the call to the environment (``runtime_api.host.RuntimeHost``), which moves the
+extension's state or refuses the call.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
-from pyrie_core.machine import InvalidTransition
-from runtime_api.extension_states import ExtensionState
-from runtime_api.host import RegisteredExtension, RuntimeHost
+from runtime_api.host import RegisteredExtension, RuntimeHost, RuntimeRefusal
 from runtime_api.http_connection import HttpConnection, Request, error_response
 from runtime_api.registration import ExtensionError, parse_register_body
-from runtime_api.runtime_routes import ACCEPTED, JSON
+from runtime_api.runtime_routes import ACCEPTED, JSON, refuse
 
 __all__ = ["exit_error", "extension_by_identifier", "init_error", "next_event", "register"]
 
@@ -48,10 +47,13 @@ def register(host: RuntimeHost, request: Request, conn: HttpConnection, params: 
 
 def next_event(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
     extension = extension_by_identifier(host, request, conn)
-    if extension is None or not _transition(extension, ExtensionState.READY, conn):
+    if extension is None:
         return
-    host.extensions.became_ready()
-    event = extension.next_event()
+    try:
+        event = host.extension_waits(extension)
+    except RuntimeRefusal as refused:
+        refuse(conn, refused)
+        return
     if event.event_id is not None:  # INVOKE
         headers = [("Lambda-Extension-Event-Identifier", event.event_id), JSON]
     else:  # SHUTDOWN: no event id, and Go's sniffed content type
@@ -60,16 +62,14 @@ def next_event(host: RuntimeHost, request: Request, conn: HttpConnection, params
 
 
 def init_error(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    _report_error(host, request, conn, ExtensionState.INIT_ERROR, "Extension.InitError")
+    _report_error(host, request, conn, "Extension.InitError")
 
 
 def exit_error(host: RuntimeHost, request: Request, conn: HttpConnection, params: dict[str, str]) -> None:
-    _report_error(host, request, conn, ExtensionState.EXIT_ERROR, "Extension.ExitError")
+    _report_error(host, request, conn, "Extension.ExitError")
 
 
-def _report_error(
-    host: RuntimeHost, request: Request, conn: HttpConnection, target: ExtensionState, fatal_type: str
-) -> None:
+def _report_error(host: RuntimeHost, request: Request, conn: HttpConnection, fatal_type: str) -> None:
     if not host.extensions.enabled:
         conn.respond(404)
         return
@@ -84,10 +84,12 @@ def _report_error(
     if extension is None:
         error_response(conn, 403, "Extension.UnknownExtensionIdentifier", "Unknown Lambda-Extension-Identifier")
         return
-    if not _transition(extension, target, conn):
+    try:
+        host.extension_failed(extension, fatal_type, error_type)
+    except RuntimeRefusal as refused:
+        refuse(conn, refused)
         return
     conn.respond(202, [JSON], ACCEPTED)
-    host.extension_failed(extension, fatal_type, error_type)
 
 
 def _identifier(request: Request, conn: HttpConnection) -> str | None:
@@ -116,17 +118,3 @@ def extension_by_identifier(
     if extension is None:
         error_response(conn, 403, "Extension.UnknownExtensionIdentifier", f"Unknown extension {ident}")
     return extension
-
-
-def _transition(extension: RegisteredExtension, target: ExtensionState, conn: HttpConnection) -> bool:
-    """Move ``extension`` to ``target``; a refusal is a 403 naming the extension by its identifier, as Go does."""
-    try:
-        extension.machine.transition(target)
-    except InvalidTransition as refused:
-        message = (
-            f"State transition from {refused.current.value} to {refused.target.value} failed for extension "
-            f"{extension.id}. Error: State transition is not allowed"
-        )
-        error_response(conn, 403, "Extension.InvalidExtensionState", message)
-        return False
-    return True

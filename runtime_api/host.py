@@ -1,10 +1,13 @@
 """What the Runtime API needs from the execution environment it serves, as interfaces (the supervisor implements
 them; this package never imports it).
 
-The handlers see an environment as a ``RuntimeHost``: the function it runs, its limits, the runtime's state machine,
-the invokes the runtime is working on (each a ``RuntimeInvocation`` on its ``Lane``), its extensions (an
-``ExtensionRegistry`` of ``RegisteredExtension``), its telemetry subscriptions, and, with init caching (SnapStart),
-its ``SnapStart`` side: the restore calls and the container credentials endpoint.
+The handlers speak HTTP and nothing more: what a runtime or an extension does through the API they report to the
+environment as a fact (``RuntimeHost``: the runtime waits in ``/next``, begins or ends an answer, posts an init
+error; an extension waits for its next event, reports an error), and the environment decides: it moves the state
+machines, refuses what the Runtime API refuses (``RuntimeRefusal``, which the handler answers), and acts. What the
+handlers read of it: the function, its limits, its extensions' registry (``ExtensionRegistry`` of
+``RegisteredExtension``), its telemetry subscriptions, whether init caching (SnapStart) is on and the credentials it
+hands out then; and for each invoke, the ``RuntimeInvocation`` the runtime's answer is relayed into.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from pyrie_core.machine import InvalidTransition, Machine
-from runtime_api.runtime_states import RuntimeState
+from pyrie_core import lambda_errors as errors
+from pyrie_core.lambda_errors import FunctionError
+from pyrie_core.machine import InvalidTransition
 
 if TYPE_CHECKING:
     from pyrie_core.limits import Limits
     from pyrie_core.pipe.messages import Invoke
-    from runtime_api.extension_states import ExtensionState
     from runtime_api.registration import ExtensionEvent
     from runtime_api.subscription import Subscription
 
@@ -26,12 +29,11 @@ __all__ = [
     "ContainerCredentials",
     "ExtensionRegistry",
     "FunctionIdentity",
-    "Lane",
     "RegisteredExtension",
+    "ReportedError",
     "RuntimeHost",
     "RuntimeInvocation",
     "RuntimeRefusal",
-    "SnapStart",
     "TelemetrySubscriptions",
 ]
 
@@ -88,13 +90,6 @@ class RegisteredExtension(Protocol):
     @property
     def name(self) -> str: ...
 
-    @property
-    def machine(self) -> Machine[ExtensionState]: ...
-
-    def next_event(self) -> ExtensionEvent:
-        """Wait (in ``/event/next``, the extension Ready) for its next event; it is then Running."""
-        ...
-
 
 class ExtensionRegistry(Protocol):
     @property
@@ -107,10 +102,6 @@ class ExtensionRegistry(Protocol):
         ...
 
     def find(self, ident: str) -> RegisteredExtension | None: ...
-
-    def became_ready(self) -> None:
-        """An extension has just called ``/event/next``."""
-        ...
 
 
 class TelemetrySubscriptions(Protocol):
@@ -129,27 +120,32 @@ class ContainerCredentials:
     expiration: float  # epoch seconds
 
 
-class SnapStart(Protocol):
-    """The environment's SnapStart side (init caching): the runtime's restore calls and the credentials endpoint."""
+@dataclass(frozen=True, slots=True)
+class ReportedError:
+    """An error the runtime posted (``/init/error``, ``/restore/error``): the type its
+    ``Lambda-Runtime-Function-Error-Type`` header declares, and its body as the caller sees it."""
 
-    def restore_next(self) -> None:
-        """``/restore/next``, the runtime just moved to RestoreReady: its init, its before-snapshot hooks included,
-        is done (it is ready for its snapshot). Wait until the environment is restored (the runtime is Restoring);
-        ``ConnectionClosed`` if the environment goes away meanwhile."""
-        ...
+    declared: str | None
+    body: bytes = b""
 
-    def restore_failed(self, error_type: str) -> None:
-        """The runtime reported that its restore failed (``/restore/error``): its after-restore hooks failed."""
-        ...
+    @property
+    def init_type(self) -> str:
+        """The type of a failed init: the header's when it is one of Lambda's (the Go emulator and Lambda take the
+        header: a before-snapshot hook's failure is Runtime.BeforeSnapshotError whatever the exception), else the
+        body's ``errorType``. The caller gets the body as posted either way."""
+        header = self.declared
+        declared = header if header and errors.normalise_error_type(header) == header else None
+        found = declared or errors.error_type_of(self.body) or errors.normalise_error_type(header)
+        return found or FunctionError.UNKNOWN
 
-    def credentials(self, token: str) -> ContainerCredentials | None:
-        """The credentials for ``token`` (the ``Authorization`` header), or ``None`` when it is not the one given
-        to the runtime."""
-        ...
+    @property
+    def restore_type(self) -> str:
+        """The type of a failed restore: the header's, as the Go emulator keeps it."""
+        return errors.normalise_error_type(self.declared) or FunctionError.UNKNOWN
 
 
 class RuntimeRefusal(Exception):
-    """A Runtime API call the environment refuses: the status, ``errorType`` and ``errorMessage`` the runtime gets."""
+    """A Runtime API call the environment refuses: the status, ``errorType`` and ``errorMessage`` the caller gets."""
 
     def __init__(self, status: int, error_type: str, message: str) -> None:
         super().__init__(message)
@@ -165,17 +161,23 @@ class RuntimeRefusal(Exception):
     def refused_transition(cls, refused: InvalidTransition) -> RuntimeRefusal:
         return cls(403, "InvalidStateTransition", str(refused))
 
-
-@dataclass(frozen=True, slots=True)
-class Lane:
-    """One invoke the runtime answers, and the state machine its answer moves: the runtime's own when it runs one
-    invoke at a time, the invoke's own when it runs several at once (Managed Instances)."""
-
-    invocation: RuntimeInvocation
-    machine: Machine[RuntimeState]
+    @classmethod
+    def refused_extension_transition(cls, refused: InvalidTransition, ident: str) -> RuntimeRefusal:
+        """An extension's call in the wrong state, naming the extension by its identifier as the Go emulator does."""
+        message = (
+            f"State transition from {refused.current.value} to {refused.target.value} failed for extension {ident}. "
+            "Error: State transition is not allowed"
+        )
+        return cls(403, "Extension.InvalidExtensionState", message)
 
 
 class RuntimeHost(Protocol):
+    """An execution environment, as its Runtime API sees it. Each fact may be refused (``RuntimeRefusal``); one that
+    waits (``next_invocation``, ``restore_next``, ``extension_waits``) raises ``ConnectionClosed`` if the
+    environment goes away meanwhile."""
+
+    # -- what the handlers read -----------------------------------------------------------------------------------
+
     @property
     def function(self) -> FunctionIdentity: ...
 
@@ -193,45 +195,59 @@ class RuntimeHost(Protocol):
         ...
 
     @property
-    def runtime(self) -> Machine[RuntimeState]:
-        """The runtime's state machine (its init; and its invokes, when it runs one at a time)."""
+    def init_caching(self) -> bool:
+        """Whether it runs with init caching (SnapStart): without, the restore and credentials routes answer 404."""
         ...
 
-    @property
-    def snapstart(self) -> SnapStart | None:
-        """Its SnapStart side; ``None`` without init caching (the restore and credentials routes answer 404)."""
+    def credentials(self, token: str) -> ContainerCredentials | None:
+        """The container credentials for ``token`` (the ``Authorization`` header), or ``None`` when it is not the
+        one given to the runtime."""
         ...
+
+    # -- the runtime's facts --------------------------------------------------------------------------------------
 
     def next_invocation(self, peer: tuple[str, int]) -> RuntimeInvocation:
-        """``/next`` from ``peer``: wait until an invoke is delivered to this caller and return it;
-        ``RuntimeRefusal`` when the call is refused, ``ConnectionClosed`` if the environment goes away meanwhile."""
+        """``/next`` from ``peer``: the runtime (or a worker of it) is ready; wait until an invoke is delivered to
+        this caller and return it."""
         ...
 
-    def lane(self, request_id: str) -> Lane:
-        """The invoke ``request_id`` names, for its ``/response`` or ``/error``; ``RuntimeRefusal`` when there is
-        none to answer."""
+    def answer_begins(self, request_id: str, error: bool) -> RuntimeInvocation:
+        """The runtime begins its ``/response`` (or, ``error``, its ``/error``) for ``request_id``: the invoke the
+        answer goes to."""
         ...
 
-    def response_started(self, invocation: RuntimeInvocation) -> None:
-        """The runtime began its ``/response`` or ``/error`` for ``invocation``."""
+    def answer_ends(self, request_id: str) -> None:
+        """The runtime's answer for ``request_id`` is complete, or was refused (too large, a bad response mode)."""
         ...
 
-    def answered(self, invocation: RuntimeInvocation) -> None:
-        """The runtime's answer for ``invocation`` is complete (or was refused): its lane is ResponseSent."""
+    def stream_broken(self, request_id: str) -> None:
+        """The runtime's streamed response for ``request_id`` ended without its end (the connection broke)."""
         ...
 
-    def stream_broken(self, invocation: RuntimeInvocation) -> None:
-        """The runtime's streamed response for ``invocation`` ended without its end (the connection broke)."""
+    def init_failed(self, error: ReportedError) -> None:
+        """The runtime posted ``/runtime/init/error``."""
         ...
 
-    def init_failed(self, error_type: str, body: bytes) -> None:
-        """The runtime reported an init error (``/runtime/init/error``)."""
+    def restore_next(self) -> None:
+        """``/restore/next`` (init caching): the runtime's init, its before-snapshot hooks included, is done; wait
+        until the environment is restored."""
         ...
 
-    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None:
-        """An extension reported ``/extension/init/error`` or ``/extension/exit/error``."""
+    def restore_failed(self, error: ReportedError) -> None:
+        """The runtime posted ``/restore/error`` (init caching): its after-restore hooks failed."""
         ...
 
     def disconnected(self, peer: tuple[str, int]) -> None:
         """The connection from ``peer`` (a runtime's or an extension's) has closed."""
+        ...
+
+    # -- the extensions' facts ------------------------------------------------------------------------------------
+
+    def extension_waits(self, extension: RegisteredExtension) -> ExtensionEvent:
+        """``/event/next``: ``extension`` is done with its last event; wait for its next one."""
+        ...
+
+    def extension_failed(self, extension: RegisteredExtension, fatal_type: str, error_type: str) -> None:
+        """``extension`` posted ``/extension/init/error`` (``fatal_type`` Extension.InitError) or
+        ``/extension/exit/error`` (Extension.ExitError) with ``error_type``."""
         ...

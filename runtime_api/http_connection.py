@@ -48,9 +48,10 @@ class ConnectionClosed(Exception):
 @dataclass(slots=True)
 class Request:
     method: str
-    path: str
+    path: str  # as received (percent-encoded), without the query
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     chunked: bool
+    query: str = ""  # as received, without the "?"
     trailers: dict[str, str] = field(default_factory=dict)  # filled once the body has been read to its end
 
     def header(self, name: str) -> str | None:
@@ -84,11 +85,13 @@ class HttpConnection:
         headers: dict[str, str] = {}
         for name, value in event.headers:
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        path, _, query = event.target.partition("?")
         self._request = Request(
             method=event.method,
-            path=event.target.partition("?")[0],
+            path=path,
             headers=headers,
             chunked="chunked" in headers.get("transfer-encoding", "").lower(),
+            query=query,
         )
         self._body_done = False
         self._responded = False

@@ -21,7 +21,7 @@ def _always(host: RuntimeHost) -> bool:
 
 def _init_caching(host: RuntimeHost) -> bool:
     """The routes the Go emulator mounts only with ``--enable-init-caching`` (SnapStart)."""
-    return host.snapstart is not None
+    return host.init_caching
 
 
 @dataclass(frozen=True, slots=True)

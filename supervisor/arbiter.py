@@ -35,7 +35,7 @@ import gevent.socket
 
 from pyrie_core.lambda_errors import exit_description
 from supervisor.config import Config
-from supervisor.durable.front_desk import front_desk
+from supervisor.durable.front_desk import front_desk, open_durable_api
 from supervisor.frontend_link.gunicorn_fork import fork_gunicorn
 from supervisor.frontend_link.gunicorn_process import FrontEnd
 from supervisor.frontend_link.listeners import Listeners
@@ -98,6 +98,9 @@ class Supervisor:
     ) -> None:
         """Take over the listeners, the gunicorn master (its pid) and the durable store that ``supervisor.__main__``
         started (``None``: a durable function's executions are kept in memory)."""
+        # A durable function's runtime reaches the durable APIs on a loopback listener of the supervisor's own, bound
+        # first: the runtime's environment names it.
+        durable_api, config = open_durable_api(config)
         self.config = config
         self._listeners = listeners
         self._events: gevent.queue.Queue[_Event] = gevent.queue.Queue()
@@ -108,7 +111,7 @@ class Supervisor:
         self._reactor = Reactor()
         self.pool = Pool(config, self._function_log, self._reactor, self.containment)
         # Durable invokes and the durable APIs; the rest goes to the pool.
-        self.desk = front_desk(self.pool, config, durable_store)
+        self.desk = front_desk(self.pool, config, durable_store, durable_api)
         pipe = gevent.socket.socket(fileno=listeners.pipe.detach())
         self._pipe_servers = [PipeServer(pipe, self.desk)]
         if listeners.pipe_tcp is not None:

@@ -365,7 +365,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: st
     supervisor_address, supervisor_token = _supervisor_listener(value("--supervisor-address"), env)
     durable = durable_config(env, value("--durable-store"), cwd or os.getcwd())
     if durable is not None:
-        durable_env = durable_runtime_env(function.base_env, env, invoke_address)
+        durable_env = durable_runtime_env(function.base_env, env)
         if function.snapstart is not None:  # SnapStart's credentials come from its endpoint, not these variables
             for credential in CREDENTIAL_ENV:
                 durable_env.pop(credential, None)

@@ -18,7 +18,8 @@ import msgspec
 from pyrie_core import lambda_errors as errors
 from pyrie_core.ids import new_request_id, new_span_id, new_trace_id
 from pyrie_core.pipe.messages import CHUNK_SIZE, Chunk, End, Head, Invoke, Message, Outcome
-from supervisor.observe.log_tail import LogTail
+from runtime_api.runtime_api_server import Parking
+from supervisor.log_tail import LogTail
 
 __all__ = ["DiscardingSink", "Invocation", "ResponseSink"]
 
@@ -45,6 +46,16 @@ class DiscardingSink:
         return None
 
 
+class _NotParked:
+    """Where an invoke that was never delivered would park (it never streams)."""
+
+    def park(self) -> None:
+        return None
+
+    def unpark(self) -> None:
+        return None
+
+
 class Invocation:
     def __init__(
         self, request: Invoke, sink: ResponseSink, executed_version: str, request_id: str | None = None
@@ -63,8 +74,9 @@ class Invocation:
         self._head: Head | None = None
         self.bytes_out = 0
         # Its streamed response waits for the sink (a client behind by as much as pyrie holds for it): the runtime's
-        # socket is not read meanwhile.
+        # socket is not read meanwhile, and its connection is parked on the Runtime API server that delivered it.
         self.waiting_for_room = False
+        self._parking: Parking = _NOT_PARKED
         self.response_started: float | None = None  # when the runtime began its /response or /error
         self.runtime_done: float | None = None  # when the runtime was done with it (back at /next, or gone)
         self.platform_failure = False  # the failure was seen by the platform (timeout, crash), not reported
@@ -77,8 +89,9 @@ class Invocation:
 
     # -- delivery ---------------------------------------------------------------------------------------------
 
-    def deliver(self, timeout_s: int) -> None:
-        """The runtime takes the invoke now: its timer starts."""
+    def deliver(self, timeout_s: int, parking: Parking) -> None:
+        """The runtime takes the invoke now, from the Runtime API server ``parking``: its timer starts."""
+        self._parking = parking
         self.delivered = time.monotonic()
         self.deadline_ms = int(time.time() * 1000) + timeout_s * 1000
 
@@ -124,9 +137,11 @@ class Invocation:
 
     def _wait_for_room(self) -> None:
         self.waiting_for_room = True
+        self._parking.park()
         try:
             self.sink.wait_for_room(self.finished)
         finally:
+            self._parking.unpark()
             self.waiting_for_room = False
 
     def succeed(self) -> None:
@@ -224,3 +239,6 @@ class Invocation:
 
     def __repr__(self) -> str:
         return f"<Invocation {self.request_id}>"
+
+
+_NOT_PARKED: Final = _NotParked()

@@ -24,6 +24,7 @@ from supervisor.processes.containment import Containment, EnvironmentProcesses
 from supervisor.processes.managed_process import ManagedProcess
 from supervisor.processes.process_tree import ProcessTreeMemory
 from supervisor.processes.subreaper import become_subreaper
+from tests.cpu_wait import machine_wait
 
 # Each prints "KIND PID" for what it left running, then "ready", then waits. It starts as a runtime's handler would,
 # a while after the exec (the environment's cgroup takes a process only then, after a move that can take the kernel
@@ -85,9 +86,11 @@ def end_kills_what_got_away(containment: Containment) -> dict[str, Any]:
     members = env.pids(fresh=True)
     in_cgroup = cgroup_pids(env.cgroup) if env.cgroup is not None else []
     memory_mb = ProcessTreeMemory(started.process.pid, env).sample()
+    waited_before = machine_wait()
     began = time.monotonic()
     gone = env.end(grace_s=0.2)
     took = time.monotonic() - began
+    waited = machine_wait() - waited_before  # what the machine's processes waited for a CPU meanwhile
     result = {
         "pids": started.pids,
         "members": {kind: pid in members for kind, pid in started.pids.items()},
@@ -95,6 +98,7 @@ def end_kills_what_got_away(containment: Containment) -> dict[str, Any]:
         "parents": parents,
         "end": gone,
         "took": took,
+        "waited": waited,
         "alive": {kind: alive(pid) for kind, pid in started.pids.items()},
         "neighbour_alive": alive(neighbour.process.pid),
         "memory_mb": memory_mb,
@@ -131,7 +135,7 @@ def end_around_a_spawn(containment: Containment) -> dict[str, Any]:
     started.append(start())
     ender.join(10)
     started.append(start())
-    exits = [process.wait(2) for process in started]
+    exits = [process.wait(10) for process in started]
     return {**seen, "exit": exits, "alive": [alive(process.pid) for process in started]}
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import psutil
 import requests
 
+from tests.cpu_wait import RunQueue
+
 ROOT = Path(__file__).resolve().parent.parent
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 # A runtime written against the Runtime API by hand, its behaviour chosen with RAW_SCENARIO (tests/runtimes).
@@ -42,10 +44,49 @@ def environments(pyrie: Pyrie) -> list[dict[str, Any]]:
     return list(requests.get(f"{pyrie.url}/healthz", timeout=5).json()["environments"])
 
 
+# Ports handed out by free_port and free_ports, held until the test ends (release_ports, called by tests/conftest.py).
+_reserved: list[socket.socket] = []
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port for a server a test starts (pyrie's listeners, gunicorn), reserved until the test ends.
+
+    The port stays bound, not listening, with ``SO_REUSEADDR``: the kernel hands it to nobody else (``bind`` to port
+    0 and a ``connect``'s own port never pick a bound port), while a server that sets ``SO_REUSEADDR`` too, as pyrie,
+    gunicorn and gevent do, may still bind it and listen. Binding, closing and handing out the number would leave it
+    free for any process until the server binds it. A server of the test's own binds port 0 instead."""
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive loopback ports, reserved as ``free_port``'s (pyrie's environments take the Runtime API
+    port after the configured one when it is taken)."""
+    while True:
+        with contextlib.ExitStack() as closing:
+            first = closing.enter_context(socket.socket())
+            first.bind(("127.0.0.1", 0))
+            base = int(first.getsockname()[1])
+            held = [first]
+            for port in range(base + 1, base + count):
+                sock = closing.enter_context(socket.socket())
+                try:
+                    sock.bind(("127.0.0.1", port))  # without SO_REUSEADDR: fails if anyone holds the port at all
+                except OSError:
+                    break
+                held.append(sock)
+            else:
+                for sock in held:
+                    # Set after the bind: it lets a server with SO_REUSEADDR bind the port, not the kernel pick it.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                closing.pop_all()
+                _reserved.extend(held)
+                return list(range(base, base + count))
+
+
+def release_ports() -> None:
+    """Give back every port ``free_port`` and ``free_ports`` reserved."""
+    while _reserved:
+        _reserved.pop().close()
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01, what: str = "condition") -> Any:
@@ -90,13 +131,16 @@ class Pyrie:
         paused_stdout: bool = False,
         descriptors: int | None = None,
         launcher: Sequence[str] = (sys.executable, "-m", "supervisor"),
+        runtime_api_ports: int = 0,
     ) -> None:
         """With ``paused_stdout``, pyrie's stdout is a pipe that nobody reads until ``resume_stdout`` (then what it
         carries goes to ``stdout_path`` as usual). ``descriptors`` lowers the number of files pyrie may open (its
         soft ``RLIMIT_NOFILE``, as ``ulimit -n`` would). ``launcher`` is the command before pyrie's arguments (a
-        test may run ``supervisor.__main__.main`` with one fault put in)."""
+        test may run ``supervisor.__main__.main`` with one fault put in). The Runtime API listens on port 0 (each
+        environment on a port of the kernel's choosing); ``runtime_api_ports=N`` reserves N consecutive ports and
+        gives pyrie the first (``runtime_api_port``), for a test about the ports pyrie picks."""
         self.port = free_port() if port is None else port
-        self.runtime_api_port = free_port()
+        self.runtime_api_port = free_ports(runtime_api_ports)[0] if runtime_api_ports else 0
         self.url = f"http://127.0.0.1:{self.port}"
         base_env = dict(os.environ if env is None else env)
         base_env.update(extra_env or {})
@@ -129,7 +173,20 @@ class Pyrie:
     # -- life ---------------------------------------------------------------------------------------------------
 
     def wait_ready(self, timeout: float = 15.0) -> Pyrie:
+        """Wait until pyrie's supervisor answers (``/healthz`` 200). gunicorn answers before it does (it is spawned
+        first, while the supervisor starts), and a SIGTERM that comes before the supervisor has set its handlers
+        ends it at once, with no ordered shutdown."""
         wait_answering(self.process, self.url, self.stderr, "pyrie", timeout)
+
+        def supervisor_answers() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"pyrie exited with {self.process.returncode}:\n{self.stderr()}")
+            try:
+                return requests.get(f"{self.url}/healthz", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):
+                return False
+
+        wait_until(supervisor_answers, timeout, what="pyrie's supervisor to answer /healthz")
         return self
 
     def resume_stdout(self) -> None:
@@ -148,8 +205,21 @@ class Pyrie:
 
     def pipe_path(self) -> str:
         """The supervisor's Unix socket (bound under a name of its own, then renamed to ``supervisor.sock``)."""
-        [bound] = [str(c.laddr) for c in self.psutil.net_connections(kind="unix") if "supervisor.sock" in str(c.laddr)]
+        # the listener, and the connections it accepted (the same local path)
+        [bound] = {str(c.laddr) for c in self.psutil.net_connections(kind="unix") if "supervisor.sock" in str(c.laddr)}
         return os.path.join(os.path.dirname(bound), "supervisor.sock")
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every environment is idle, its runtime back in ``/next``. pyrie gives the next invoke to an
+        environment that has just answered only if it comes back within 0.1 s, else to another (a new one if need
+        be): on a loaded machine, a test that needs its serial invokes to reuse one warm environment waits for it."""
+        wait_until(
+            lambda: all(env["state"] == "idle" for env in environments(self)), timeout, what="every environment idle"
+        )
+
+    def run_queue(self) -> RunQueue:
+        """What pyrie's processes (those it starts later too) and this test process wait for a CPU, from now on."""
+        return RunQueue(os.getpid(), tree=self.process.pid)
 
     def descendants(self) -> list[psutil.Process]:
         try:

@@ -25,6 +25,7 @@ __all__ = [
     "announced",
     "platform_lines",
     "report_duration_ms",
+    "sigterm_note",
     "timeout_line_epoch",
     "wait_gone",
 ]
@@ -165,6 +166,13 @@ def timeout_line_epoch(line: str) -> float:
     match = TIMED_OUT.match(line)
     assert match, line
     return calendar.timegm(time.strptime(match[1][:19], "%Y-%m-%dT%H:%M:%S")) + int(match[1][20:]) / 1000
+
+
+def sigterm_note(path: Any) -> tuple[float, float]:
+    """A runtime's note of its SIGTERM (tests/functions/hardening.py): when it came (epoch seconds), and how long the
+    runtime had waited for a CPU by then (seconds, to subtract its ``run_delay`` announced earlier from)."""
+    at, run_delay = path.read_text().split()
+    return float(at), float(run_delay)
 
 
 def report_duration_ms(line: str) -> float:

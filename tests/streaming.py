@@ -14,6 +14,18 @@ class Received:
     complete: bool = False  # the chunked body ended with its terminating chunk
     chunks: list[tuple[float, bytes]] = field(default_factory=list)  # (monotonic arrival, chunk data)
 
+    def frames(self, separator: bytes = b"\n\n") -> list[tuple[float, bytes]]:
+        """The body's frames (server-sent events by default; lines with ``b"\n"``), each ending with ``separator``
+        and timed by the arrival of the chunk that completed it. pyrie relays writes as they come, but a relay that
+        waited for a CPU may send two writes in one chunk: count frames, not chunks."""
+        found: list[tuple[float, bytes]] = []
+        pending = b""
+        for arrival, chunk in self.chunks:
+            pending += chunk
+            *complete, pending = pending.split(separator)
+            found.extend((arrival, frame + separator) for frame in complete)
+        return found
+
 
 def stream_invoke(
     port: int, path: str, payload: bytes = b"{}", headers: dict[str, str] | None = None, timeout: float = 30

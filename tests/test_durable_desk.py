@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import gevent
 import pytest
 
-from pyrie_core.address import Address
 from pyrie_core.pipe.messages import (
     ApiRequest,
     Chunk,
@@ -34,9 +32,11 @@ from pyrie_durable.states import OperationAction, OperationType
 from supervisor import cli
 from supervisor.config import Config, ConfigError
 from supervisor.durable.desk import ARN_HEADER, Desk
+from supervisor.durable.front_desk import open_durable_api
 from supervisor.durable.pool_invoker import CollectingSink, PoolInvoker, outcome_of
 from supervisor.durable.settings import DUMMY_ACCESS_KEY_ID, durable_config, durable_runtime_env
 from supervisor.invocation import Invocation, ResponseSink
+from tests.cpu_wait import Stopwatch, assert_on_time
 
 # --- settings -----------------------------------------------------------------------------------------------------
 
@@ -80,10 +80,10 @@ def test_wrong_durable_settings_stop_pyrie_with_one_line(
 
 def test_a_store_another_pyrie_has_open_is_refused_at_once_with_one_line(tmp_path: Path) -> None:
     held = SqliteStore(tmp_path / "d.db")
-    began = time.monotonic()
-    with pytest.raises(ConfigError, match="is in use by another pyrie") as caught:
+    with Stopwatch() as refusal, pytest.raises(ConfigError, match="is in use by another pyrie") as caught:
         durable_config({"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"}, "d.db", str(tmp_path))
-    assert time.monotonic() - began < 1 and "\n" not in str(caught.value)
+    assert_on_time("the refusal", refusal.took, 1.0, refusal.waited)
+    assert "\n" not in str(caught.value)
     held.close()
     assert durable_config({"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"}, "d.db", str(tmp_path)) is not None
 
@@ -94,24 +94,15 @@ def test_a_store_file_is_created_and_kept_as_sqlite(tmp_path: Path) -> None:
     sqlite3.connect(config.store_path).execute("PRAGMA schema_version").fetchone()
 
 
-@pytest.mark.parametrize(
-    ("address", "endpoint"),
-    [
-        ("0.0.0.0:8080", "http://127.0.0.1:8080"),
-        ("[::]:9000", "http://[::1]:9000"),
-        ("10.1.2.3:80", "http://10.1.2.3:80"),
-    ],
-)
-def test_the_runtime_reaches_pyrie_on_its_invoke_listener(address: str, endpoint: str) -> None:
+def test_the_runtime_gets_a_region_and_dummy_credentials() -> None:
     base = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": ""}
-    env = durable_runtime_env(base, {}, Address.parse(address, "test"))
-    assert env["AWS_ENDPOINT_URL_LAMBDA"] == endpoint
+    env = durable_runtime_env(base, {})
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
     assert env["AWS_ACCESS_KEY_ID"] == DUMMY_ACCESS_KEY_ID and env["AWS_SECRET_ACCESS_KEY"]
-    assert "AWS_SESSION_TOKEN" not in env
+    assert "AWS_SESSION_TOKEN" not in env and "AWS_ENDPOINT_URL_LAMBDA" not in env
 
 
-def test_the_users_endpoint_region_and_credentials_are_kept() -> None:
+def test_the_users_endpoint_region_and_credentials_are_kept(tmp_path: Path) -> None:
     mine = {
         "AWS_ENDPOINT_URL_LAMBDA": "http://elsewhere:1",
         "AWS_REGION": "eu-west-1",
@@ -119,13 +110,12 @@ def test_the_users_endpoint_region_and_credentials_are_kept() -> None:
         "AWS_SECRET_ACCESS_KEY": "s",
         "AWS_SESSION_TOKEN": "t",
     }
-    env = durable_runtime_env(mine, mine, Address.parse("0.0.0.0:0", "test"))
+    env = durable_runtime_env(mine, mine)
     assert env == {**mine, "AWS_DEFAULT_REGION": "eu-west-1"}
-
-
-def test_a_durable_function_needs_a_known_invoke_port() -> None:
-    with pytest.raises(ConfigError, match="port cannot be 0"):
-        durable_runtime_env({}, {}, Address.parse("127.0.0.1:0", "test"))
+    listener, config = open_durable_api(parse(tmp_path, {**mine, "AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"}))
+    assert listener is not None
+    listener.stop()
+    assert config.function.base_env["AWS_ENDPOINT_URL_LAMBDA"] == "http://elsewhere:1"
 
 
 def parse(tmp_path: Path, env: dict[str, str], *args: str) -> Config:
@@ -138,9 +128,26 @@ def test_the_command_line_makes_a_durable_function_and_points_its_runtime_at_pyr
     assert plain.durable is None
     assert "AWS_ENDPOINT_URL_LAMBDA" not in plain.function.base_env
     assert plain.function.base_env["AWS_ACCESS_KEY_ID"] == ""  # as the Go emulator passes it
+    assert open_durable_api(plain) == (None, plain)
     durable = parse(tmp_path, {"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"}, "--durable-store", "d.db")
     assert durable.durable is not None and durable.durable.store_path == str(tmp_path / "d.db")
-    assert durable.function.base_env["AWS_ENDPOINT_URL_LAMBDA"] == "http://127.0.0.1:8080"
+    # The supervisor binds the runtime's listener of the durable APIs at start-up, on loopback, and names it.
+    assert "AWS_ENDPOINT_URL_LAMBDA" not in durable.function.base_env
+    listener, served = open_durable_api(durable)
+    assert listener is not None
+    listener.stop()
+    assert listener.address.host == "127.0.0.1" and listener.address.port > 0
+    assert served.function.base_env["AWS_ENDPOINT_URL_LAMBDA"] == f"http://127.0.0.1:{listener.address.port}"
+    # The Invoke API's port is no concern of the runtime's any more: 0 (any free port) will do.
+    assert (
+        parse(
+            tmp_path,
+            {"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60"},
+            "--runtime-interface-emulator-address",
+            "127.0.0.1:0",
+        ).durable
+        is not None
+    )
     from_env = parse(tmp_path, {"AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT": "60", "PYRIE_DURABLE_STORE": "e.db"})
     assert from_env.durable is not None and from_env.durable.store_path == str(tmp_path / "e.db")
     assert "--durable-store PATH" in cli.help_text() and "PYRIE_DURABLE_STORE" in cli.help_text()

@@ -54,11 +54,13 @@ class Scripted:
     def __init__(self, *steps: Step) -> None:
         self.steps = list(steps)
         self.payloads: list[dict[str, Any]] = []
+        self.tenants: list[str | None] = []
         self.engine: DurableEngine | None = None
 
     def invoke(self, invocation: DurableInvocation) -> InvocationOutcome:
         payload = json.loads(invocation.payload)
         self.payloads.append(payload)
+        self.tenants.append(invocation.tenant_id)
         step = self.steps[min(len(self.payloads), len(self.steps)) - 1]
         assert self.engine is not None
         return step(self.engine, payload)
@@ -308,6 +310,33 @@ def test_a_restart_invokes_again_an_execution_whose_invocation_was_lost(
     assert done.invocations == 2
     # The name still belongs to it after the restart.
     assert restarted.start("fn", b'{"n": 1}', name="lost") == (done, False)
+    release.set()
+
+
+def test_every_invocation_runs_as_the_tenant_that_started_it_even_after_a_restart(
+    engines: Callable[..., DurableEngine], tmp_path: Path
+) -> None:
+    store_path = tmp_path / "store.sqlite"
+    release = gevent.event.Event()
+    first = Scripted(lambda e, p: crash(), _blocked(release, respond("SUCCEEDED")))
+    engine = engines(first, store=SqliteStore(store_path))
+    execution, _ = engine.start("fn", b"{}", name="blue-order", tenant_id="blue")
+    gevent.sleep(0.1)  # the first invocation crashed; the retry runs, and pyrie dies meanwhile
+    engine.close()
+    assert first.tenants == ["blue", "blue"]
+
+    invoker = Scripted(lambda e, p: respond("SUCCEEDED"))
+    restarted = engines(invoker, store=SqliteStore(store_path))
+    restarted.recover()
+    done = restarted.wait(execution.arn, 5)
+    assert done is not None and done.status is ExecutionStatus.SUCCEEDED and done.tenant_id == "blue"
+    assert invoker.tenants == ["blue"]
+    # Its name is the tenant's: another tenant (or none) is refused as another payload is.
+    assert restarted.start("fn", b"{}", name="blue-order", tenant_id="blue") == (done, False)
+    for other in ("green", None):
+        with pytest.raises(DurableServiceError) as refused:
+            restarted.start("fn", b"{}", name="blue-order", tenant_id=other)
+        assert refused.value.code is ErrorCode.ALREADY_STARTED and "different tenant" in refused.value.message
     release.set()
 
 

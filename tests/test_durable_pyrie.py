@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, wait_until
+from tests.test_resilience import is_frontend
 
 pytestmark = pytest.mark.slow
 
@@ -375,6 +376,18 @@ def test_history_list_and_stop_with_boto3_and_the_aws_cli(durable: Durable) -> N
         ).stdout
     )
     assert sorted(item["DurableExecutionName"] for item in cli_listed["DurableExecutions"]) == ["quick", "to-stop"]
+    # Every name Invoke takes names the function here too: the Go emulator's "function", with a qualifier or not.
+    by_go_name = client.list_durable_executions_by_function(FunctionName="function", Statuses=["RUNNING"])
+    assert [item["DurableExecutionArn"] for item in by_go_name["DurableExecutions"]] == [running_arn]
+    cli_go_name = json.loads(
+        durable.cli(
+            "list-durable-executions-by-function", "--function-name", "function", "--qualifier", "$LATEST"
+        ).stdout
+    )
+    assert len(cli_go_name["DurableExecutions"]) == 3
+    with pytest.raises(ClientError) as caught:
+        client.list_durable_executions_by_function(FunctionName="function", Qualifier="7")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
     history = json.loads(
         durable.cli("get-durable-execution-history", "--durable-execution-arn", done.headers[ARN_HEADER]).stdout
@@ -405,12 +418,56 @@ def test_an_unknown_execution_is_404_resource_not_found(durable: Durable) -> Non
 # --- the runtime's environment, and functions that are not durable ----------------------------------------------------
 
 
-def test_the_runtime_is_pointed_at_pyrie_with_a_region_and_dummy_credentials(durable: Durable) -> None:
+def durable_api_url(pyrie: Pyrie) -> str:
+    """Where the supervisor serves the durable APIs to the runtime, as it says at start-up."""
+    line = pyrie.wait_for_stderr("durable execution APIs for the function's runtime on ")
+    return str(re.search(r"durable execution APIs for the function's runtime on (\S+)", line)[1])  # type: ignore[index]
+
+
+def test_the_runtime_is_pointed_at_the_supervisor_with_a_region_and_dummy_credentials(durable: Durable) -> None:
     pyrie = durable.start("runtime_environment", env={"AWS_ACCESS_KEY_ID": "", "AWS_REGION": ""})
     seen = durable.invoke({}).json()
-    assert seen["AWS_ENDPOINT_URL_LAMBDA"] == f"http://127.0.0.1:{pyrie.port}"
+    endpoint = durable_api_url(pyrie)
+    assert seen["AWS_ENDPOINT_URL_LAMBDA"] == endpoint != pyrie.url
+    # The supervisor itself listens there, on loopback.
+    port = int(endpoint.rsplit(":", 1)[1])
+    [listening] = [c for c in pyrie.psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port]
+    assert listening.laddr.ip == "127.0.0.1"
     assert seen["AWS_REGION"] == seen["AWS_DEFAULT_REGION"] == "us-east-1"
     assert seen["AWS_ACCESS_KEY_ID"] and seen["AWS_SESSION_TOKEN"] is None
+
+
+def test_the_runtime_checkpoints_with_the_supervisor_while_the_front_end_is_stopped(durable: Durable) -> None:
+    pyrie = durable.start("steps_and_wait")
+    endpoint = durable_api_url(pyrie)
+    arn = durable.start_event({"x": 3, "wait": 1})
+    front_end = [p for p in pyrie.descendants() if is_frontend(p)]
+    assert front_end
+    for process in front_end:
+        process.suspend()  # SIGSTOP: nothing goes through gunicorn now
+    try:
+        direct = boto3.client(
+            "lambda",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 1}, read_timeout=10),
+        )
+
+        def succeeded() -> dict[str, Any] | None:
+            execution = direct.get_durable_execution(DurableExecutionArn=arn)
+            return execution if execution["Status"] == "SUCCEEDED" else None
+
+        done = wait_until(succeeded, 30, interval=0.2, what="the execution to succeed without the front end")
+        assert json.loads(done["Result"]) == {"one": 4, "two": 8}
+        assert durable.effects() == ["one", "two"]  # both invocations checkpointed their steps
+        # The listener serves the durable APIs only: an Invoke there is an unknown operation.
+        answer = requests.post(f"{endpoint}{INVOKE_PATH}", data=b"{}", timeout=10)
+        assert answer.status_code == 404 and answer.headers["X-Amzn-ErrorType"] == "UnknownOperationException"
+    finally:
+        for process in front_end:
+            process.resume()
 
 
 def test_a_function_that_is_not_durable_is_unaffected(start_pyrie: StartPyrie) -> None:
@@ -529,3 +586,41 @@ def test_without_a_store_a_restarted_pyrie_starts_empty(durable: Durable) -> Non
     with pytest.raises(ClientError) as caught:
         durable.execution(arn)
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+# --- tenant isolation -----------------------------------------------------------------------------------------------
+
+
+def test_a_tenant_isolated_durable_function_replays_in_its_tenants_environments(
+    durable: Durable, tmp_path: Path
+) -> None:
+    durable.start("tenant_replays", "--tenant-isolation")
+    client = durable.client()
+    # An invoke without a tenant is refused before any execution starts.
+    with pytest.raises(ClientError) as caught:
+        client.invoke(FunctionName="function", Payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert client.list_durable_executions_by_function(FunctionName=FUNCTION)["DurableExecutions"] == []
+    # Each replay (after the wait) runs as its execution's tenant, in that tenant's environment.
+    blue = client.invoke(FunctionName=FUNCTION, Payload=json.dumps({"wait": 1}), TenantId="blue")
+    assert blue["StatusCode"] == 200 and "FunctionError" not in blue, blue
+    assert json.loads(blue["Payload"].read()) == {"tenant": "blue"}
+    out = tmp_path / "green.json"
+    durable.cli(
+        "invoke",
+        "--function-name",
+        FUNCTION,
+        "--tenant-id",
+        "green",
+        "--payload",
+        '{"wait": 1}',
+        str(out),
+    )
+    assert json.loads(out.read_text()) == {"tenant": "green"}
+    seen = [effect.split(":") for effect in durable.effects()]
+    assert [tenant for tenant, _ in seen] == ["blue", "blue", "green", "green"]
+    blue_pids = {pid for tenant, pid in seen if tenant == "blue"}
+    green_pids = {pid for tenant, pid in seen if tenant == "green"}
+    assert len(blue_pids) == 1 and not blue_pids & green_pids  # its warm environment, never another tenant's
+    listed = client.list_durable_executions_by_function(FunctionName=FUNCTION)["DurableExecutions"]
+    assert sorted(item["Status"] for item in listed) == ["SUCCEEDED", "SUCCEEDED"]

@@ -183,6 +183,54 @@ def test_list_by_function_reads_statuses(api: Api) -> None:
     assert (status, error["Code"]) == (404, "ResourceNotFoundException")
 
 
+@pytest.mark.parametrize(
+    ("name", "qualifier"),
+    [
+        ("function", None),  # the Go emulator's fixed name, as Invoke takes it
+        ("function", "$LATEST"),
+        ("fn:$LATEST", None),
+        ("arn:aws:lambda:us-east-1:012345678912:function:function", None),
+        ("012345678912:function:fn", "$LATEST"),
+    ],
+)
+def test_list_by_function_takes_the_names_invoke_takes(api: Api, name: str, qualifier: str | None) -> None:
+    arn = api.start("a")
+    params = {"Qualifier": qualifier} if qualifier else {}
+    listed = api.ok("ListDurableExecutionsByFunction", FunctionName=name, **params)
+    assert [item["DurableExecutionArn"] for item in listed["DurableExecutions"]] == [arn]
+
+
+def not_found(qualified: str) -> tuple[int, str, str]:
+    return (
+        404,
+        "ResourceNotFoundException",
+        f"Function not found: arn:aws:lambda:us-east-1:012345678912:function:{qualified}",
+    )
+
+
+MISMATCH = "The derived qualifier from the function name does not match the specified qualifier."
+
+
+@pytest.mark.parametrize(
+    ("name", "qualifier", "refusal"),
+    [
+        ("other", None, not_found("other:$LATEST")),
+        ("fn:7", None, not_found("fn:7")),
+        ("function", "prod", not_found("function:prod")),
+        ("fn:1", "2", (400, "InvalidParameterValueException", MISMATCH)),
+        ("no spaces", None, (400, "InvalidParameterValueException", "failed to satisfy constraint")),
+    ],
+)
+def test_list_by_function_refuses_what_invoke_refuses(
+    api: Api, name: str, qualifier: str | None, refusal: tuple[int, str, str]
+) -> None:
+    status, code, message = refusal
+    params = {"Qualifier": qualifier} if qualifier else {}
+    answered, error, _ = api.refused("ListDurableExecutionsByFunction", FunctionName=name, **params)
+    assert (answered, error["Code"]) == (status, code)
+    assert message in error["Message"]
+
+
 def test_callbacks_over_rest(api: Api) -> None:
     arn = api.start()
     api.ok("SendDurableExecutionCallbackHeartbeat", CallbackId=api.callback_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from pyrie_durable import MemoryStore, SqliteStore, StoreInUse, checkpoint
 from pyrie_durable.codec import execution_record, parse_updates
 from pyrie_durable.model import ErrorObject, Execution
 from pyrie_durable.states import ExecutionStatus
+from tests.cpu_wait import Stopwatch, assert_on_time
 from tests.test_durable_checkpoint import FUNCTION, T0
 
 
@@ -84,10 +84,9 @@ def test_one_file_is_kept_by_one_store_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     first = SqliteStore(path)
     first.save(_busy_execution())
-    began = time.monotonic()
-    with pytest.raises(StoreInUse, match="in use by another pyrie") as refused:
+    with Stopwatch() as refusal, pytest.raises(StoreInUse, match="in use by another pyrie") as refused:
         SqliteStore(path)
-    assert time.monotonic() - began < 1  # refused at once, not after waiting for the lock
+    assert_on_time("the refusal", refusal.took, 1.0, refusal.waited)  # at once, not after waiting for the lock
     assert "\n" not in str(refused.value)
     assert len(first.load()) == 1  # the first store goes on as before
     first.close()

@@ -61,7 +61,7 @@ def test_ending_a_run_kills_its_processes_only_and_removes_its_socket_directory(
     try:
         wait_until(lambda: len(owned_pids("run1")) == 2, what="the sleeps to exec")
         end_instance("run1", socket_dir=str(socket_dir))
-        assert [process.wait(1) for process in ours] == [-signal.SIGKILL, -signal.SIGKILL]
+        assert [process.wait(10) for process in ours] == [-signal.SIGKILL, -signal.SIGKILL]
         assert theirs.poll() is None
         assert not socket_dir.exists()
     finally:

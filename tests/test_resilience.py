@@ -18,6 +18,7 @@ import requests
 import supervisor
 from supervisor.frontend_link.restart_policy import RestartPolicy, Verdict
 from tests.conftest import StartPyrie
+from tests.cpu_wait import assert_on_time
 from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, dead, free_port, wait_until
 from tests.streaming import Received, stream_invoke
 
@@ -77,18 +78,20 @@ def test_killing_gunicorn_restores_service_within_2_s(start_pyrie: StartPyrie, v
     assert pyrie.invoke(b'{"n": 0}').json() == {"n": 0}
     master = frontend_master(pyrie)
     old_workers = [psutil.Process(pid) for pid in workers_of(master)]
-    killed = time.monotonic()
+    queue = pyrie.run_queue()  # a new gunicorn boots: on a loaded machine, add what pyrie waited for a CPU
+    killed = time.time()
     if victim == "master":
         master.kill()
     else:
         os.killpg(master.pid, signal.SIGKILL)
-    pyrie.wait_for_stderr("exited unexpectedly (signal: killed); starting a new one", timeout=2)
-    wait_until(lambda: all(dead(p) for p in old_workers), timeout=2, what="the dead master's workers to die")
+    pyrie.wait_for_stderr("exited unexpectedly (signal: killed); starting a new one")
+    wait_until(lambda: all(dead(p) for p in old_workers), what="the dead master's workers to die")
     # A new connection: the test's pooled one died with the old worker (an SDK would retry it).
-    response = requests.post(pyrie.url + INVOKE_PATH, data=b'{"n": 1}', timeout=5)
-    restored = time.monotonic() - killed
+    response = requests.post(pyrie.url + INVOKE_PATH, data=b'{"n": 1}', timeout=10)
+    restored = time.time() - killed
+    queue.stop()
     assert response.json() == {"n": 1}
-    assert restored < 2.0, f"service came back after {restored:.2f} s"
+    assert_on_time("the service's return", restored, 2.0, queue.waited(killed, killed + restored))
     assert frontend_master(pyrie).pid != master.pid
     assert pyrie.invoke(b'{"n": 2}').json() == {"n": 2}
     assert pyrie.process.poll() is None
@@ -155,7 +158,7 @@ def test_a_stream_in_flight_during_sighup_completes_on_the_old_worker(start_pyri
     reader.join(15)
     (received,) = result
     assert received.complete
-    assert [chunk.split()[1] for _, chunk in received.chunks] == [str(n).encode() for n in range(15)]
+    assert [frame.split()[1] for _, frame in received.frames()] == [str(n).encode() for n in range(15)]
     wait_until(lambda: not (workers_of(master) & before), timeout=10, what="the old worker to leave")
     assert workers_of(master) == replaced
     assert pyrie.invoke(b'{"count": 1}').content.startswith(b"data: 0 ")  # the new worker serves
@@ -274,4 +277,4 @@ def test_a_front_end_that_cannot_be_spawned_again_still_shuts_down_in_order(star
     assert "shutting down" in pyrie.stderr()
     assert "Too many open files (probe)" in pyrie.stderr()
     assert not os.path.exists(socket_dir)
-    wait_until(lambda: all(dead(p) for p in runtimes), timeout=2, what="the runtime to be ended")
+    wait_until(lambda: all(dead(p) for p in runtimes), what="the runtime to be ended")

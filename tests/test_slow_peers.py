@@ -1,6 +1,7 @@
 """Slow and stalled peers (issue 9, items 1, 3, 4 and 10): a client that stops reading, a stdout nobody reads, a
 runtime or extension slow to come back, and a flood of Event invokes. pyrie's loop never waits on any of them:
-deadlines are met within 100 ms, everyone else is served, shutdown stays bounded, and memory stays bounded."""
+deadlines are met within 100 ms (plus what pyrie's processes waited for a CPU meanwhile: ``tests.cpu_wait``), everyone
+else is served, shutdown stays bounded, and memory stays bounded."""
 
 from __future__ import annotations
 
@@ -19,24 +20,28 @@ import pytest
 import requests
 
 from supervisor.arbiter import FLUSH_S, FRONTEND_EXIT_S, OUTPUT_FLUSH_S, SHUTDOWN_GRACE_S
-from supervisor.environment.execution_environment import KILL_GRACE_S
+from supervisor.environment.execution_environment import KILL_GRACE_S, RUNTIME_SHUTDOWN_SHARE
+from supervisor.environment.extension_set import SHUTDOWN_DEADLINE_S
 from supervisor.environment.memory_guard import SAMPLE_S
 from supervisor.frontend_link.pipe_connection import STALL_S
 from tests.conftest import StartPyrie
-from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, wait_until
+from tests.cpu_wait import RunQueue, assert_on_time
+from tests.harness import INVOKE_PATH, RAW_RUNTIME, Pyrie, dead, environments, wait_until
 from tests.peers import (
     LineClock,
     StalledClient,
     announced,
     platform_lines,
     report_duration_ms,
+    sigterm_note,
     timeout_line_epoch,
     wait_gone,
 )
-from tests.test_extensions import extensions_dir
+from tests.test_extensions import extensions_dir, start_with_extensions
 
 FUNCTIONS = Path(__file__).parent / "functions"
-# What a fault may take to be acted on: a deadline is met within this.
+# What a fault may take to be acted on: a deadline is met within this, plus what the processes involved waited for
+# a CPU meanwhile (a loaded machine delays them through no fault of pyrie's).
 ON_TIME_S = 0.1
 # How long pyrie takes to stop after SIGTERM with no invoke able to finish: the in-flight invokes' grace, one
 # environment's teardown without extensions (SIGTERM, then SIGKILL after KILL_GRACE_S), the pause for gunicorn's last
@@ -67,11 +72,18 @@ def start(
     )
 
 
-def signalled(tmp_path: Path, pid: int) -> float:
-    """When pyrie sent the runtime ``pid`` SIGTERM (epoch seconds), as the runtime noted it."""
+def signalled(tmp_path: Path, pid: int) -> tuple[float, float] | None:
+    """When pyrie sent the runtime ``pid`` SIGTERM (epoch seconds), as the runtime noted it, and how long the runtime
+    had waited for a CPU by then; ``None`` if it was gone without a note: its SIGKILL, ``KILL_GRACE_S`` later, came
+    before its handler could run (on a loaded machine a thread may wait that long for the interpreter's lock)."""
     path = tmp_path / "signals" / f"{pid}.term"
-    wait_until(path.exists, 5, what=f"runtime {pid} to note its SIGTERM")
-    return float(path.read_text())
+    wait_until(lambda: path.exists() or dead(pid), 10, what=f"runtime {pid} to note its SIGTERM or be gone")
+    return sigterm_note(path) if path.exists() else None
+
+
+def watch(pyrie: Pyrie) -> RunQueue:
+    """The supervisor's and this test process's waits for a CPU (a test thread notes when it sees things)."""
+    return RunQueue(pyrie.process.pid, os.getpid())
 
 
 class OtherClient:
@@ -113,33 +125,42 @@ class OtherClient:
 def test_a_stalled_client_holds_up_neither_its_timeout_nor_anyone_else(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     pyrie = start(start_pyrie, tmp_path)
     clock = LineClock(pyrie)
-    with StalledClient(pyrie.port, event(kind="forever")) as stalled:
+    with StalledClient(pyrie.port, event(kind="forever")) as stalled, watch(pyrie) as queue:
         [forever] = announced(pyrie, "FOREVER")
         runtime = psutil.Process(forever["pid"])
+        queue.watch(runtime.pid)
         request_id, deadline = forever["id"], forever["deadline_ms"] / 1000
         other = OtherClient(pyrie)
         gone = wait_gone(runtime, timeout=10)
         # the runtime is ended within 100 ms of its deadline (and, as it exits at once on SIGTERM, gone)
-        ended = signalled(tmp_path, runtime.pid)
-        assert 0 <= ended - deadline < ON_TIME_S, f"SIGTERM {ended - deadline:+.3f} s from its deadline"
-        assert gone - ended < ON_TIME_S, f"gone {gone - ended:.3f} s after its SIGTERM"
-        print(f"deadline -> SIGTERM {ended - deadline:.3f} s, -> gone {gone - deadline:.3f} s")
+        note = signalled(tmp_path, runtime.pid)
+        if note is None:  # SIGKILLed before its handler ran
+            waited = queue.waited(deadline, gone)
+            assert_on_time("the runtime's end by SIGKILL", gone - deadline, ON_TIME_S + KILL_GRACE_S, waited)
+        else:
+            ended, runtime_delay = note
+            waited = queue.waited(deadline, ended, (pyrie.process.pid,)) + runtime_delay - forever["run_delay"]
+            assert_on_time("SIGTERM", ended - deadline, ON_TIME_S, waited)
+            assert_on_time("gone after its SIGTERM", gone - ended, ON_TIME_S, queue.waited(ended, gone))
+        print(f"deadline -> gone {gone - deadline:.3f} s")
         # Lambda's timeout line and REPORT, on time, and REPORT's Duration is the true time
         timed_out = clock.first_seen("20")  # the timeout line starts with its timestamp
         reported = clock.first_seen(f"REPORT RequestId: {request_id}")
         lines = platform_lines(pyrie, request_id)
         assert lines["TIMEOUT"].endswith("Task timed out after 3.00 seconds")
-        assert 0 <= timeout_line_epoch(lines["TIMEOUT"]) - deadline < ON_TIME_S, lines["TIMEOUT"]
-        assert timed_out - deadline < ON_TIME_S + 0.02, f"timeout line seen {timed_out - deadline:+.3f} s late"
-        assert reported - deadline < ON_TIME_S + 0.02, f"REPORT seen {reported - deadline:+.3f} s late"
+        written = timeout_line_epoch(lines["TIMEOUT"])
+        assert_on_time("timeout line", written - deadline, ON_TIME_S, queue.waited(deadline, written))
+        assert_on_time("timeout line seen", timed_out - deadline, ON_TIME_S + 0.02, queue.waited(deadline, timed_out))
+        assert_on_time("REPORT seen", reported - deadline, ON_TIME_S + 0.02, queue.waited(deadline, reported))
         print(f"timeout line seen {timed_out - deadline:.3f} s, REPORT {reported - deadline:.3f} s after the deadline")
-        assert 3000 <= report_duration_ms(lines["REPORT"]) < 3000 + ON_TIME_S * 1000, lines["REPORT"]
+        duration_s = report_duration_ms(lines["REPORT"]) / 1000
+        assert_on_time("REPORT's Duration", duration_s - 3, ON_TIME_S, queue.waited(deadline, reported))
         # the stalled client's worker connection is cut STALL_S after the invoke ended, once, and then the client's
         # own connection is shut by the worker (it was waiting to write to it)
         assert stalled.server_side() == "ESTABLISHED"
         pyrie.wait_for_stderr("front-end connection cut", timeout=STALL_S + 2)
         cut = time.time()
-        assert cut - deadline < STALL_S + 0.5, f"cut {cut - deadline:.2f} s after the deadline"
+        assert_on_time("the cut", cut - deadline, STALL_S + 0.5, queue.waited(deadline, cut))
         assert pyrie.stderr().count("front-end connection cut") == 1
         wait_until(lambda: stalled.server_side() != "ESTABLISHED", 2, what="the client's connection shut")
         shut = time.time()
@@ -161,8 +182,11 @@ def test_a_stalled_client_holds_up_neither_its_timeout_nor_anyone_else(start_pyr
     assert "Traceback" not in pyrie.stderr()
 
 
-# gevent's monitor thread reports (on stderr) each greenlet that holds the supervisor's loop longer than this.
-MONITOR = {"GEVENT_MONITOR_THREAD_ENABLE": "true", "GEVENT_MAX_BLOCKING_TIME": str(ON_TIME_S)}
+# gevent's monitor thread reports (on stderr) each greenlet that holds the supervisor's loop longer than this, by the
+# clock: on a loaded machine a loop that waits for a CPU for 0.1 s would be reported too. The holds these tests look
+# for (reading what a runtime keeps sending) last seconds.
+HOLD_S = 0.5
+MONITOR = {"GEVENT_MONITOR_THREAD_ENABLE": "true", "GEVENT_MAX_BLOCKING_TIME": str(HOLD_S)}
 BLOCKED = "appears to be blocked"
 
 
@@ -188,10 +212,14 @@ def test_a_buffered_response_that_never_ends_never_holds_the_loop(start_pyrie: S
         RAW_RUNTIME,
         extra_env={"RAW_SCENARIO": "endless_buffered", "AWS_LAMBDA_FUNCTION_TIMEOUT": "2", **MONITOR},
     )
-    response = pyrie.invoke(b"{}", timeout=10)
+    with watch(pyrie) as queue:
+        sent = time.time()
+        response = pyrie.invoke(b"{}", timeout=10)
+        answered = time.time()
     assert response.json()["errorType"] == "Sandbox.Timedout", response.text
     [report] = pyrie.wait_for_lines("REPORT RequestId", 1)
-    assert 2000 <= report_duration_ms(report) < 2000 + ON_TIME_S * 1000, report
+    late = report_duration_ms(report) / 1000 - 2
+    assert_on_time("REPORT's Duration", late, ON_TIME_S, queue.waited(sent, answered, (pyrie.process.pid,)))
     errors = pyrie.stderr()
     assert BLOCKED not in errors, errors[-3000:]
     assert "Traceback" not in errors
@@ -200,15 +228,15 @@ def test_a_buffered_response_that_never_ends_never_holds_the_loop(start_pyrie: S
 def test_a_crash_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     pyrie = start(start_pyrie, tmp_path, timeout_s=30)
     clock = LineClock(pyrie)
-    with StalledClient(pyrie.port, event(kind="forever")) as stalled:
+    with StalledClient(pyrie.port, event(kind="forever")) as stalled, watch(pyrie) as queue:
         [forever] = announced(pyrie, "FOREVER")
         time.sleep(1)  # the stream fills every buffer on its way and waits for the client
         killed = time.time()
         os.kill(forever["pid"], signal.SIGKILL)
         ended = clock.first_seen(f"END RequestId: {forever['id']}")
         reported = clock.first_seen(f"REPORT RequestId: {forever['id']}")
-        assert ended - killed < ON_TIME_S, f"END {ended - killed:.3f} s after the kill"
-        assert reported - killed < ON_TIME_S, f"REPORT {reported - killed:.3f} s after the kill"
+        assert_on_time("END after the kill", ended - killed, ON_TIME_S, queue.waited(killed, ended))
+        assert_on_time("REPORT after the kill", reported - killed, ON_TIME_S, queue.waited(killed, reported))
         print(f"END {ended - killed:.3f} s after the kill")
         assert "environment-1: runtime exited (signal: killed)" in pyrie.stderr()
         assert pyrie.invoke(event(kind="hello", n=1), timeout=10).json()["hello"] == 1
@@ -222,16 +250,22 @@ def test_a_crash_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyr
 def test_out_of_memory_with_a_stalled_client_is_acted_on_at_once(start_pyrie: StartPyrie, tmp_path: Path) -> None:
     pyrie = start(start_pyrie, tmp_path, timeout_s=30, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128")
     clock = LineClock(pyrie)
-    with StalledClient(pyrie.port, event(kind="forever", allocate_mb=200, allocate_after=1.0)) as stalled:
+    with (
+        StalledClient(pyrie.port, event(kind="forever", allocate_mb=200, allocate_after=1.0)) as stalled,
+        watch(pyrie) as queue,
+    ):
         [forever] = announced(pyrie, "FOREVER")
+        queue.watch(forever["pid"])  # its allocating thread needs the CPU too
         [allocating] = announced(pyrie, "ALLOCATING")
         began = allocating["at_ms"] / 1000
-        ended = signalled(tmp_path, forever["pid"])
+        note = signalled(tmp_path, forever["pid"])
         reported = clock.first_seen(f"REPORT RequestId: {forever['id']}")
-        # the memory is sampled every SAMPLE_S; writing 200 MB takes a moment too
-        bound = SAMPLE_S + ON_TIME_S + 0.1
-        assert ended - began < bound, f"SIGTERM {ended - began:.3f} s after the allocation began"
-        assert reported - began < bound, f"REPORT {reported - began:.3f} s after the allocation began"
+        # the memory is sampled every SAMPLE_S; writing 200 MB takes a moment too (and without the runtime's note of
+        # its SIGTERM, the REPORT comes after the SIGKILL)
+        bound = SAMPLE_S + ON_TIME_S + 0.1 + (KILL_GRACE_S if note is None else 0.0)
+        ended = reported if note is None else note[0]
+        assert_on_time("SIGTERM after the allocation began", ended - began, bound, queue.waited(began, ended))
+        assert_on_time("REPORT after the allocation began", reported - began, bound, queue.waited(began, reported))
         print(f"SIGTERM {ended - began:.3f} s, REPORT {reported - began:.3f} s after the allocation began")
         report = platform_lines(pyrie, forever["id"])["REPORT"]
         assert int(re.search(r"Memory Size: 128 MB\tMax Memory Used: (\d+) MB", report)[1]) > 128, report
@@ -240,6 +274,39 @@ def test_out_of_memory_with_a_stalled_client_is_acted_on_at_once(start_pyrie: St
     assert received.how in ("eof", "reset") and received.head.startswith(b"HTTP/1.1 200"), received.head
     assert not received.complete
     assert "Traceback" not in pyrie.stderr()
+
+
+@pytest.mark.parametrize("with_extension", [False, True])
+def test_a_timed_out_runtime_that_ignores_sigterm_gets_sigkill_after_its_grace(
+    start_pyrie: StartPyrie, tmp_path: Path, with_extension: bool
+) -> None:
+    """SIGTERM at the deadline, SIGKILL KILL_GRACE_S (0.3 s) later; with extensions, the runtime's share of their
+    SHUTDOWN budget (0.6 s), as the Go emulator gives it."""
+    grace = RUNTIME_SHUTDOWN_SHARE * SHUTDOWN_DEADLINE_S if with_extension else KILL_GRACE_S
+    note = tmp_path / "term"
+    env = {"RAW_TERM_NOTE": str(note), "AWS_LAMBDA_FUNCTION_TIMEOUT": "1"}
+    if with_extension:
+        plan = {"probe": {"events": ["SHUTDOWN"]}}
+        pyrie = start_with_extensions(
+            start_pyrie, tmp_path, plan, "hang_in_invoke", flags=("--log-level", "debug"), **env
+        )
+    else:
+        raw = {"RAW_SCENARIO": "hang_in_invoke", **env}
+        pyrie = start_pyrie("--log-level", "debug", sys.executable, RAW_RUNTIME, extra_env=raw)
+    answers: list[requests.Response] = []
+    caller = threading.Thread(target=lambda: answers.append(pyrie.invoke(b"{}", timeout=20)))
+    caller.start()
+    pyrie.wait_for_output("hanging")
+    [runtime] = [p for p in pyrie.descendants() if RAW_RUNTIME in p.cmdline()]
+    caller.join(20)
+    assert answers and answers[0].json()["errorType"] == "Sandbox.Timedout"
+    gone = wait_gone(runtime, timeout=10)
+    wait_until(note.exists, 5, what="the runtime to note its SIGTERM")
+    pid, termed = note.read_text().split()
+    assert int(pid) == runtime.pid
+    print(f"SIGKILL {gone - float(termed):.3f} s after the runtime's SIGTERM (grace {grace} s)")
+    assert f"runtime-1: SIGTERM, and SIGKILL {grace:.2f} s later" in pyrie.stderr()
+    assert 0 < gone - float(termed) < grace + 5  # it ignored SIGTERM: only SIGKILL, after the grace, ended it
 
 
 @pytest.mark.parametrize("invoke", ["running", "timed out"])
@@ -253,12 +320,13 @@ def test_sigterm_with_a_stalled_client_stops_pyrie_within_its_bound(
             pyrie.wait_for_output("Task timed out after 1.00 seconds")  # its End waits behind the stalled client
         else:
             time.sleep(1)  # the stream fills every buffer on its way and waits for the client
-        began = time.monotonic()
-        assert pyrie.stop() == 0  # and nothing of pyrie's is left
-        took = time.monotonic() - began
+        with RunQueue(pyrie.process.pid, *(p.pid for p in pyrie.descendants())) as queue:
+            began = time.time()
+            assert pyrie.stop() == 0  # and nothing of pyrie's is left
+            took = time.time() - began
         received = stalled.read_to_end(timeout=5)
     print(f"pyrie stopped {took:.2f} s after SIGTERM (bound {STOP_BOUND_S:.2f} s)")
-    assert took < STOP_BOUND_S, f"pyrie took {took:.2f} s to stop"
+    assert_on_time("pyrie's stop", took, STOP_BOUND_S, queue.waited(began, began + took))
     assert received.how in ("eof", "reset") and not received.complete
     assert "Traceback" not in pyrie.stderr()
 
@@ -316,11 +384,18 @@ def test_a_runtime_streaming_into_nothing_keeps_no_deadline_waiting(start_pyrie:
     with StalledClient(pyrie.port, event(kind="forever")) as client:
         client.sock.recv(1)  # the response has begun; then the client goes away
     [stream] = announced(pyrie, "FOREVER")
-    with StalledClient(pyrie.port, event(kind="sleep", seconds=10)):
+    with StalledClient(pyrie.port, event(kind="sleep", seconds=10)), watch(pyrie) as queue:
         [sleeping] = announced(pyrie, "SLEEP")
-        ended = signalled(tmp_path, sleeping["pid"])
-    late = ended - sleeping["deadline_ms"] / 1000
-    assert 0 <= late < ON_TIME_S, late
+        note = signalled(tmp_path, sleeping["pid"])
+        gone = time.time()
+    deadline = sleeping["deadline_ms"] / 1000
+    if note is None:  # SIGKILLed before its handler ran: gone by then
+        late = gone - deadline
+        assert_on_time("the other invoke's end", late, ON_TIME_S + KILL_GRACE_S, queue.waited(deadline, gone))
+    else:
+        late = note[0] - deadline
+        waited = queue.waited(deadline, note[0], (pyrie.process.pid,)) + note[1] - sleeping["run_delay"]
+        assert_on_time("the other invoke's SIGTERM", late, ON_TIME_S, waited)
     report = platform_lines(pyrie, stream["id"])["REPORT"]
     errors = pyrie.stderr()
     assert BLOCKED not in errors, errors[-3000:]
@@ -388,12 +463,13 @@ def test_sigterm_with_a_paused_stdout_stops_pyrie_within_its_bound(start_pyrie: 
     pyrie = start(start_pyrie, tmp_path, timeout_s=120, paused_stdout=True)
     start_chatty(pyrie, tmp_path)
     printing_stalls(tmp_path / "printed")
-    began = time.monotonic()
-    assert pyrie.stop() == 0  # and nothing of pyrie's is left
-    took = time.monotonic() - began
+    with RunQueue(pyrie.process.pid, *(p.pid for p in pyrie.descendants())) as queue:
+        began = time.time()
+        assert pyrie.stop() == 0  # and nothing of pyrie's is left
+        took = time.time() - began
     bound = STOP_BOUND_S + OUTPUT_FLUSH_S  # what is left for stdout gets OUTPUT_FLUSH_S, then is given up
     print(f"pyrie stopped {took:.2f} s after SIGTERM (bound {bound:.2f} s)")
-    assert took < bound, f"pyrie took {took:.2f} s to stop"
+    assert_on_time("pyrie's stop", took, bound, queue.waited(began, began + took))
 
 
 # --- item 4: an environment slow to come back to /next -----------------------------------------------------------
@@ -432,12 +508,13 @@ def test_an_invoke_never_waits_behind_an_environment_slow_to_come_back(
     hello = event(kind="hello", n=1)
     first = pid_of(pyrie.invoke(hello, timeout=10))
     began = time.monotonic()
-    second = pid_of(pyrie.invoke(hello, timeout=10))
+    # answered while the first environment is still away (it stays away until the gate opens, after the answer): an
+    # invoke that waited for it would time out instead
+    second = pid_of(pyrie.invoke(hello, timeout=30))
     took = time.monotonic() - began
     print(f"the second invoke was answered in {took:.2f} s by a new environment")
     assert second != first
-    assert not (tmp_path / "gate").exists()  # the first environment is still away: nothing waited for it
-    assert took < 5
+    assert not (tmp_path / "gate").exists()
     (tmp_path / "gate").touch()
 
 
@@ -458,6 +535,62 @@ def test_at_max_concurrency_an_invoke_waits_for_the_environment_coming_back(
     (tmp_path / "gate").touch()
     waiter.join(10)
     assert pid_of(result[0]) == first
+
+
+def start_gated_init(start_pyrie: StartPyrie, tmp_path: Path, gated: str, *flags: str) -> Pyrie:
+    """pyrie whose runtimes answer each invoke with their pid and then stay away from /next until ``gate`` exists;
+    the init of the first runtime to start (``gated`` "first") or of every later one ("later") waits for
+    ``init-gate``, which the test never creates."""
+    return start_pyrie(
+        *flags,
+        sys.executable,
+        RAW_RUNTIME,
+        extra_env={
+            "RAW_SCENARIO": "slow_next",
+            "RAW_GATE": str(tmp_path / "gate"),
+            "RAW_INIT_GATE": str(tmp_path / "init-gate"),
+            "RAW_INIT_GATED": gated,
+        },
+    )
+
+
+def states(pyrie: Pyrie) -> list[str]:
+    return sorted(env["state"] for env in environments(pyrie))
+
+
+def test_an_invoke_goes_to_the_environment_that_answered_before_one_still_initialising(
+    start_pyrie: StartPyrie, tmp_path: Path
+) -> None:
+    """Idle, else one that has just answered, else one still initialising: the answered one will be back at /next
+    long before an init that has not finished, and the invoke runs there. Waiting on it, the invoke also gets a new
+    environment started (whose init never ends here), as the holder may be slow."""
+    pyrie = start_gated_init(start_pyrie, tmp_path, "later", "--init-eagerly", "--min-environments", "2")
+    wait_until(lambda: states(pyrie) == ["idle", "starting"], what="one environment ready, one initialising")
+    hello = event(kind="hello", n=1)
+    first = pid_of(pyrie.invoke(hello, timeout=10))  # the ready one; it stays away from /next
+    result: list[requests.Response] = []
+    waiter = threading.Thread(target=lambda: result.append(pyrie.invoke(hello, timeout=30)))
+    waiter.start()
+    # Patience over, a third environment starts for it (its init never ends either).
+    wait_until(lambda: len(environments(pyrie)) == 3, what="an environment started for the waiting invoke")
+    (tmp_path / "gate").touch()  # the first comes back to /next
+    waiter.join(20)
+    assert result, "the invoke waited on an environment still initialising"
+    assert pid_of(result[0]) == first
+    wait_until(lambda: states(pyrie) == ["idle", "starting", "starting"], what="the first back, two initialising")
+
+
+def test_an_invoke_never_waits_on_an_environment_still_initialising_while_another_could_start(
+    start_pyrie: StartPyrie, tmp_path: Path
+) -> None:
+    """The environment kept warm is stuck in its init: an invoke that arrives meanwhile goes to it (an init under way
+    is ahead of a new one), and once its patience is over it runs on a new environment, ready first."""
+    pyrie = start_gated_init(start_pyrie, tmp_path, "first", "--init-eagerly", "--max-concurrency", "2")
+    pyrie.wait_for_output("init waits for its gate")
+    answer = pyrie.invoke(event(kind="hello", n=1), timeout=20)
+    assert answer.status_code == 200, answer.text
+    assert not (tmp_path / "init-gate").exists()
+    assert states(pyrie) == ["invoking", "starting"]  # it ran on the new one; the first still initialises
 
 
 # --- item 10: memory bounds ----------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import re
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -25,40 +24,16 @@ from runtime_api.credentials_routes import render_credentials
 from runtime_api.host import ContainerCredentials
 from runtime_api.http_connection import Request
 from runtime_api.router import dispatch
-from runtime_api.runtime_states import runtime_machine
 from supervisor.cli import DUMMY_CREDENTIALS, parse
 from supervisor.config import Config, ConfigError
+from supervisor.durable.front_desk import open_durable_api
+from supervisor.environment.snapstart_environment import SnapStartEnvironment
 from tests.conftest import StartPyrie
+from tests.cpu_wait import assert_on_time
 from tests.harness import RAW_RUNTIME, Pyrie
+from tests.test_states import SNAPSTART, RecordingConnection, environment
 
 # --- the Runtime API's routes ----------------------------------------------------------------------------------
-
-
-class RecordingConnection:
-    def __init__(self) -> None:
-        self.responses: list[tuple[int, list[tuple[str, str]], bytes]] = []
-        self.peer = ("127.0.0.1", 40000)
-
-    def respond(self, status: int, headers: Any = (), body: bytes = b"") -> None:
-        self.responses.append((status, list(headers), body))
-
-
-class FixedCredentials:
-    """A SnapStart side whose only token is ``good``."""
-
-    def __init__(self) -> None:
-        self.waited = 0
-
-    def restore_next(self) -> None:
-        self.waited += 1
-
-    def restore_failed(self, error_type: str) -> None:
-        raise AssertionError("not expected here")
-
-    def credentials(self, token: str) -> ContainerCredentials | None:
-        if token != "good":
-            return None
-        return ContainerCredentials("AKID", "secret/+key", "session", calendar.timegm((2031, 1, 2, 3, 4, 5)))
 
 
 def answer(host: Any, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
@@ -66,6 +41,11 @@ def answer(host: Any, method: str, path: str, headers: dict[str, str] | None = N
     dispatch(host, Request(method, path, headers or {}, chunked=False), conn)
     [(status, head, body)] = conn.responses
     return status, dict(head), body
+
+
+def snapstart_environment() -> Any:
+    """A real SnapStart environment (no process): its only token is ``good``."""
+    return environment(SnapStartEnvironment, snapstart=SNAPSTART)
 
 
 SNAPSTART_PATHS = [
@@ -77,41 +57,35 @@ SNAPSTART_PATHS = [
 
 @pytest.mark.parametrize(("method", "path"), SNAPSTART_PATHS)
 def test_without_init_caching_the_snapstart_routes_are_not_there(method: str, path: str) -> None:
-    host = SimpleNamespace(snapstart=None, runtime=runtime_machine())
-    assert answer(host, method, path) == (404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n")
+    assert answer(environment(), method, path) == (
+        404,
+        {"Content-Type": "text/plain; charset=utf-8"},
+        b"404 page not found\n",
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), SNAPSTART_PATHS)
 def test_with_init_caching_a_wrong_method_is_405(method: str, path: str) -> None:
-    host = SimpleNamespace(snapstart=FixedCredentials(), runtime=runtime_machine())
     wrong = "POST" if method == "GET" else "GET"
-    status, head, _ = answer(host, wrong, path)
+    status, head, _ = answer(snapstart_environment(), wrong, path)
     assert (status, head["Allow"]) == (405, method)
 
 
-def test_credentials_for_the_right_token_as_the_go_emulator_renders_them() -> None:
-    host = SimpleNamespace(snapstart=FixedCredentials(), runtime=runtime_machine())
-    status, head, body = answer(host, "GET", "/2021-04-23/credentials", {"authorization": "good"})
+def test_credentials_for_the_right_token_as_the_go_emulator_renders_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("supervisor.environment.snapstart_environment.time.time", lambda: 1925089445.0 - 3600)
+    status, head, body = answer(snapstart_environment(), "GET", "/2021-04-23/credentials", {"authorization": "good"})
     assert status == 200
     assert head["Content-Type"] == "text/plain; charset=utf-8"  # what Go's DetectContentType makes of the JSON
     assert body == (
-        b'{"AccessKeyId":"AKID","SecretAccessKey":"secret/+key","Token":"session","Expiration":"2031-01-02T03:04:05Z"}'
+        b'{"AccessKeyId":"AKID","SecretAccessKey":"secret","Token":"session","Expiration":"2031-01-02T03:04:05Z"}'
     )
 
 
 @pytest.mark.parametrize("headers", [{"authorization": "bad"}, {}, {"authorization": "Bearer good"}])
 def test_credentials_for_any_other_token_are_404_with_the_go_emulators_text(headers: dict[str, str]) -> None:
-    host = SimpleNamespace(snapstart=FixedCredentials(), runtime=runtime_machine())
-    status, head, body = answer(host, "GET", "/2021-04-23/credentials", headers)
+    status, head, body = answer(snapstart_environment(), "GET", "/2021-04-23/credentials", headers)
     assert (status, body) == (404, b"cannot get credentials for the provided token\n")
     assert head == {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
-
-
-def test_restore_next_is_routed_to_the_snapstart_side() -> None:
-    snapstart = FixedCredentials()
-    host = SimpleNamespace(snapstart=snapstart, runtime=runtime_machine())
-    assert answer(host, "GET", "/2018-06-01/runtime/restore/next") == (200, {}, b"")
-    assert snapstart.waited == 1
 
 
 def test_expiration_is_rendered_in_utc() -> None:
@@ -183,12 +157,16 @@ def test_init_with_its_before_snapshot_hooks_may_take_the_larger_of_130_s_and_th
 
 
 def test_a_durable_snapstart_function_still_gets_its_credentials_from_the_endpoint(tmp_path: Any) -> None:
-    config = configure(tmp_path, "--enable-init-caching", AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT="60")
+    listener, config = open_durable_api(
+        configure(tmp_path, "--enable-init-caching", AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT="60")
+    )
+    assert listener is not None
+    listener.stop()
     env = config.function.runtime_env(Address("127.0.0.1", 9123))
     assert config.durable is not None
     assert not set(KEYS) & set(env)  # not the durable mode's dummy variables
     assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] == "http://127.0.0.1:9123/2021-04-23/credentials"
-    assert env["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://")  # the durable mode's own setting stays
+    assert env["AWS_ENDPOINT_URL_LAMBDA"] == listener.url  # the durable mode's own setting stays
 
 
 def test_init_caching_is_refused_with_managed_instances(tmp_path: Any) -> None:
@@ -235,7 +213,10 @@ def test_hooks_run_once_per_environment_before_its_first_handler_call_and_never_
     start_pyrie: StartPyrie,
 ) -> None:
     pyrie = snapstart(start_pyrie)
-    bodies = [pyrie.invoke("{}").json() for _ in range(3)]
+    bodies = []
+    for _ in range(3):
+        bodies.append(pyrie.invoke("{}").json())
+        pyrie.wait_idle()  # warm and back in /next for the next invoke
     pid = bodies[0]["pid"]
     assert [body["pid"] for body in bodies] == [pid] * 3  # one environment, warm after the first invoke
     assert bodies[0]["calls"] == ["before_snapshot", "after_restore", "handler"]
@@ -267,12 +248,16 @@ def test_restore_duration_covers_the_after_restore_hooks_and_duration_the_handle
     start_pyrie: StartPyrie,
 ) -> None:
     pyrie = snapstart(start_pyrie, SNAPSTART_AFTER_RESTORE_S="0.4")
-    assert pyrie.invoke("{}").status_code == 200
+    with pyrie.run_queue() as queue:
+        sent = time.time()
+        assert pyrie.invoke("{}").status_code == 200
+        waited = queue.waited(sent, time.time())
     [report] = pyrie.wait_for_lines("REPORT", 1)
     values = fields(report)
     restore, duration = ms(values["Restore Duration"]), ms(values["Duration"])
-    assert 400 <= restore < 1400  # the hook's 0.4 s, and the runtime getting back to /next
-    assert duration < 300  # the handler alone, not the hook
+    # the hook's 0.4 s, and the runtime getting back to /next
+    assert_on_time("the restore past its hook", restore / 1000 - 0.4, 1.0, waited)
+    assert duration < 300 + waited * 1000  # the handler alone, not the hook
     billed_restore = int(ms(values["Billed Restore Duration"]))
     # pyrie's choice: the whole restore is billed (Lambda leaves out the snapshot's loading, which pyrie has none of)
     assert billed_restore == math.ceil(restore)
@@ -369,7 +354,7 @@ def test_botocore_in_the_function_gets_its_credentials_from_the_container_endpoi
     if own:
         environ.update(mine)
     command = (sys.executable, "-m", "awslambdaric", "snapstart.credentials")
-    pyrie = start_pyrie("--enable-init-caching", *command, cwd=FUNCTIONS, env=environ)
+    pyrie = start_pyrie("--enable-init-caching", *command, cwd=FUNCTIONS, env=environ, runtime_api_ports=1)
     found = pyrie.invoke("{}").json()
     expected = tuple(mine.values()) if own else DUMMY_CREDENTIALS
     assert found["method"] == "container-role"  # botocore's ContainerProvider
@@ -465,17 +450,23 @@ def test_restore_calls_in_the_wrong_state_get_the_go_emulators_answers(start_pyr
 
 def test_a_runtime_that_skips_restore_next_is_restored_at_once(start_pyrie: StartPyrie) -> None:
     pyrie = start_pyrie("--enable-init-caching", sys.executable, RAW_RUNTIME, extra_env={"RAW_SCENARIO": "echo"})
-    assert pyrie.invoke(b'"hi"').content == b'"hi"'
+    with pyrie.run_queue() as queue:
+        sent = time.time()
+        assert pyrie.invoke(b'"hi"').content == b'"hi"'
+        waited = queue.waited(sent, time.time())
     [report] = pyrie.wait_for_lines("REPORT", 1)
-    assert ms(fields(report)["Restore Duration"]) < 1000  # restored at once: no wait for a /restore/next
+    restore = ms(fields(report)["Restore Duration"]) / 1000
+    assert_on_time("the restore", restore, 1.0, waited)  # restored at once: no wait for a /restore/next
 
 
 @pytest.mark.slow
 def test_an_after_restore_hook_past_ten_seconds_is_a_snapstart_timeout(start_pyrie: StartPyrie) -> None:
     pyrie = snapstart(start_pyrie, SNAPSTART_AFTER_RESTORE_S="30")
-    started = time.monotonic()
-    response = pyrie.invoke("{}")
-    assert 10.0 <= time.monotonic() - started < 11.0
+    with pyrie.run_queue() as queue:
+        started = time.time()
+        response = pyrie.invoke("{}")
+        took = time.time() - started
+    assert_on_time("the restore's timeout", took - 10.0, 1.0, queue.waited(started, started + took))
     assert response.status_code == 408
     assert response.headers["X-Amzn-ErrorType"] == "SnapStartTimeoutException"
     assert response.json() == {

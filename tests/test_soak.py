@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import StartPyrie
 from tests.harness import INVOKE_PATH, Pyrie, wait_until
+from tests.test_resilience import is_frontend
 
 FUNCTIONS = Path(__file__).parent / "functions"
 TOTAL = 20_000
@@ -29,7 +30,7 @@ ENVIRONMENTS = 7
 # (kind, weight): mostly ordinary invokes, and enough of every failure to matter
 MIX = [("buffered", 620), ("stream", 300), ("error", 50), ("slow_stream", 20), ("crash", 8), ("timeout", 2)]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]  # make soak runs it, make test does not
 
 
 class Caller:
@@ -100,7 +101,7 @@ def _command_line(process: psutil.Process) -> str:
 
 def resources(pyrie: Pyrie) -> dict[str, float]:
     """pyrie's own processes (supervisor and gunicorn), and how many runtimes it runs."""
-    own = [pyrie.psutil] + [p for p in pyrie.descendants() if "gunicorn" in _command_line(p)]
+    own = [pyrie.psutil] + [p for p in pyrie.descendants() if is_frontend(p)]
     return {
         "rss_mb": sum(p.memory_info().rss for p in own) / 2**20,
         "fds": sum(p.num_fds() for p in own),
@@ -163,8 +164,7 @@ def test_soak(start_pyrie: StartPyrie) -> None:
     last = resources(pyrie)
     elapsed = time.monotonic() - started
 
-    assert sum(outcomes.values()) == TOTAL  # every invoke was answered
-    assert elapsed < 300, f"{TOTAL} invokes took {elapsed:.0f} s"
+    assert sum(outcomes.values()) == TOTAL  # every invoke was answered (how fast is make bench's question)
     for kind, _ in MIX:
         assert outcomes["went_away" if kind == "slow_stream" else kind] > 0, outcomes
     assert outcomes["throttled"] > 0, outcomes  # eight callers on seven environments

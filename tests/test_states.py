@@ -10,12 +10,15 @@ import enum
 import itertools
 import json
 from types import SimpleNamespace
+from typing import Any
 
+import gevent
 import pytest
 
-from pyrie_core.limits import Limits
+from pyrie_core.address import Address
 from pyrie_core.machine import InvalidTransition, Machine
-from runtime_api.http_connection import Request
+from pyrie_core.pipe.messages import Invoke
+from runtime_api.http_connection import Request, json_body
 from runtime_api.runtime_routes import (
     init_error,
     invocation_error,
@@ -25,9 +28,15 @@ from runtime_api.runtime_routes import (
     restore_next,
 )
 from runtime_api.runtime_states import RUNTIME_TRANSITIONS, RuntimeState, runtime_machine
-from supervisor.config import FunctionConfig
+from supervisor.config import Config, FunctionConfig, SnapStartConfig
 from supervisor.environment.environment_states import ENVIRONMENT_TRANSITIONS, EnvState, environment_machine
-from supervisor.environment.runtime_side import RuntimeSide
+from supervisor.environment.execution_environment import Environment
+from supervisor.environment.serial_environment import SerialEnvironment
+from supervisor.environment.snapstart_environment import SnapStartEnvironment
+from supervisor.invocation import Invocation
+from supervisor.observe.function_log import FunctionLog
+from supervisor.processes.containment import Containment
+from supervisor.reactor import Reactor
 
 E = EnvState
 R = RuntimeState
@@ -232,19 +241,82 @@ PATHS = {
 }
 
 
-def function() -> FunctionConfig:
-    return FunctionConfig("f", "$LATEST", 128, 3, ("bootstrap",), "/", None, {})
+def function(**overrides: Any) -> FunctionConfig:
+    return FunctionConfig("f", "$LATEST", 128, 3, ("bootstrap",), "/", None, {}, **overrides)
+
+
+SNAPSTART = SnapStartConfig(token="good", access_key_id="AKID", secret_access_key="secret", session_token="session")
+
+
+class Observer:
+    """Stands in for the pool: notes what an environment tells it."""
+
+    def __init__(self) -> None:
+        self.idle: list[Environment] = []
+
+    def environment_idle(self, env: Environment) -> None:
+        self.idle.append(env)
+
+    def environment_gone(self, env: Environment, orphans: list[Invocation]) -> None:
+        return None
+
+
+def environment(kind: type[Environment] = SerialEnvironment, *, bound: bool = False, **overrides: Any) -> Environment:
+    """A real environment of ``kind`` that starts no process: its facts are called as its Runtime API would."""
+    config = Config(
+        function=function(**overrides),
+        invoke_address=Address("127.0.0.1", 0),
+        runtime_api_address=Address("127.0.0.1", 0),
+        log_level="INFO",
+        workers=None,
+        init_timeout_s=10.0,
+        extensions_dir="/nonexistent",
+    )
+    processes = Containment("states-test", cgroups=False).environment("environment-1")
+    env = kind(1, config, FunctionLog(), Reactor(), Observer(), processes=processes)
+    if bound:
+        env.bind(Address("127.0.0.1", 0))
+    return env
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def send(self, *messages: Any) -> None:
+        self.messages.extend(messages)
+
+    def wait_for_room(self, abort: Any) -> None:
+        return None
+
+
+def invocation(request_id: str = "req-1") -> Invocation:
+    return Invocation(Invoke(function="function", payload=b"{}"), RecordingSink(), "$LATEST", request_id)
+
+
+def walk(machine: Machine[RuntimeState], state: RuntimeState) -> None:
+    for step in PATHS[state]:  # along the table's own edges
+        machine.transition(step)
 
 
 class RecordingConnection:
     """Stands in for runtime_api.http_connection.HttpConnection: records the one response a handler sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, body: bytes = b"") -> None:
         self.responses: list[tuple[int, list[tuple[str, str]], bytes]] = []
         self.peer = ("127.0.0.1", 40000)
+        self._body = body
+
+    def read_body(self, limit: int) -> tuple[bytes, int]:
+        return self._body[:limit], len(self._body)
 
     def respond(self, status, headers=(), body=b""):
         self.responses.append((status, list(headers), body))
+
+
+def refusal(message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    body = {"errorMessage": f"{message} Error: State transition is not allowed", "errorType": "InvalidStateTransition"}
+    return 403, [("Content-Type", "application/json")], json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
 @pytest.mark.parametrize(
@@ -253,46 +325,41 @@ class RecordingConnection:
         (
             invocation_response,
             R.RESPONSE_SENT,
-            "State transition from RuntimeResponseSentState to InvocationResponse failed for runtime. "
-            "Error: State transition is not allowed",
+            "State transition from RuntimeResponseSentState to InvocationResponse failed for runtime.",
         ),
         (
             invocation_error,
             R.RESPONSE_SENT,
-            "State transition from RuntimeResponseSentState to InvocationErrorResponse failed for runtime. "
-            "Error: State transition is not allowed",
+            "State transition from RuntimeResponseSentState to InvocationErrorResponse failed for runtime.",
         ),
-        (
-            init_error,
-            R.READY,
-            "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
-        ),
-        (
-            next_invocation,
-            R.INIT_ERROR,
-            "State transition from InitError to Ready failed for runtime. Error: State transition is not allowed",
-        ),
+        (init_error, R.READY, "State transition from Ready to InitError failed for runtime."),
+        (next_invocation, R.INIT_ERROR, "State transition from InitError to Ready failed for runtime."),
     ],
     ids=["response-twice", "error-after-response", "init-error-after-next", "next-after-init-error"],
 )
-def test_runtime_api_answers_a_refused_transition_with_403_and_the_exact_body(handler, state, message):
-    events = SimpleNamespace(current=SimpleNamespace(request_id="req-1"), closing=False, runtime_ready=lambda: None)
-    host = RuntimeSide(function(), Limits(), extensions=None, telemetry=None, events=events)
-    machine = host.runtime
-    for step in PATHS[state]:  # along the table's own edges
-        machine.transition(step)
+def test_the_environment_refuses_a_transition_and_the_runtime_api_answers_403_with_the_exact_body(
+    handler, state, message
+):
+    env = environment()
+    env.slot.current = invocation()
+    walk(env.runtime, state)
     conn = RecordingConnection()
     request = Request("POST", "/2018-06-01/runtime/invocation/req-1/response", {}, chunked=False)
-    handler(host, request, conn, {"request_id": "req-1"})
-    assert conn.responses == [
-        (
-            403,
-            [("Content-Type", "application/json")],
-            json.dumps({"errorMessage": message, "errorType": "InvalidStateTransition"}, separators=(",", ":")).encode()
-            + b"\n",
-        )
-    ]
-    assert machine.state is state
+    handler(env, request, conn, {"request_id": "req-1"})
+    assert conn.responses == [refusal(message)]
+    assert env.runtime.state is state
+    assert env.state is E.STARTING  # refused, nothing else happened
+
+
+def test_an_answer_for_another_invoke_is_400_invalid_request_id():
+    env = environment()
+    env.slot.current = invocation()
+    walk(env.runtime, R.RUNNING)
+    conn = RecordingConnection()
+    invocation_response(env, Request("POST", "/", {}, chunked=False), conn, {"request_id": "other"})
+    body = {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
+    assert conn.responses == [(400, [("Content-Type", "application/json")], json_body(body))]
+    assert env.runtime.state is R.RUNNING
 
 
 def test_error_text_uses_state_values_of_any_enum():
@@ -306,35 +373,44 @@ def test_error_text_uses_state_values_of_any_enum():
         machine.transition(Light.RED)
 
 
+@pytest.mark.parametrize(
+    ("header", "body", "reported"),
+    [
+        # awslambdaric's before-snapshot failure: the header names it, the body names the hook's exception
+        (
+            "Runtime.BeforeSnapshotError",
+            b'{"errorType":"RuntimeError","errorMessage":"x"}',
+            "Runtime.BeforeSnapshotError",
+        ),
+        ("Runtime.ImportModuleError", b'{"errorType":"Runtime.ImportModuleError"}', "Runtime.ImportModuleError"),
+        # a header that is not one of Lambda's types, or none: the body's errorType
+        ("Error", b'{"errorType":"TypeError"}', "TypeError"),
+        (None, b'{"errorType":"Custom.InitFailure"}', "Custom.InitFailure"),
+        # neither
+        ("Error", b"not json", "Runtime.Unknown"),
+        (None, b"", "Runtime.Unknown"),
+    ],
+)
+def test_init_error_type_is_the_declared_lambda_type_else_the_bodys(header, body, reported):
+    env = environment()
+    waiting = invocation()
+    env.slot.pending = waiting  # the invoke that waited for the init fails with it
+    headers = {"lambda-runtime-function-error-type": header} if header else {}
+    conn = RecordingConnection(body)
+    init_error(env, Request("POST", "/2018-06-01/runtime/init/error", headers, chunked=False), conn, {})
+    assert conn.responses == [(202, [("Content-Type", "application/json")], b'{"status":"OK"}\n')]
+    assert waiting.outcome is not None
+    assert (waiting.outcome.error_type, waiting.outcome.body) == (reported, body)  # the body as posted
+    assert env.runtime.state is R.INIT_ERROR and env.closing
+
+
 # --- the restore calls of init caching (SnapStart) --------------------------------------------------------------
 
 
-class RecordingSnapStart:
-    """Stands in for an environment's SnapStart side: records what the handlers tell it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, ...]] = []
-
-    def restore_next(self) -> None:
-        self.calls.append(("restore_next",))
-
-    def restore_failed(self, error_type: str) -> None:
-        self.calls.append(("restore_failed", error_type))
-
-    def credentials(self, token: str) -> None:
-        return None
-
-
-def snapstart_host(state: RuntimeState) -> SimpleNamespace:
-    machine = runtime_machine()
-    for step in PATHS[state]:  # along the table's own edges
-        machine.transition(step)
-    return SimpleNamespace(runtime=machine, snapstart=RecordingSnapStart(), limits=Limits())
-
-
-def refusal(message: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    body = {"errorMessage": f"{message} Error: State transition is not allowed", "errorType": "InvalidStateTransition"}
-    return 403, [("Content-Type", "application/json")], json.dumps(body, separators=(",", ":")).encode() + b"\n"
+def snapstart_environment(state: RuntimeState, **kwargs: Any) -> Environment:
+    env = environment(SnapStartEnvironment, snapstart=SNAPSTART, **kwargs)
+    walk(env.runtime, state)
+    return env
 
 
 @pytest.mark.parametrize(
@@ -366,89 +442,59 @@ def refusal(message: str) -> tuple[int, list[tuple[str, str]], bytes]:
     ids=lambda value: value.__name__ if callable(value) else getattr(value, "name", None),
 )
 def test_restore_calls_in_the_wrong_state_get_the_go_emulators_403(handler, state, message):
-    host = snapstart_host(state)
+    env = snapstart_environment(state)
     conn = RecordingConnection()
-    handler(host, Request("POST", "/", {}, chunked=False), conn, {})
+    handler(env, Request("POST", "/", {}, chunked=False), conn, {})
     assert conn.responses == [refusal(message)]
-    assert host.runtime.state is state
-    assert host.snapstart.calls == []
+    assert env.runtime.state is state
+    assert env.state is E.STARTING  # nothing failed
 
 
-def test_restore_next_moves_to_restore_ready_waits_and_answers_200_empty():
-    host = snapstart_host(R.STARTED)
-    waited_in: list[RuntimeState] = []
-    host.snapstart.restore_next = lambda: waited_in.append(host.runtime.state)
+def test_restore_next_moves_to_restore_ready_waits_until_restored_and_answers_200_empty():
+    env = snapstart_environment(R.STARTED, bound=True)
     conn = RecordingConnection()
-    restore_next(host, Request("GET", "/2018-06-01/runtime/restore/next", {}, chunked=False), conn, {})
-    assert waited_in == [R.RESTORE_READY]  # the handler moved the machine, then waited for the restore
+    waiting = gevent.spawn(
+        restore_next, env, Request("GET", "/2018-06-01/runtime/restore/next", {}, chunked=False), conn, {}
+    )
+    gevent.sleep(0.05)  # the handler moved the machine and waits; the init is over
+    assert env.runtime.state is R.RESTORE_READY and not waiting.dead and conn.responses == []
+    assert env.state is E.IDLE
+    first = invocation()
+    env.assign(first)  # the first invoke restores the environment: the runtime's /restore/next returns
+    waiting.join(5)
     assert conn.responses == [(200, [], b"")]
+    assert env.runtime.state is R.RESTORING and env.state is E.RESTORING
+    env.reset("test over")
 
 
-def test_restore_error_while_restoring_is_accepted_and_reported_with_its_error_type():
-    host = snapstart_host(R.RESTORING)
-    conn = RecordingConnection()
-    headers = {"lambda-runtime-function-error-type": "Runtime.AfterRestoreError"}
-    restore_error(host, Request("POST", "/2018-06-01/runtime/restore/error", headers, chunked=False), conn, {})
-    assert conn.responses == [(202, [("Content-Type", "application/json")], b'{"status":"OK"}\n')]
-    assert host.runtime.state is R.RESTORE_ERROR
-    assert host.snapstart.calls == [("restore_failed", "Runtime.AfterRestoreError")]
-
-
-@pytest.mark.parametrize(
-    ("header", "reported"),
-    [(None, "Runtime.Unknown"), ("NotLambdas", "Runtime.Unknown"), ("Function.Broken", "Function.Broken")],
-)
-def test_restore_error_type_is_normalised_as_the_go_emulator_does(header, reported):
-    host = snapstart_host(R.RESTORING)
-    headers = {"lambda-runtime-function-error-type": header} if header else {}
-    restore_error(host, Request("POST", "/", headers, chunked=False), RecordingConnection(), {})
-    assert host.snapstart.calls == [("restore_failed", reported)]
-
-
-def test_init_error_while_restoring_is_the_restores_error_as_in_the_go_emulator():
-    host = snapstart_host(R.RESTORING)
-    conn = RecordingConnection()
-    headers = {"lambda-runtime-function-error-type": "Runtime.AfterRestoreError"}
-    init_error(host, Request("POST", "/2018-06-01/runtime/init/error", headers, chunked=False), conn, {})
-    assert conn.responses == [(202, [("Content-Type", "application/json")], b'{"status":"OK"}\n')]
-    assert host.runtime.state is R.RESTORE_ERROR
-    assert host.snapstart.calls == [("restore_failed", "Runtime.AfterRestoreError")]
-
-
-class BodyConnection(RecordingConnection):
-    def __init__(self, body: bytes) -> None:
-        super().__init__()
-        self._body = body
-
-    def read_body(self, limit: int) -> tuple[bytes, int]:
-        return self._body[:limit], len(self._body)
+def restoring_environment() -> tuple[Environment, Invocation]:
+    """A SnapStart environment restoring for its first invoke, its runtime running its after-restore hooks."""
+    env = snapstart_environment(R.RESTORING, bound=True)
+    env.machine.transition(E.IDLE)
+    first = invocation()
+    env.slot.pending = first
+    env.machine.transition(E.RESTORING)
+    return env, first
 
 
 @pytest.mark.parametrize(
-    ("header", "body", "reported"),
+    ("handler", "header", "reported"),
     [
-        # awslambdaric's before-snapshot failure: the header names it, the body names the hook's exception
-        (
-            "Runtime.BeforeSnapshotError",
-            b'{"errorType":"RuntimeError","errorMessage":"x"}',
-            "Runtime.BeforeSnapshotError",
-        ),
-        ("Runtime.ImportModuleError", b'{"errorType":"Runtime.ImportModuleError"}', "Runtime.ImportModuleError"),
-        # a header that is not one of Lambda's types, or none: the body's errorType
-        ("Error", b'{"errorType":"TypeError"}', "TypeError"),
-        (None, b'{"errorType":"Custom.InitFailure"}', "Custom.InitFailure"),
-        # neither
-        ("Error", b"not json", "Runtime.Unknown"),
-        (None, b"", "Runtime.Unknown"),
+        (restore_error, "Runtime.AfterRestoreError", "Runtime.AfterRestoreError"),
+        (restore_error, None, "Runtime.Unknown"),
+        (restore_error, "NotLambdas", "Runtime.Unknown"),
+        (restore_error, "Function.Broken", "Function.Broken"),
+        # the Go emulator takes an /init/error during the restore as the restore's error
+        (init_error, "Runtime.AfterRestoreError", "Runtime.AfterRestoreError"),
     ],
 )
-def test_init_error_type_is_the_declared_lambda_type_else_the_bodys(header, body, reported):
-    failed: list[tuple[str, bytes]] = []
-    host = SimpleNamespace(
-        runtime=runtime_machine(), snapstart=None, limits=Limits(), init_failed=lambda *args: failed.append(args)
-    )
+def test_a_restore_error_is_accepted_and_fails_the_restore_with_its_normalised_type(handler, header, reported, caplog):
+    env, first = restoring_environment()
     headers = {"lambda-runtime-function-error-type": header} if header else {}
-    init_error(
-        host, Request("POST", "/2018-06-01/runtime/init/error", headers, chunked=False), BodyConnection(body), {}
-    )
-    assert failed == [(reported, body)]  # the body itself is passed on as posted
+    conn = RecordingConnection(b'{"errorType":"Other"}')
+    with caplog.at_level("INFO"):
+        handler(env, Request("POST", "/2018-06-01/runtime/restore/error", headers, chunked=False), conn, {})
+    assert conn.responses == [(202, [("Content-Type", "application/json")], b'{"status":"OK"}\n')]
+    assert env.runtime.state is R.RESTORE_ERROR and env.closing
+    assert f"environment-1: restore failed (error, {reported})" in caplog.text
+    assert first.outcome is not None and first.outcome.status == 400  # the Invoke API's SnapStartException

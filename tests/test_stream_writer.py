@@ -22,6 +22,7 @@ from supervisor.observe.platform_reporter import PlatformReporter
 from supervisor.observe.stream_writer import StreamWriter
 from supervisor.observe.telemetry_hub import TelemetryHub
 from supervisor.processes.managed_process import MAX_LINE, ManagedProcess
+from tests.cpu_wait import Stopwatch, assert_on_time, thread_run_delay
 from tests.harness import ROOT
 
 
@@ -42,10 +43,10 @@ def test_writes_never_wait_and_the_soft_bound_holds_who_can_wait() -> None:
     read_end, write_end = os.pipe()  # a pipe nobody reads: 64 KiB and it is full
     writer = StreamWriter(write_end, soft_limit=256 * 1024, hard_limit=1024 * 1024)
     line = b"x" * 1023 + b"\n"
-    began = time.monotonic()
-    for _ in range(600):  # 600 KiB: far more than the pipe takes
-        writer.write(line)
-    assert time.monotonic() - began < 0.5  # none of them waited
+    with Stopwatch() as writes:
+        for _ in range(600):  # 600 KiB: far more than the pipe takes
+            writer.write(line)
+    assert_on_time("600 writes", writes.took, 0.5, writes.waited)  # none of them waited
     assert not writer.has_room
     waiter = gevent.spawn(writer.wait_for_room)
     gevent.sleep(0.2)
@@ -177,11 +178,11 @@ def test_a_process_that_never_pauses_is_read_only_as_its_output_finds_room() -> 
         if lines == 100_000:
             room.clear()  # the reader of stdout went away
 
-    ticks: list[float] = []
+    ticks: list[tuple[float, float]] = []  # (when, the loop's wait for a CPU by then)
 
     def tick() -> None:
         while True:
-            ticks.append(time.monotonic())
+            ticks.append((time.monotonic(), thread_run_delay()))
             gevent.sleep(0.005)
 
     ticker = gevent.spawn(tick)
@@ -202,7 +203,8 @@ def test_a_process_that_never_pauses_is_read_only_as_its_output_finds_room() -> 
         assert lines < 100_000 + MAX_LINE // 2, lines  # at most one more read ("y\n" is two bytes)
         process.flush_output()  # what the pipe holds now, and no more
         assert lines < 100_000 + MAX_LINE // 2 + 65536 // 2, lines
-        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        # the loop ran other work between the reads: no gap between ticks but its wait for a CPU
+        gaps = [(b - a) - (b_wait - a_wait) for (a, a_wait), (b, b_wait) in itertools.pairwise(ticks)]
         assert max(gaps) < 0.1, max(gaps)
     finally:
         ticker.kill()

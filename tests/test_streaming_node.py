@@ -3,13 +3,13 @@ through pyrie write by write; a throw mid-stream arrives as error trailers and t
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import StartPyrie
+from tests.cpu_wait import MachineWait, assert_one_by_one
 from tests.harness import INVOKE_PATH, Pyrie
 from tests.streaming import stream_invoke
 
@@ -27,15 +27,14 @@ def node_function(start_pyrie: StartPyrie, handler: str) -> Pyrie:
 
 def test_sse_frames_arrive_one_by_one_at_the_handlers_pace(start_pyrie: StartPyrie) -> None:
     pyrie = node_function(start_pyrie, "plain")
-    received = stream_invoke(pyrie.port, INVOKE_PATH, json.dumps({"count": 5, "interval_ms": 200}).encode())
+    with MachineWait() as machine:
+        received = stream_invoke(pyrie.port, INVOKE_PATH, json.dumps({"count": 5, "interval_ms": 200}).encode())
     assert received.complete
     assert b"Content-Type: text/event-stream" in received.head
     assert b"Lambda-Runtime-Function-Response-Mode: streaming" in received.head
-    frames = [chunk.decode() for _, chunk in received.chunks]
+    frames = [frame.decode() for _, frame in received.frames()]
     assert [frame.split("\n")[0] for frame in frames] == [f"id: {n}" for n in range(1, 6)]
-    arrivals = [t for t, _ in received.chunks]
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert all(0.15 < gap < 0.35 for gap in gaps), gaps  # about 200 ms apart, not all at the end
+    assert_one_by_one([t for t, _ in received.frames()], 0.2, machine.waited)  # not all at the end
 
 
 def test_http_prelude_reaches_a_plain_invoke_as_bytes(start_pyrie: StartPyrie) -> None:

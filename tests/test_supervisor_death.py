@@ -51,7 +51,7 @@ def test_a_front_end_that_finds_its_supervisor_dead_ends_the_run(tmp_path: Path)
     )
     assert result.returncode == 1
     assert "died; its front end killed what it had started" in result.stderr
-    assert leftover.wait(1) == -signal.SIGKILL
+    assert leftover.wait(10) == -signal.SIGKILL
     assert not socket_dir.exists()
 
 
@@ -72,7 +72,7 @@ def test_kill_9_of_the_front_end_master_takes_its_workers_along(start_pyrie: Sta
     pyrie.process.send_signal(signal.SIGSTOP)  # pyrie cannot end them itself meanwhile
     try:
         master.kill()
-        wait_until(lambda: all(dead(worker) for worker in workers), timeout=1.0, what="the workers to die")
+        wait_until(lambda: all(dead(worker) for worker in workers), what="the workers to die")
         # Killed by the kernel when their master died, not gone by gunicorn's own check of its parent (an exit 0
         # within a second or so): they wait, zombies, for pyrie (the subreaper they were handed to) to reap them.
         assert [exit_status(worker.pid) for worker in workers] == [signal.SIGKILL, signal.SIGKILL]

@@ -59,7 +59,7 @@ def http_subscriber() -> Iterator[tuple[int, Collector]]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1], collector
@@ -76,8 +76,7 @@ def tcp_subscriber() -> Iterator[tuple[int, Collector]]:
             for line in self.rfile:
                 collector.add([json.loads(line)])
 
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), Handler)
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -17,7 +17,7 @@ from runtime_api.registration import ExtensionError, parse_register_body
 from runtime_api.subscription import Category, SubscriptionError, parse_subscription
 from supervisor import cli
 from supervisor.environment.extension_set import ShutdownReason, discover, invoke_event, shutdown_event
-from supervisor.observe.log_tail import LogTail
+from supervisor.log_tail import LogTail
 from supervisor.observe.telemetry_events import (
     Status,
     encode_event,

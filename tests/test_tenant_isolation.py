@@ -45,8 +45,16 @@ def test_an_invoke_without_a_tenant_is_refused_before_anything_starts(start_pyri
 
 def test_two_tenants_never_share_a_process_and_each_reuses_its_own(start_pyrie: StartPyrie) -> None:
     pyrie = isolated(start_pyrie)
-    blue = [as_tenant(pyrie, "blue").json() for _ in range(3)]
-    green = [as_tenant(pyrie, "green").json() for _ in range(2)]
+
+    def serially(tenant: str, count: int) -> list[dict[str, Any]]:
+        answers = []
+        for _ in range(count):
+            answers.append(as_tenant(pyrie, tenant).json())
+            pyrie.wait_idle()  # back in /next for the next invoke
+        return answers
+
+    blue = serially("blue", 3)
+    green = serially("green", 2)
     assert {answer["tenant"] for answer in blue} == {"blue"}
     assert {answer["tenant"] for answer in green} == {"green"}
     assert len({answer["pid"] for answer in blue}) == 1  # its warm environment, again and again
@@ -70,6 +78,9 @@ def test_concurrent_invokes_of_two_tenants_run_apart(start_pyrie: StartPyrie) ->
 def test_a_new_tenant_gets_room_made_from_an_idle_environment(start_pyrie: StartPyrie) -> None:
     pyrie = isolated(start_pyrie, "--max-concurrency", "1")
     blue = as_tenant(pyrie, "blue").json()
+    # Answered, blue's environment is idle once its runtime is back in /next (until then it is busy, and green would
+    # be throttled, as Lambda throttles when no environment may be had).
+    wait_until(lambda: [env["state"] for env in environments(pyrie)] == ["idle"], what="blue's environment idle")
     green = as_tenant(pyrie, "green").json()  # blue's idle environment was retired to make room
     assert green["tenant"] == "green" and green["pid"] != blue["pid"]
     left = wait_until(lambda: len(environments(pyrie)) == 1 and environments(pyrie), what="blue's environment to go")

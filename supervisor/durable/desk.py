@@ -12,7 +12,11 @@ drives it through the pool (``supervisor.durable.pool_invoker``). Its answer car
   200 with its result; FAILED, TIMED_OUT and STOPPED answer as a function error (``X-Amz-Function-Error:
   Unhandled``, ``{"errorType", "errorMessage"}``). A synchronous invoke waits at most 15 minutes, as Lambda's: an
   execution still running then goes on, and the caller gets a ``Sandbox.Timedout`` function error naming it.
-- DryRun, and an invoke Lambda refuses up front (another function, a wrong qualifier), go to the pool as always.
+- DryRun, and an invoke Lambda refuses up front (another function, a wrong qualifier, no tenant for a function with
+  tenant isolation), go to the pool as always.
+
+With tenant isolation every invocation of an execution runs as the tenant of the Invoke that started it, in that
+tenant's environments; the same execution name used by another tenant is refused as another payload is.
 
 A function that is not durable has no executions: the durable APIs answer it as Lambda would (404
 ``ResourceNotFoundException``), and its invokes are the pool's alone.
@@ -43,11 +47,13 @@ from pyrie_durable import (
     Execution,
     MemoryStore,
     RestRequest,
+    RestResponse,
     SqliteStore,
     Store,
     invoke_answer,
 )
 from supervisor.config import Config
+from supervisor.durable.api_listener import DurableApiListener
 from supervisor.durable.pool_invoker import MARGIN_S, PoolInvoker
 from supervisor.invocation import Invocation, ResponseSink
 from supervisor.pool.admission import refusal
@@ -78,11 +84,16 @@ class Desk:
         config: Config,
         *,
         store: Store | None = None,
+        listener: DurableApiListener | None = None,
         sync_limit_s: float = SYNC_LIMIT_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``listener``: where the runtime's SDK reaches the APIs (``supervisor.durable.api_listener``), served from
+        ``start`` to ``close``."""
         self._pool = pool
+        self._listener = listener
         self._function = config.function
+        self._tenant_isolation = config.pool.tenant_isolation
         self._durable = config.durable
         self._sync_limit_s = sync_limit_s
         self._clock = clock
@@ -112,7 +123,11 @@ class Desk:
         self._accepting = True
 
     def start(self) -> None:
-        """Resume the executions the store kept (waits, retries and callbacks re-armed, interrupted ones invoked)."""
+        """Serve the runtime's listener; resume the executions the store kept (waits, retries and callbacks re-armed,
+        interrupted ones invoked)."""
+        if self._listener is not None:
+            self._listener.start(self.handle)
+            log.info("durable execution APIs for the function's runtime on %s", self._listener.url)
         if self._durable is None:
             return
         loaded = self.engine.recover()
@@ -128,6 +143,8 @@ class Desk:
     def close(self) -> None:
         """Stop driving executions (what the store keeps stays as last saved) and answer the waiting callers."""
         self._accepting = False
+        if self._listener is not None:
+            self._listener.stop()
         for invocation in list(self._waiting):
             invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down; the durable execution goes on")
         for greenlet in list(self._waiting.values()):
@@ -140,8 +157,9 @@ class Desk:
         return self._pool.status()
 
     def submit(self, request: Invoke, sink: ResponseSink) -> Invocation:
-        if self._durable is None or request.invocation_type == "DryRun" or refusal(request, self._function) is not None:
-            return self._pool.submit(request, sink)
+        up_front = refusal(request, self._function, self._tenant_isolation)
+        if self._durable is None or request.invocation_type == "DryRun" or up_front is not None:
+            return self._pool.submit(request, sink)  # which refuses it, or runs it as any other
         invocation = Invocation(request, sink, self._function.version)
         if not self._accepting:  # never run a durable handler without its execution
             invocation.reject(503, ServiceError.SERVICE, "pyrie is shutting down; no durable execution starts")
@@ -152,6 +170,7 @@ class Desk:
                 request.payload,
                 name=request.durable_execution_name,
                 trace_id=request.trace_id,
+                tenant_id=request.tenant_id,
             )
         except DurableServiceError as refused:
             invocation.reject(refused.status, str(refused.code), refused.message)
@@ -167,21 +186,18 @@ class Desk:
         return invocation
 
     def answer(self, request: ApiRequest) -> ApiResponse:
+        """A durable API request that came through the front end (the pipe's ``ApiRequest``)."""
+        response = self.handle(RestRequest(request.method, request.path, request.query, request.body, request.headers))
+        return ApiResponse(response.status, dict(response.headers), response.body)
+
+    def handle(self, request: RestRequest) -> RestResponse:
+        """A durable API request, from the front end or from the runtime's SDK (``supervisor.durable.api_listener``)."""
         if not self._accepting:
             refused = DurableServiceError(ErrorCode.SERVICE, "pyrie is shutting down")
             body = json.dumps(refused.body(), separators=(",", ":")).encode()
-            headers = {"Content-Type": "application/json", "X-Amzn-ErrorType": str(refused.code)}
-            return ApiResponse(503, headers, body)
-        response = self._api.handle(
-            RestRequest(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                body=request.body,
-                headers=request.headers,
-            )
-        )
-        return ApiResponse(response.status, dict(response.headers), response.body)
+            headers = [("Content-Type", "application/json"), ("X-Amzn-ErrorType", str(refused.code))]
+            return RestResponse(503, headers, body)
+        return self._api.handle(request)
 
     # -- a synchronous invoke's answer --------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class PoolInvoker:
             function=invocation.function_name,
             payload=invocation.payload,
             trace_id=invocation.trace_id,
+            tenant_id=invocation.tenant_id,
         )
         running = self._pool.submit(request, sink)
         if not running.finished.wait(self._wait_s) or running.outcome is None:

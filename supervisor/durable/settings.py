@@ -10,9 +10,10 @@ pyrie with one line.
   how long a closed execution stays readable.
 - ``--durable-store PATH`` (``PYRIE_DURABLE_STORE``): a SQLite file that keeps the executions across restarts.
 
-The runtime of a durable function gets ``AWS_ENDPOINT_URL_LAMBDA`` naming pyrie's own Invoke API listener on
-loopback (unless the environment sets one), a region and, where pyrie's environment has none, dummy credentials: the
-SDK's Lambda client then finds the service and signs its calls with nothing configured.
+The runtime of a durable function gets a region and, where pyrie's environment has none, dummy credentials, and
+(when the supervisor starts, ``supervisor.durable.api_listener``) ``AWS_ENDPOINT_URL_LAMBDA`` naming the supervisor's
+loopback listener of the durable APIs: the SDK's Lambda client then finds the service and signs its calls with
+nothing configured.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import os
 from collections.abc import Mapping
 from typing import Final
 
-from pyrie_core.address import Address
 from pyrie_core.function_names import REGION
 from supervisor.config import ConfigError, DurableConfig
 
@@ -36,14 +36,12 @@ __all__ = [
 
 EXECUTION_TIMEOUT_ENV: Final = "AWS_LAMBDA_DURABLE_EXECUTION_TIMEOUT"
 RETENTION_ENV: Final = "AWS_LAMBDA_DURABLE_RETENTION_PERIOD_IN_DAYS"
-ENDPOINT_ENV: Final = "AWS_ENDPOINT_URL_LAMBDA"
 MAX_EXECUTION_TIMEOUT_S: Final = 31_622_400  # DurableConfig.ExecutionTimeout's maximum: 366 days
 MAX_RETENTION_DAYS: Final = 90
 DEFAULT_RETENTION_DAYS: Final = 14
 # What the SDK signs its calls to pyrie with when pyrie's environment has no credentials (pyrie checks no signature).
 DUMMY_ACCESS_KEY_ID: Final = "pyrie-local"
 DUMMY_SECRET_ACCESS_KEY: Final = "pyrie-local-secret"
-_LOOPBACK_FOR: Final = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def _whole(text: str, what: str, low: int, high: int) -> int:
@@ -104,19 +102,9 @@ def _store_path(text: str, cwd: str) -> str:
     return path
 
 
-def durable_runtime_env(
-    base_env: Mapping[str, str], pyrie_env: Mapping[str, str], invoke_address: Address
-) -> dict[str, str]:
-    """``base_env`` with what the durable execution SDK needs to reach pyrie (``ConfigError`` if it cannot)."""
+def durable_runtime_env(base_env: Mapping[str, str], pyrie_env: Mapping[str, str]) -> dict[str, str]:
+    """``base_env`` with the region and credentials the durable execution SDK needs to call pyrie."""
     env = dict(base_env)
-    if not pyrie_env.get(ENDPOINT_ENV):
-        if invoke_address.port == 0:
-            raise ConfigError(
-                "--runtime-interface-emulator-address: a durable function's runtime must be told where the Invoke "
-                f"API listens, so its port cannot be 0 (or set {ENDPOINT_ENV})"
-            )
-        host = _LOOPBACK_FOR.get(invoke_address.host, invoke_address.host)
-        env[ENDPOINT_ENV] = f"http://{Address(host, invoke_address.port)}"
     region = pyrie_env.get("AWS_REGION") or pyrie_env.get("AWS_DEFAULT_REGION") or REGION
     env["AWS_REGION"] = env.get("AWS_REGION") or region
     env["AWS_DEFAULT_REGION"] = env.get("AWS_DEFAULT_REGION") or region

@@ -8,6 +8,13 @@ running, as in Lambda: a timeout fails that invoke alone (its worker is busy unt
 is refused), and so does a worker process that dies. What fails the runtime as a whole (the runtime's main process
 exits, memory runs out) ends the environment, and the pool replaces it. An extension that exits makes the
 environment unhealthy: it takes no more invokes, lets those it runs finish, and is then replaced.
+
+Its Runtime API: each worker's ``/next`` waits for an invoke of its own (the first one ends the runtime's part of
+init); an answer is routed to its lane by its request id: an id that names no running invoke (unknown, or already
+answered) is 400 ``InvalidRequestID``, and a late answer for an invoke that timed out is 410 ``InvokeTimeout``, as the
+Go emulator's LMI mode answers. The connection that takes an invoke is traced to its owning process
+(``supervisor.processes.socket_owner``) when that process is one of the runtime's own workers, so a worker that dies
+with its invoke unanswered fails that invoke alone (``Runtime.ExitError``).
 """
 
 from __future__ import annotations
@@ -15,19 +22,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Final
+from typing import Any, Final
 
 import gevent
 
 from pyrie_core.lambda_errors import FunctionError, exit_description
-from pyrie_core.limits import Limits
-from runtime_api.host import RuntimeInvocation
-from supervisor.config import FunctionConfig
+from pyrie_core.machine import InvalidTransition, Machine
+from runtime_api.host import RuntimeRefusal
+from runtime_api.http_connection import ConnectionClosed
+from runtime_api.runtime_states import RuntimeState
 from supervisor.environment.concurrent_slots import ConcurrentSlots
 from supervisor.environment.environment_states import EnvState
-from supervisor.environment.execution_environment import Environment
+from supervisor.environment.execution_environment import Environment, runtime_exit_message
 from supervisor.environment.extension_set import Extension
-from supervisor.environment.failures import runtime_exit_message
 from supervisor.environment.worker_lanes import WorkerLane, WorkerLanes
 from supervisor.invocation import Invocation
 from supervisor.processes.process_census import children
@@ -44,15 +51,15 @@ _TAKING: Final = (EnvState.IDLE, EnvState.INVOKING)
 
 class ConcurrentEnvironment(Environment):
     slot: ConcurrentSlots
-    runtime_side: WorkerLanes
     _draining = False  # an extension exited: no more invokes here, then a replacement
     _watching = False  # a greenlet checks the traced workers
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lanes = WorkerLanes()
+
     def _make_invokes(self) -> ConcurrentSlots:
         return ConcurrentSlots(self._config.function, self._report, self._timed_out)
-
-    def _make_runtime_side(self, function: FunctionConfig, limits: Limits) -> WorkerLanes:
-        return WorkerLanes(function, limits, self.extensions, self.telemetry, self)
 
     @property
     def concurrency(self) -> int:
@@ -63,7 +70,7 @@ class ConcurrentEnvironment(Environment):
         state = self.machine.state
         if self._draining or state not in (EnvState.STARTING, *_TAKING):
             return False
-        return len(self.runtime_side.lanes) + self.slot.waiting_count < self.concurrency
+        return len(self.lanes.lanes) + self.slot.waiting_count < self.concurrency
 
     @property
     def has_pending(self) -> bool:
@@ -82,36 +89,84 @@ class ConcurrentEnvironment(Environment):
         self.slot.add(invocation)
         self._dispatch()
 
+    def is_waiting(self, invocation: Invocation) -> bool:
+        return self.slot.is_waiting(invocation)
+
     def withdraw(self, invocation: Invocation) -> bool:
         return self.slot.remove_waiting(invocation)
 
-    # -- facts ----------------------------------------------------------------------------------------------------
+    # -- facts from the Runtime API -------------------------------------------------------------------------------
 
-    def runtime_ready(self) -> None:
-        """The first worker waits in ``/next``: the runtime's part of init is done."""
-        if self.initialising:
-            self._init.runtime_ready(self.extensions)
-        self._settle_soon()
+    def next_invocation(self, peer: tuple[str, int]) -> Invocation:
+        """A worker's ``/next``: the first one ends the runtime's part of init; each waits until it is handed an
+        invoke of its own."""
+        if self.runtime.state is RuntimeState.STARTED:
+            self.runtime.transition(RuntimeState.READY)  # Started -> Ready: always allowed
+            if self.initialising:
+                self._init.runtime_ready(self.extensions)
+        elif self.runtime.state is not RuntimeState.READY:  # it reported an init error
+            refused = InvalidTransition("runtime", self.runtime.state, RuntimeState.READY)
+            raise RuntimeRefusal.refused_transition(refused)
+        if self.closing:
+            raise ConnectionClosed("the environment was reset")
+        if peer not in self.lanes.owners:  # traced while it waits, so a worker that dies at once is still known
+            self.lanes.owners[peer] = None
+            gevent.spawn(self._trace, peer)
+        entry = self.lanes.wait(peer)
+        self._settle_soon()  # an invoke may be handed to it
+        parking = self._parking
+        parking.park()
+        try:
+            invocation = entry[1].get()
+        finally:
+            parking.unpark()
+            self.lanes.leave(entry)
+        if invocation is None:
+            raise ConnectionClosed("the environment was reset")
+        return invocation
 
-    def worker_waiting(self) -> None:
-        self._settle_soon()
+    def _answering(self, request_id: str) -> tuple[Invocation, Machine[RuntimeState]]:
+        lane = self.lanes.lanes.get(request_id)
+        if lane is None:
+            raise RuntimeRefusal.invalid_request_id()
+        if self.lanes.late(request_id):  # its invoke timed out: the worker's late answer frees it
+            self._settle_soon()
+            raise RuntimeRefusal(410, "InvokeTimeout", "Invoke timeout")
+        if lane.machine.state is not RuntimeState.RUNNING:  # an answer is under way already
+            raise RuntimeRefusal.invalid_request_id()
+        return lane.invocation, lane.machine
 
-    def worker_free(self) -> None:
-        self._settle_soon()
-
-    def answered(self, invocation: RuntimeInvocation) -> None:
-        if isinstance(invocation, Invocation) and self.slot.end(invocation):
+    def answer_ends(self, request_id: str) -> None:
+        """The answer is complete: its invoke is over (END, REPORT), and its worker is free."""
+        lane = self.lanes.lanes.pop(request_id, None)
+        if lane is None:
+            return
+        lane.machine.transition(RuntimeState.RESPONSE_SENT)
+        invocation = lane.invocation
+        if self.slot.end(invocation):
             if not invocation.finished.is_set():  # its response stream broke: nothing else can end it now
-                self._failures.truncated(invocation)
+                self._truncated(invocation)
             self._runtime.flush_output()
             self._report.runtime_done(invocation, time.monotonic())
             self.end_report(invocation)
         self._settle_soon()
 
-    def invoke_timed_out(self, invocation: Invocation) -> None:
+    def disconnected(self, peer: tuple[str, int]) -> None:
+        """The connection from ``peer`` is gone: a new one from the same port is traced afresh."""
+        self.lanes.owners.pop(peer, None)
+
+    def _close(self) -> None:
+        self.lanes.close()
+
+    def _drain(self) -> None:
+        """Nothing to wait for: a runtime that exits takes every lane with it."""
+
+    # -- facts from its processes and timers ----------------------------------------------------------------------
+
+    def _invoke_timed_out(self, invocation: Invocation) -> None:
         """Lambda fails that invoke alone: the environment and the other invokes go on."""
         if self.slot.end(invocation):
-            self.runtime_side.timed_out(invocation)
+            self.lanes.timed_out(invocation)
             self.end_report(invocation)
         self._settle_soon()
 
@@ -136,7 +191,7 @@ class ConcurrentEnvironment(Environment):
         self._dispatch()
         state = self.machine.state
         if state is EnvState.INVOKING and not self.slot.delivered():
-            self.machine.transition(EnvState.IDLE)  # INVOKING -> IDLE
+            self._move(EnvState.IDLE)  # INVOKING -> IDLE
         if self._draining:
             if not self.slot.delivered():
                 self.reset("an extension exited")
@@ -146,32 +201,32 @@ class ConcurrentEnvironment(Environment):
 
     def _dispatch(self) -> None:
         """Hand waiting invokes to waiting workers while fewer than the concurrency are busy."""
-        side = self.runtime_side
+        lanes = self.lanes
         while (
             self.slot.waiting_count
-            and side.waiting_workers
-            and len(side.lanes) < self.concurrency
+            and lanes.waiting_workers
+            and len(lanes.lanes) < self.concurrency
             and self.machine.state in _TAKING
         ):
             if self.machine.state is EnvState.IDLE:
-                self.machine.transition(EnvState.INVOKING)  # IDLE -> INVOKING
-            lane = side.hand_over(self.slot.deliver())
+                self._move(EnvState.INVOKING)  # IDLE -> INVOKING
+            lane = lanes.hand_over(self.slot.deliver(self._parking))
             if lane.worker_pid is not None and not self._watching:
                 self._watching = True
                 gevent.spawn(self._watch_workers)
 
-    def worker_process(self, peer: tuple[str, int]) -> int | None:
-        """The worker process holding the connection from ``peer``, when it is one of the runtime's own workers (a
+    def _trace(self, peer: tuple[str, int]) -> None:
+        """Which worker process holds the connection from ``peer``, when it is one of the runtime's own workers (a
         direct child of the runtime's process, as awslambdaric's are): only then does its death name its invoke."""
         main = self._runtime.pid
-        if main is None or self.address is None:
-            return None
-        return socket_owner(peer[1], self.address.port, children(main))
+        if main is None or self.address is None or peer not in self.lanes.owners:
+            return
+        self.lanes.owners[peer] = socket_owner(peer[1], self.address.port, children(main))
 
     def _watch_workers(self) -> None:
         try:
             while not self.closing:
-                traced = [lane for lane in list(self.runtime_side.lanes.values()) if lane.worker_pid is not None]
+                traced = [lane for lane in list(self.lanes.lanes.values()) if lane.worker_pid is not None]
                 if not traced:
                     return
                 for lane in traced:
@@ -185,7 +240,7 @@ class ConcurrentEnvironment(Environment):
 
     def _worker_died(self, lane: WorkerLane, status: int) -> None:
         invocation = lane.invocation
-        self.runtime_side.drop(invocation)
+        self.lanes.drop(invocation)
         code = _exit_code(status)
         how = exit_description(code)
         log.info("%s: the runtime worker (pid %d) running %s %s", self.name, lane.worker_pid, invocation, how)

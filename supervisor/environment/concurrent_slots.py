@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 
+from runtime_api.runtime_api_server import Parking
 from supervisor.config import FunctionConfig
 from supervisor.invocation import Invocation
 from supervisor.observe.platform_reporter import PlatformReporter
@@ -32,17 +33,21 @@ class ConcurrentSlots:
     def add(self, invocation: Invocation) -> None:
         self._waiting.append(invocation)
 
+    def is_waiting(self, invocation: Invocation) -> bool:
+        return invocation in self._waiting
+
     def remove_waiting(self, invocation: Invocation) -> bool:
         if invocation not in self._waiting:
             return False
         self._waiting.remove(invocation)
         return True
 
-    def deliver(self) -> Invocation:
-        """The invoke that has waited longest goes to a runtime worker now: its clock and its timeout start."""
+    def deliver(self, parking: Parking) -> Invocation:
+        """The invoke that has waited longest goes to a runtime worker now, from the Runtime API server ``parking``:
+        its clock and its timeout start."""
         invocation = self._waiting.popleft()
         timeout_s = self._function.timeout_s
-        invocation.deliver(timeout_s)
+        invocation.deliver(timeout_s, parking)
         self._running[invocation.request_id] = invocation
         self._reporter.start(invocation)
         self._timers[invocation.request_id] = Timer(timeout_s, self._deadline_passed, invocation)

@@ -7,8 +7,7 @@ started), which may only subscribe to INVOKE. Registration closes at the runtime
 
 An extension blocked in ``/event/next`` is Ready; it is handed the next event it subscribed to (INVOKE, SHUTDOWN) and
 is Running until it calls ``/event/next`` again. The environment waits for every extension to be Ready before init
-ends, and for every INVOKE subscriber to be Ready again before the next invoke; the ``on_ready`` callback tells it
-when to look.
+ends, and for every INVOKE subscriber to be Ready again before the next invoke.
 
 Shutdown (``shutdown``): SHUTDOWN subscribers get ``{"eventType":"SHUTDOWN","deadlineMs":now+2000,...}`` and two
 seconds to exit; the others, and any still running at the deadline, get SIGKILL. The reasons are Lambda's documented
@@ -37,6 +36,7 @@ from pyrie_core.function_names import ACCOUNT_ID
 from pyrie_core.machine import InvalidTransition, Machine
 from runtime_api.extension_states import ExtensionState, extension_machine
 from runtime_api.registration import EXTENSION_LIMIT, INVOKE, SHUTDOWN, ExtensionError, ExtensionEvent, check_events
+from runtime_api.runtime_api_server import Parking
 from supervisor.config import FunctionConfig
 from supervisor.observe.telemetry_events import encode_event
 from supervisor.processes.containment import EnvironmentProcesses
@@ -116,7 +116,6 @@ class Extension:
         self.fatal: str | None = None  # Extension.InitError or Extension.ExitError, once it reported one
         self._queue: list[ExtensionEvent] = []
         self._arrived = gevent.event.Event()
-        self.parked = False  # its /event/next waits for an event (its connection has nothing more to send)
 
     @property
     def state(self) -> ExtensionState:
@@ -132,15 +131,16 @@ class Extension:
         self._queue.append(event)
         self._arrived.set()
 
-    def next_event(self) -> ExtensionEvent:
-        """Block (in ``/event/next``, the extension now Ready) until an event comes; it is then Running."""
+    def next_event(self, parking: Parking) -> ExtensionEvent:
+        """Block (in ``/event/next``, the extension now Ready, its connection parked) until an event comes; it is
+        then Running."""
         while not self._queue:
             self._arrived.clear()
-            self.parked = True
+            parking.park()
             try:
                 self._arrived.wait()
             finally:
-                self.parked = False
+                parking.unpark()
         event = self._queue.pop(0)
         self.machine.transition(ExtensionState.RUNNING)  # Ready -> Running
         return event
@@ -162,7 +162,6 @@ class ExtensionSet:
         paths: list[str] | None,
         on_output: Callable[[bytes], None],
         on_exit: Callable[[Extension, int], None],
-        on_ready: Callable[[], None],
         wait_for_room: Callable[[], None] | None = None,
         invoke_events: bool = True,
         members: EnvironmentProcesses | None = None,
@@ -175,7 +174,6 @@ class ExtensionSet:
         self._paths = paths or []
         self._on_output = on_output
         self._on_exit = on_exit
-        self._on_ready = on_ready
         self._wait_for_room = wait_for_room
         self._invoke_events = invoke_events  # INVOKE may be subscribed to (not with Managed Instances)
         self._members = members  # the environment's processes, which the extensions' are
@@ -189,11 +187,6 @@ class ExtensionSet:
 
     def __iter__(self) -> Any:
         return iter(list(self._extensions))
-
-    @property
-    def parked(self) -> int:
-        """Extensions whose ``/event/next`` waits for an event: each holds a Runtime API connection."""
-        return sum(1 for e in self._extensions if e.parked)
 
     # -- launch and registration --------------------------------------------------------------------------------
 
@@ -275,10 +268,6 @@ class ExtensionSet:
         return all(
             e.waiting for e in self._extensions if INVOKE in e.events and e.state is not ExtensionState.EXIT_ERROR
         )
-
-    def became_ready(self) -> None:
-        """An extension has just called ``/event/next``."""
-        self._on_ready()
 
     def deliver_invoke(self, body: bytes) -> None:
         for extension in self._extensions:

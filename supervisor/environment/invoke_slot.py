@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from runtime_api.runtime_api_server import Parking
 from supervisor.config import FunctionConfig
 from supervisor.environment.extension_set import ExtensionSet, invoke_event
 from supervisor.invocation import Invocation
@@ -34,12 +35,12 @@ class InvokeSlot:
         self.pending: Invocation | None = None
         self._timer: Timer | None = None
 
-    def deliver(self) -> Invocation:
-        """Make the pending invoke current: the runtime takes it now."""
+    def deliver(self, parking: Parking) -> Invocation:
+        """Make the pending invoke current: the runtime takes it now, from the Runtime API server ``parking``."""
         invocation, self.pending = self.pending, None
         assert invocation is not None, "nothing to deliver"
         timeout_s = self._function.timeout_s
-        invocation.deliver(timeout_s)
+        invocation.deliver(timeout_s, parking)
         self.current = invocation
         self._reporter.start(invocation)
         if self._extensions.present:

@@ -3,6 +3,7 @@ its memory sampled (``MemoryGuard``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from pyrie_core.address import Address
@@ -12,6 +13,8 @@ from supervisor.processes.containment import EnvironmentProcesses
 from supervisor.processes.managed_process import ManagedProcess
 
 __all__ = ["RuntimeProcess"]
+
+log = logging.getLogger(__name__)
 
 
 class RuntimeProcess:
@@ -23,7 +26,6 @@ class RuntimeProcess:
         on_output: Callable[[bytes], None],
         on_exit: Callable[[int], None],
         wait_for_room: Callable[[], None],
-        working: Callable[[], bool],
         on_out_of_memory: Callable[[int], None],
         members: EnvironmentProcesses,
     ) -> None:
@@ -32,7 +34,7 @@ class RuntimeProcess:
         self._on_output = on_output
         self._on_exit = on_exit
         self._wait_for_room = wait_for_room
-        self._working = working
+        self._working = True  # whether its memory is watched: the environment works
         self._on_out_of_memory = on_out_of_memory
         self._members = members
         self._process: ManagedProcess | None = None
@@ -60,13 +62,22 @@ class RuntimeProcess:
             wait_for_room=self._wait_for_room,
             members=self._members,
         )
-        self._memory = MemoryGuard(
-            self._process.pid, function.memory_mb, self._working, self._on_out_of_memory, self._members
-        )
+        self._memory = MemoryGuard(self._process.pid, function.memory_mb, self._on_out_of_memory, self._members)
+        if not self._working:
+            self._memory.rest()
 
     def sample_memory(self) -> None:
         if self._memory is not None:
             self._memory.sample()
+
+    def watch_memory(self, working: bool) -> None:
+        """Whether the environment works (initialises, restores, runs an invoke): its memory is sampled only then."""
+        self._working = working
+        if self._memory is not None:
+            if working:
+                self._memory.watch()
+            else:
+                self._memory.rest()
 
     def flush_output(self) -> None:
         """Relay the lines it has written so far."""
@@ -84,4 +95,5 @@ class RuntimeProcess:
         if not process.running:
             process.stop()  # SIGKILL to its group, and the relay ended
             return
+        log.debug("%s: SIGTERM, and SIGKILL %.2f s later", process.name, grace_s)
         process.stop(grace_s, also=memory.tree.processes() if memory is not None else [])

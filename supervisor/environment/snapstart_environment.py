@@ -14,66 +14,127 @@ first REPORT, ``Duration`` the handler's time alone (``supervisor.environment.re
 after-restore hook's ``/restore/error``, a crash, out of memory, an extension's exit) fails the invoke with the
 Invoke API's ``SnapStartException`` (400), a restore past its ten seconds with ``SnapStartTimeoutException`` (408);
 the environment is reset, so the next invoke gets a new one.
+
+The runtime's restore calls are facts of the environment's: ``/restore/next`` moves the runtime's machine (Started ->
+RestoreReady) and waits until the environment restores it (RestoreReady -> Restoring, ``_deliver``); ``/restore/error``
+(Restoring -> RestoreError), or an ``/init/error`` during the restore as the Go emulator takes it, fails the restore.
+The environment also answers the container credentials endpoint, where the runtime finds its credentials
+(``AWS_CONTAINER_CREDENTIALS_FULL_URI``, ``runtime_api.credentials_routes``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from typing import Any, Final
+
+import gevent.event
 
 from pyrie_core.lambda_errors import SNAPSTART_MESSAGE, SNAPSTART_TIMEOUT_MESSAGE, FunctionError, ServiceError
-from pyrie_core.limits import Limits
+from pyrie_core.machine import InvalidTransition
+from runtime_api.host import ContainerCredentials, ReportedError, RuntimeRefusal
+from runtime_api.http_connection import ConnectionClosed
 from runtime_api.runtime_states import RuntimeState
-from supervisor.config import FunctionConfig
+from supervisor.config import SnapStartConfig
 from supervisor.environment.environment_states import EnvState
 from supervisor.environment.extension_set import Extension, ShutdownReason
 from supervisor.environment.restore_phase import RestorePhase
-from supervisor.environment.runtime_side import RuntimeSide
 from supervisor.environment.serial_environment import SerialEnvironment
-from supervisor.environment.snapstart_side import SnapStartSide
 from supervisor.observe.telemetry_events import Status
 
-__all__ = ["SnapStartEnvironment"]
+__all__ = ["CREDENTIALS_LIFETIME_S", "SnapStartEnvironment"]
 
 log = logging.getLogger(__name__)
+
+# The credentials endpoint's Expiration is this far ahead of each request: always in the future, never stale, and
+# far enough for the SDKs' refresh windows (botocore refreshes 15 minutes before it).
+CREDENTIALS_LIFETIME_S: Final = 3600.0
 
 
 class SnapStartEnvironment(SerialEnvironment):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._restore = RestorePhase(self._report, self._restore_timed_out)
-        snapstart = self.runtime_side.snapstart
+        snapstart = self._config.function.snapstart
         assert snapstart is not None, "SnapStart needs --enable-init-caching"
-        self._snapstart: SnapStartSide = snapstart
-
-    def _make_runtime_side(self, function: FunctionConfig, limits: Limits) -> RuntimeSide:
-        return RuntimeSide(function, limits, self.extensions, self.telemetry, self, snapstart_events=self)
+        self._snapstart: SnapStartConfig = snapstart
+        self._released = gevent.event.Event()  # set when the environment restores the runtime, or when it closes
 
     def start(self, eager: bool = False) -> None:
         """Init as Lambda's at publish: ahead of any invoke as far as REPORT goes (INIT_REPORT shows it)."""
         super().start(eager=True)
 
+    # -- what its Runtime API's handlers read ------------------------------------------------------------------------
+
+    @property
+    def init_caching(self) -> bool:
+        return True
+
+    def credentials(self, token: str) -> ContainerCredentials | None:
+        config = self._snapstart
+        import hmac  # noqa: PLC0415 - only init caching needs it, and it loads OpenSSL (3 MiB)
+
+        if not hmac.compare_digest(token.encode(), config.token.encode()):
+            return None
+        expiration = time.time() + CREDENTIALS_LIFETIME_S
+        return ContainerCredentials(config.access_key_id, config.secret_access_key, config.session_token, expiration)
+
     # -- facts, as the Runtime API and the processes report them ------------------------------------------------
 
-    def restore_ready(self) -> None:
-        """The runtime waits in ``/restore/next``: its init, its before-snapshot hooks included, is done."""
+    def restore_next(self) -> None:
+        """``/restore/next``: the runtime's init, its before-snapshot hooks included, is done (it is ready for its
+        snapshot); it waits until the environment restores it. Refused, it names its target Ready, as the Go
+        emulator's does (internal/lambda/rapi/handler/restorenext.go)."""
+        try:
+            self.runtime.transition(RuntimeState.RESTORE_READY)
+        except InvalidTransition as refused:
+            named = InvalidTransition(refused.machine, refused.current, RuntimeState.READY)
+            raise RuntimeRefusal.refused_transition(named) from None
         if self.initialising:
             self._init.runtime_ready(self.extensions)
         self._settle_soon()
+        parking = self._parking
+        while self.runtime.state is RuntimeState.RESTORE_READY:
+            if self.closing:
+                raise ConnectionClosed("the environment was reset")
+            parking.park()
+            try:
+                self._released.wait()
+            finally:
+                parking.unpark()
+        if self.closing:
+            raise ConnectionClosed("the environment was reset")
 
-    def runtime_ready(self) -> None:
+    def restore_failed(self, error: ReportedError) -> None:
+        """``/restore/error``: the after-restore hooks failed."""
+        try:
+            self.runtime.transition(RuntimeState.RESTORE_ERROR)
+        except InvalidTransition as refused:
+            raise RuntimeRefusal.refused_transition(refused) from None
+        self._fail_restore(Status.ERROR, error.restore_type)
+
+    def init_failed(self, error: ReportedError) -> None:
+        """During the restore, the Go emulator takes an ``/init/error`` as the restore's error (initerror.go: "remove
+        once Languages team change the endpoint to /restore/error")."""
+        if self.runtime.state is RuntimeState.RESTORING:
+            self.restore_failed(error)
+            return
+        super().init_failed(error)
+
+    def _runtime_ready(self) -> None:
         if self.machine.state is EnvState.RESTORING:  # the after-restore hooks are done
             self._restore.runtime_done()
             self._settle_soon()
             return
-        super().runtime_ready()
+        super()._runtime_ready()
 
-    def restore_failed(self, error_type: str) -> None:
-        self._fail_restore(Status.ERROR, error_type)
+    def _close(self) -> None:
+        super()._close()
+        self._released.set()  # a /restore/next waiting wakes to give up
 
     def _runtime_exited(self, returncode: int) -> None:
         if self.machine.state is EnvState.RESTORING:
-            self.runtime_side.drain()  # a /restore/error it sent before exiting is read first
+            self._drain()  # a /restore/error it sent before exiting is read first
             if self.machine.state is EnvState.RESTORING:
                 self._fail_restore(Status.ERROR, FunctionError.EXIT)
                 return
@@ -106,17 +167,20 @@ class SnapStartEnvironment(SerialEnvironment):
             if self.runtime_state is not RuntimeState.READY:
                 return
             self._restore.done()
-            self.machine.transition(EnvState.IDLE)  # RESTORING -> IDLE: restored; its first invoke goes next
+            self._move(EnvState.IDLE)  # RESTORING -> IDLE: restored; its first invoke goes next
         super()._settle_invokes()
 
     def _deliver(self) -> None:
         if self._restore.restored:
             super()._deliver()
             return
-        self.machine.transition(EnvState.RESTORING)  # IDLE -> RESTORING
+        self._move(EnvState.RESTORING)  # IDLE -> RESTORING
         self._restore.begin()
         if self.runtime_state is RuntimeState.RESTORE_READY:
-            self._snapstart.release()  # its /restore/next returns: it runs its after-restore hooks
+            self.runtime.transition(
+                RuntimeState.RESTORING
+            )  # its /restore/next returns: it runs its after-restore hooks
+            self._released.set()
         else:  # it came to /next without /restore/next (no hooks to run, as the Go emulator allows): restored now
             self._restore.runtime_done()
             self._settle_soon()

@@ -1,12 +1,14 @@
 """The pool of execution environments, and which one takes each invoke (DESIGN §6).
 
-A synchronous invoke goes to an idle environment, else to one still initialising that no invoke waits for, else to
-one whose invoke has just been answered (its runtime about to be back at ``/next``), else to a new one while fewer
-than ``--max-concurrency`` run; beyond that it is throttled (429). The preference for a warm environment over a new
-one is short: an invoke that waits behind an answered one for ``WARM_PATIENCE_S`` while another could be started
-is taken back and placed again, so an invoke never waits long on one environment while capacity to start another
-exists. An Event invoke is acknowledged at once (202) and queued in order (``supervisor.pool.event_queue``); queued
-invokes take environments as they free up.
+A synchronous invoke goes to an idle environment, else to one whose invoke has just been answered (its runtime
+about to be back at ``/next``), else to one still initialising that no invoke waits for (an init already under way is
+ahead of a new one), else to a new one while fewer than ``--max-concurrency`` run; beyond that it is throttled (429).
+The preference for an environment that is not ready yet is short: an invoke that still waits on one after
+``WARM_PATIENCE_S`` (its runtime slow to come back, or its init long) gets an environment started for it while
+another may start, and it runs on whichever is ready first, the one it waits on or any that becomes idle
+(``_impatient``). So an invoke never waits on one environment while another could start. An Event invoke is
+acknowledged at once (202) and queued in order (``supervisor.pool.event_queue``); queued invokes take environments as
+they free up.
 
 Environments come and go: on demand, or ``--init-eagerly`` (kept at ``--min-environments``; after an init that
 failed, the next one kept warm starts a while later, the wait doubling until one initialises); idle ones are retired
@@ -43,11 +45,12 @@ __all__ = ["Pool"]
 log = logging.getLogger(__name__)
 
 THROTTLE_REASON: Final = "ReservedFunctionConcurrentInvocationLimitExceeded"
-# How long an invoke may wait behind an environment whose last invoke was answered, while a new one could start.
+# How long an invoke waits on an environment that is not ready (slow to come back to /next, or still initialising)
+# before another is started for it.
 WARM_PATIENCE_S: Final = 0.1
-# Which environment takes an invoke: an idle one, one initialising that nobody waits for, one whose invoke has been
-# answered, and then a new one (when one may be started).
-_RANK: Final = {EnvState.IDLE: 0, EnvState.STARTING: 1, EnvState.INVOKING: 2}
+# Which environment takes an invoke: an idle one, one whose invoke has been answered, one initialising that nobody
+# waits for, and then a new one (when one may be started).
+_RANK: Final = {EnvState.IDLE: 0, EnvState.INVOKING: 1, EnvState.STARTING: 2}
 _NEW: Final = 3
 # After an init failed, environments kept warm start this much later, doubling up to the maximum until one
 # initialises: a function that cannot start (a missing interpreter, an extension that cannot run) is not restarted
@@ -71,6 +74,9 @@ class Pool:
         self._started = 0  # environments started so far (their names count up)
         self._accepting = True
         self._in_flight: set[Invocation] = set()
+        # Invokes that have waited WARM_PATIENCE_S on an environment not ready yet, with that environment: the first
+        # environment of their tenant to become idle takes them (if theirs has not delivered them by then).
+        self._impatient: dict[Invocation, Environment] = {}
         self._warm_delay_s = 0.0  # how long keeping warm waits before starting an environment, after failed inits
         self._warm_timer: Timer | None = None
 
@@ -146,6 +152,7 @@ class Pool:
             if env.state is EnvState.IDLE:
                 env.retire("code changed")
             return
+        self._take_impatient(env)
         if self._events and self._accepting:
             # Placed as any invoke is: with tenant isolation only on an environment of its tenant (or one nobody has
             # claimed), which may mean retiring this one to make room.
@@ -177,24 +184,53 @@ class Pool:
 
     # -- placement ------------------------------------------------------------------------------------------------
 
-    def _place(self, invocation: Invocation, avoid: Environment | None = None) -> None:
-        env = self._acquire(self._tenant_of(invocation), avoid)
+    def _place(self, invocation: Invocation) -> None:
+        env = self._acquire(self._tenant_of(invocation))
         if env is None:
             invocation.reject(
                 429, ServiceError.TOO_MANY_REQUESTS, "Rate Exceeded.", {"Retry-After": "1"}, Reason=THROTTLE_REASON
             )
             return
+        fresh = not env.started
         self._run_on(env, invocation)
-        # Only an invoke left waiting behind a busy environment needs the patience timer: one a Managed Instances
-        # environment handed to a waiting worker at once is running already.
-        if env.state is EnvState.INVOKING and env.has_pending and self._can_start():
-            Timer(WARM_PATIENCE_S, self._move_if_waiting, env, invocation)
+        # An invoke left waiting on an environment that was not started for it (one finishing its last invoke, one
+        # still initialising) is given a chance elsewhere if that takes long; one a Managed Instances environment
+        # handed to a waiting worker at once is running already.
+        if not fresh and env.is_waiting(invocation):
+            Timer(WARM_PATIENCE_S, self._patience_over, env, invocation)
 
-    def _move_if_waiting(self, env: Environment, invocation: Invocation) -> None:
-        """``invocation`` still waits behind ``env``: if a new environment may start, it goes there instead."""
-        if self._accepting and self._can_start() and env.withdraw(invocation):
-            log.debug("%s was slow to take %s; placing it again", env.name, invocation)
-            self._place(invocation, avoid=env)
+    def _patience_over(self, env: Environment, invocation: Invocation) -> None:
+        """``invocation`` may still wait on ``env``: from now on it runs on whichever environment of its tenant is
+        ready first, ``env`` or another, and one is started for it if one may be."""
+        if not self._accepting or not env.is_waiting(invocation):
+            return
+        log.debug("%s is slow to take %s; it goes to whichever environment is ready first", env.name, invocation)
+        self._impatient[invocation] = env
+        tenant = self._tenant_of(invocation)
+        for other in self._environments:
+            if other.state is EnvState.IDLE and other.generation == self._generation and other.tenant in (tenant, None):
+                self._take_impatient(other)
+                if invocation not in self._impatient:
+                    return
+        if self._can_start() or (tenant is not None and self._make_room(tenant)):
+            new = self._new_environment(tenant)
+            if new is not None:
+                new.start()  # once initialised, it is idle and takes the invoke if it still waits (environment_idle)
+
+    def _take_impatient(self, env: Environment) -> None:
+        """``env`` is ready: it takes the invokes that have waited too long elsewhere, oldest first, while it has room
+        (those their environment has delivered meanwhile are forgotten)."""
+        for invocation, holder in list(self._impatient.items()):
+            if not env.accepting:
+                return
+            if holder is env or env.tenant not in (self._tenant_of(invocation), None):
+                continue
+            del self._impatient[invocation]
+            if holder.withdraw(invocation):
+                log.debug("%s takes %s, which waited on %s", env.name, invocation, holder.name)
+                if env.tenant is None:
+                    env.tenant = self._tenant_of(invocation)
+                self._run_on(env, invocation)
 
     def _queue_event(self, invocation: Invocation) -> None:
         full = self._events.full_for(len(invocation.request.payload))
@@ -223,7 +259,7 @@ class Pool:
             log.debug("Event invoke %s goes to %s", invocation.request_id, env.name)
             self._run_on(env, invocation)
 
-    def _acquire(self, tenant: str | None, avoid: Environment | None = None) -> Environment | None:
+    def _acquire(self, tenant: str | None) -> Environment | None:
         """The environment that takes one more invoke of ``tenant`` (a new one, bound but not started, when that
         ranks first); ``None`` when every one is taken and no more may be started. With tenant isolation only an
         environment of that tenant (or one nobody has claimed yet) will do, and a new tenant that finds no room
@@ -232,7 +268,7 @@ class Pool:
         best: Environment | None = None
         rank = _NEW if self._can_start() else _NEW + 1
         for env in self._environments:
-            if env is avoid or env.tenant not in (tenant, None) or not env.accepting:
+            if env.tenant not in (tenant, None) or not env.accepting:
                 continue
             if env.generation != self._generation:
                 continue  # its code is old (--watch): it finishes what it has, and goes
@@ -342,8 +378,14 @@ class Pool:
         self._warm_delay_s = min(self._warm_delay_s * 2 or WARM_RETRY_FIRST_S, WARM_RETRY_MAX_S)
 
     def _track(self, invocation: Invocation) -> None:
+        if invocation in self._in_flight:
+            return  # moved to another environment: tracked already
         self._in_flight.add(invocation)
-        invocation.finished.rawlink(lambda _event: self._in_flight.discard(invocation))
+        invocation.finished.rawlink(lambda _event: self._finished(invocation))
+
+    def _finished(self, invocation: Invocation) -> None:
+        self._in_flight.discard(invocation)
+        self._impatient.pop(invocation, None)
 
     def _retire_if_idle(self, env: Environment) -> None:
         self._idle_timers.pop(env, None)

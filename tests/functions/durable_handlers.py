@@ -104,3 +104,12 @@ def runtime_environment(event: dict[str, Any], context: DurableContext) -> dict[
 def plain_environment(event: dict[str, Any], context: object) -> dict[str, Any]:
     """A function that is not durable: its event as given, and whether the runtime was pointed at a service."""
     return {"event": event, "endpoint": os.environ.get("AWS_ENDPOINT_URL_LAMBDA")}
+
+
+@durable_execution
+def tenant_replays(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    """Notes, at every invocation (replays included), the tenant the runtime was given and the process it ran in."""
+    lambda_context = context.lambda_context
+    _record(f"{getattr(lambda_context, 'tenant_id', None)}:{os.getpid()}")
+    context.wait(Duration.from_seconds(event.get("wait", 1)), name="pause")
+    return {"tenant": getattr(lambda_context, "tenant_id", None)}

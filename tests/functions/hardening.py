@@ -4,9 +4,10 @@
 A behaviour that the tests watch tells them about itself on stdout in one ``KIND {json}`` line (its pid, its request
 id, its deadline in epoch milliseconds), or, for progress that would flood stdout, in a file the event names.
 
-With ``HARDENING_SIGNALS`` set to a directory, the runtime notes when it is sent SIGTERM there (``<pid>.term``, epoch
-seconds) and exits at once: a test then knows when pyrie acted, whatever the machine's load does to the time the
-interpreter takes to wind down.
+With ``HARDENING_SIGNALS`` set to a directory, the runtime notes when it is sent SIGTERM there (``<pid>.term``: epoch
+seconds, then the seconds its main thread has waited for a CPU in its life) and exits at once: a test then knows when
+pyrie acted, whatever the machine's load does to the time the interpreter takes to wind down. Announcements carry
+that wait too (``run_delay``): the difference is what the runtime waited for a CPU in between (``tests.cpu_wait``).
 """
 
 import json
@@ -18,10 +19,20 @@ import time
 CHUNK = b"x" * 65536
 
 
+def _run_delay():
+    """Seconds this process's main thread has waited on the kernel's run queue (0.0 where the kernel does not say)."""
+    try:
+        with open("/proc/self/schedstat", "rb") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
+
+
 def _note_sigterm(signum, frame):
     path = os.path.join(os.environ["HARDENING_SIGNALS"], f"{os.getpid()}.term")
+    now = time.time()
     with open(path + ".tmp", "w") as file:
-        file.write(repr(time.time()))
+        file.write(f"{now!r} {_run_delay()!r}")
     os.replace(path + ".tmp", path)
     os._exit(0)
 
@@ -36,7 +47,8 @@ def handler(event, context):
 
 def _announce(key, context, **extra):
     deadline_ms = int(time.time() * 1000) + context.get_remaining_time_in_millis()
-    fields = {"pid": os.getpid(), "id": context.aws_request_id, "deadline_ms": deadline_ms, **extra}
+    fields = {"pid": os.getpid(), "id": context.aws_request_id, "deadline_ms": deadline_ms, "run_delay": _run_delay()}
+    fields.update(extra)
     print(f"{key} {json.dumps(fields)}", flush=True)
 
 

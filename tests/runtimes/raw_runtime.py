@@ -77,7 +77,16 @@ def allocate(mb):
     time.sleep(60)
 
 
+def note_sigterm(signum, frame):
+    """RAW_TERM_NOTE: note "<pid> <epoch seconds>" when SIGTERM comes, and go on (only SIGKILL ends this runtime)."""
+    with open(os.environ["RAW_TERM_NOTE"] + ".tmp", "w") as note:
+        note.write(f"{os.getpid()} {time.time()!r}")
+    os.replace(os.environ["RAW_TERM_NOTE"] + ".tmp", os.environ["RAW_TERM_NOTE"])
+
+
 def main():
+    if os.environ.get("RAW_TERM_NOTE"):
+        signal.signal(signal.SIGTERM, note_sigterm)
     if SCENARIO == "allocate_in_init":
         allocate(int(os.environ["RAW_MB"]))
     if SCENARIO == "exit_during_init":
@@ -95,6 +104,17 @@ def main():
         observe("init_error", response)
         sys.exit(1)
     time.sleep(float(os.environ.get("RAW_INIT_S", "0")))  # an init that takes this long before the first /next
+    init_gate = os.environ.get("RAW_INIT_GATE")
+    if init_gate:  # the init of the first runtime to start (RAW_INIT_GATED=first) or of every later one waits for it
+        try:
+            os.close(os.open(init_gate + ".first", os.O_CREAT | os.O_EXCL))
+            first = True
+        except FileExistsError:
+            first = False
+        if first == (os.environ.get("RAW_INIT_GATED", "first") == "first"):
+            print("init waits for its gate", flush=True)
+            while not os.path.exists(init_gate):
+                time.sleep(0.01)
     if SCENARIO == "hang_in_init":
         time.sleep(60)
     if SCENARIO == "restore_states":  # with --enable-init-caching: restore calls in the wrong states, then right
