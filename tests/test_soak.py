@@ -16,7 +16,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.conftest import StartPyrie
@@ -89,14 +88,6 @@ def check(kind: str, n: int, status: int, headers: dict[str, str], body: bytes) 
     else:
         raise AssertionError(kind)
     return kind
-
-
-def _command_line(process: psutil.Process) -> str:
-    """A process's command line; empty for one that has just exited (a runtime not yet reaped)."""
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return ""
 
 
 def resources(pyrie: Pyrie) -> dict[str, float]:
